@@ -1,0 +1,71 @@
+"""Typed failures of the pipeline.
+
+Each step raises the error it knows about; the HTTP layer turns every one of
+them into the same JSON shape in one place, so a caller always gets a stable
+``code`` and the right status, never an HTML page.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class: a failure with a stable machine-readable code and an HTTP status."""
+
+    status = 500
+    code = "internal_error"
+    default_message = "internal error"
+
+    def __init__(self, message: str | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+# --- the request itself ----------------------------------------------------
+class MissingURL(ServiceError):
+    status, code, default_message = 400, "missing_url", "the url query parameter is required"
+
+
+class InvalidURL(ServiceError):
+    status, code, default_message = 400, "invalid_url", "the url is not a valid http or https URL"
+
+
+# --- fetching ----------------------------------------------------------------
+class BlockedAddress(ServiceError):
+    status, code, default_message = 403, "blocked_address", "the url points to an address this service may not reach"
+
+
+class UpstreamStatus(ServiceError):
+    status, code, default_message = 502, "upstream_status", "the image server answered with an error status"
+
+
+class FetchFailed(ServiceError):
+    status, code, default_message = 502, "fetch_failed", "the image could not be downloaded"
+
+
+class FetchTimeout(ServiceError):
+    status, code, default_message = 504, "fetch_timeout", "the image download took too long"
+
+
+class TooLarge(ServiceError):
+    status, code, default_message = 413, "too_large", "the image is larger than this service accepts"
+
+
+# --- decoding ----------------------------------------------------------------
+class UnsupportedMedia(ServiceError):
+    status, code, default_message = 415, "unsupported_media", "the body is not a JPEG, PNG, GIF or WebP image"
+
+
+class CorruptImage(ServiceError):
+    status, code, default_message = 422, "corrupt_image", "the image could not be decoded"
+
+
+class ImageTooLarge(ServiceError):
+    status, code, default_message = 413, "image_too_large", "the image has more pixels than this service accepts"
+
+
+# --- the service -------------------------------------------------------------
+class NotReady(ServiceError):
+    status, code, default_message = 503, "not_ready", "the model is not loaded yet"

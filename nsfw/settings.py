@@ -1,0 +1,126 @@
+"""The one place configuration is read.
+
+Everything the service can be told comes from environment variables with the
+``NSFW_`` prefix (plus ``PORT`` and ``WEB_CONCURRENCY``, which hosting
+platforms set). They are read once into a frozen :class:`Settings`; every other
+module receives that object instead of looking at the environment itself.
+A bad value stops start-up with a message naming the variable, rather than
+surfacing later as a confusing failure on some request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+MiB = 1024 * 1024
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    # fetching
+    fetch_timeout: float = 10.0
+    max_bytes: int = 10 * MiB
+    fetch_allow_nets: tuple = ()
+    fetch_allow_ports: frozenset = frozenset({80, 443})
+    max_redirects: int = 3
+    user_agent: str = "nsfw-service/1.0 (+image classifier)"
+    spool_bytes: int = 1 * MiB
+    tmp_dir: str | None = None
+    # decoding
+    max_pixels: int = 50_000_000
+    max_frames: int = 8
+    # model
+    model_dir: Path = REPO_ROOT / "model"
+    inference_threads: int = 1
+    interpreters: int = 1
+    # server (read by gunicorn.conf.py)
+    port: int = 8080
+    workers: int = dataclasses.field(default_factory=_cpu_count)
+    threads: int = 4
+    worker_timeout: int = 30
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        read = _Reader(env)
+        defaults = cls()
+        return cls(
+            fetch_timeout=read.number("NSFW_FETCH_TIMEOUT", defaults.fetch_timeout, float, low=0.1),
+            max_bytes=read.number("NSFW_MAX_BYTES", defaults.max_bytes, int, low=1),
+            fetch_allow_nets=read.networks("NSFW_FETCH_ALLOW_NETS"),
+            fetch_allow_ports=read.ports("NSFW_FETCH_ALLOW_PORTS", defaults.fetch_allow_ports),
+            max_redirects=read.number("NSFW_MAX_REDIRECTS", defaults.max_redirects, int, low=0),
+            user_agent=env.get("NSFW_USER_AGENT", defaults.user_agent),
+            spool_bytes=read.number("NSFW_SPOOL_BYTES", defaults.spool_bytes, int, low=1),
+            tmp_dir=env.get("NSFW_TMP_DIR") or None,
+            max_pixels=read.number("NSFW_MAX_PIXELS", defaults.max_pixels, int, low=1),
+            max_frames=read.number("NSFW_MAX_FRAMES", defaults.max_frames, int, low=1),
+            model_dir=Path(env.get("NSFW_MODEL_DIR") or defaults.model_dir),
+            inference_threads=read.number(
+                "NSFW_INFERENCE_THREADS", defaults.inference_threads, int, low=1
+            ),
+            interpreters=read.number("NSFW_INTERPRETERS", defaults.interpreters, int, low=1),
+            port=read.number("PORT", defaults.port, int, low=1, high=65535),
+            workers=read.number("WEB_CONCURRENCY", defaults.workers, int, low=1),
+            threads=read.number("NSFW_THREADS", defaults.threads, int, low=1),
+            worker_timeout=read.number("NSFW_WORKER_TIMEOUT", defaults.worker_timeout, int, low=1),
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def number(self, name, default, kind, low=None, high=None):
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+        if value != value or (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(f"{name}={raw!r} is out of range [{low}, {high}]")
+        return value
+
+    def networks(self, name):
+        nets = []
+        for part in self._items(name):
+            try:
+                nets.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ConfigError(f"{name}: {part!r} is not a CIDR network") from None
+        return tuple(nets)
+
+    def ports(self, name, default):
+        items = self._items(name)
+        if not items:
+            return default
+        ports = set()
+        for part in items:
+            if not part.isdigit() or not 1 <= int(part) <= 65535:
+                raise ConfigError(f"{name}: {part!r} is not a TCP port")
+            ports.add(int(part))
+        return frozenset(ports)
+
+    def _items(self, name):
+        return [p.strip() for p in self.env.get(name, "").split(",") if p.strip()]

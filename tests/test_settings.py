@@ -1,0 +1,60 @@
+"""Configuration: environment variables in, one validated Settings object out."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from nsfw.settings import ConfigError, Settings
+
+
+def test_defaults_without_environment():
+    s = Settings.from_env({})
+    assert s.fetch_timeout == 10.0
+    assert s.max_bytes == 10 * 1024 * 1024
+    assert s.fetch_allow_nets == ()
+    assert s.fetch_allow_ports == {80, 443}
+    assert s.max_redirects == 3
+    assert s.max_pixels == 50_000_000
+    assert s.max_frames == 8
+    assert s.port == 8080
+
+
+def test_values_from_environment():
+    s = Settings.from_env(
+        {
+            "NSFW_FETCH_TIMEOUT": "2.5",
+            "NSFW_MAX_BYTES": "1000",
+            "NSFW_FETCH_ALLOW_NETS": "127.0.0.0/8, ::1/128",
+            "NSFW_FETCH_ALLOW_PORTS": "80,8000",
+            "PORT": "9000",
+            "WEB_CONCURRENCY": "3",
+        }
+    )
+    assert s.fetch_timeout == 2.5
+    assert s.max_bytes == 1000
+    assert s.fetch_allow_nets == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    assert s.fetch_allow_ports == {80, 8000}
+    assert s.port == 9000
+    assert s.workers == 3
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("NSFW_FETCH_TIMEOUT", "soon"),
+        ("NSFW_FETCH_TIMEOUT", "0"),
+        ("NSFW_FETCH_TIMEOUT", "nan"),
+        ("NSFW_MAX_BYTES", "-1"),
+        ("NSFW_FETCH_ALLOW_NETS", "127.0.0.1/33"),
+        ("NSFW_FETCH_ALLOW_NETS", "localhost"),
+        ("NSFW_FETCH_ALLOW_PORTS", "http"),
+        ("NSFW_FETCH_ALLOW_PORTS", "70000"),
+        ("PORT", "0"),
+        ("WEB_CONCURRENCY", "many"),
+    ],
+)
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
