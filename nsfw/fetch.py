@@ -1,0 +1,248 @@
+"""The one place this service makes outbound HTTP requests.
+
+The URL comes from an untrusted caller, so every hop of a fetch is: parse
+strictly (:mod:`nsfw.urls`), resolve the name once, refuse it if ANY of its
+addresses is not public (:mod:`nsfw.addresses`), then connect to the address
+that was checked (:mod:`nsfw.transport`). Redirects are followed here, not by
+requests, so each hop gets the same checks. One deadline covers DNS, connect,
+headers, body and all redirects, and the decoded body is capped in size, so a
+hostile server can cost neither unbounded time nor unbounded memory or disk.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import http.client
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+from urllib.parse import urljoin
+
+import requests
+import urllib3.exceptions
+
+from nsfw import urls
+from nsfw.addresses import is_allowed, parse_ip
+from nsfw.errors import (
+    BlockedAddress,
+    FetchFailed,
+    FetchTimeout,
+    InvalidURL,
+    ServiceError,
+    TooLarge,
+    UpstreamStatus,
+)
+from nsfw.transport import PinnedRequest, PinningAdapter, deadline_scope
+
+Resolver = Callable[[str, int], list]
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+READ_CHUNK = 64 * 1024  # bounds what one read may decompress, too
+MAX_PENDING_LOOKUPS = 32  # DNS threads that outlived their caller's deadline still count
+_TRANSPORT_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """All addresses the OS resolver gives for ``host`` (no timeout of its own)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [info[4][0] for info in infos]
+
+
+class Fetcher:
+    """Downloads images from user-supplied URLs; safe to share between threads.
+
+    ``resolver(host, port) -> [ip, ...]`` replaces the OS resolver (a seam for
+    tests); ``ca_bundle`` replaces the default CA certificates.
+    """
+
+    def __init__(self, settings, resolver: Resolver | None = None, *, ca_bundle: str | None = None):
+        self._settings = settings
+        self._resolver = resolver or system_resolver
+        self._verify = ca_bundle or True
+        self._dns_slots = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
+        self._headers = {
+            "User-Agent": settings.user_agent,
+            "Accept": "image/*, */*;q=0.5",
+            "Accept-Encoding": "identity",
+        }
+        # Used directly, without a Session: no cookie jar shared between callers,
+        # no proxies or .netrc from the environment, no automatic redirects.
+        self._adapter = PinningAdapter(
+            pool_connections=32, pool_maxsize=max(1, settings.threads), max_retries=0
+        )
+
+    @contextlib.contextmanager
+    def fetch(self, url: str) -> Iterator[BinaryIO]:
+        """Yield the body of ``url`` in a spooled temp file at offset 0; it is gone on exit.
+
+        Raises InvalidURL, BlockedAddress, UpstreamStatus, FetchFailed,
+        FetchTimeout or TooLarge.
+        """
+        settings = self._settings
+        deadline = time.monotonic() + settings.fetch_timeout
+        spool = tempfile.SpooledTemporaryFile(max_size=settings.spool_bytes, dir=settings.tmp_dir)
+        try:
+            if settings.spool_bytes == 0:
+                spool.rollover()  # max_size=0 would mean "never roll over"
+            with deadline_scope(deadline):
+                self._download(url, deadline, spool)
+            spool.seek(0)
+            yield spool
+        finally:
+            spool.close()
+
+    def close(self) -> None:
+        """Close pooled keep-alive connections."""
+        self._adapter.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _download(self, url: str, deadline: float, spool: BinaryIO) -> None:
+        allowed_ports = self._settings.fetch_allow_ports
+        target = urls.parse(url, allowed_ports)
+        hops = 0
+        while True:
+            ip = self._pin(target, deadline)
+            response = self._send(target, ip, deadline)
+            try:
+                location = _redirect_location(response)
+                if location is None:
+                    status = response.status_code
+                    if not 200 <= status < 300:
+                        raise UpstreamStatus(f"the image server answered with status {status}")
+                    self._read_body(response, deadline, spool)
+                    return
+            finally:
+                response.close()
+            if hops >= self._settings.max_redirects:
+                raise FetchFailed("too many redirects")
+            hops += 1
+            try:
+                target = urls.parse(urljoin(target.url, location), allowed_ports)
+            except InvalidURL:
+                # The caller's URL was fine; the image server sent us somewhere we won't go.
+                raise FetchFailed("the image server redirected to an unsupported URL") from None
+
+    def _pin(self, target: urls.Target, deadline: float):
+        """The one checked address to connect to for ``target``."""
+        if target.ip is not None:
+            candidates = [target.ip]
+        else:
+            candidates = self._resolve(target.host, target.port, deadline)
+        if not candidates:
+            raise FetchFailed("the host name has no addresses")
+        allow_nets = self._settings.fetch_allow_nets
+        for candidate in candidates:
+            if parse_ip(candidate) is None or not is_allowed(candidate, allow_nets):
+                raise BlockedAddress()
+        return parse_ip(candidates[0])
+
+    def _resolve(self, host: str, port: int, deadline: float) -> list:
+        """Run the resolver in a worker thread: getaddrinfo cannot be given a timeout."""
+        left = deadline - time.monotonic()
+        if left <= 0 or not self._dns_slots.acquire(timeout=left):
+            raise FetchTimeout("looking up the host name took too long")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def lookup():
+            try:
+                future.set_result(list(self._resolver(host, port)))
+            except BaseException as exc:  # handed to the waiting caller
+                future.set_exception(exc)
+            finally:
+                self._dns_slots.release()
+
+        try:
+            threading.Thread(target=lookup, name="nsfw-dns", daemon=True).start()
+        except BaseException:
+            self._dns_slots.release()
+            raise
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise FetchTimeout("looking up the host name took too long") from None
+        except Exception:
+            raise FetchFailed("the host name could not be resolved") from None
+
+    def _send(self, target: urls.Target, ip, deadline: float) -> requests.Response:
+        try:
+            request = PinnedRequest(target, ip, self._headers)
+        except requests.RequestException:
+            raise InvalidURL() from None
+        left = max(0.001, deadline - time.monotonic())
+        try:
+            return self._adapter.send(
+                request, stream=True, timeout=(left, left), verify=self._verify
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise _transport_error(exc, deadline) from None
+
+    def _read_body(self, response: requests.Response, deadline: float, spool: BinaryIO) -> None:
+        """Copy the decoded body to ``spool``, refusing it as soon as it passes the cap."""
+        cap = self._settings.max_bytes
+        length = response.headers.get("Content-Length", "").strip()
+        if length.isascii() and length.isdigit() and int(length) > cap:
+            raise TooLarge(f"the image is larger than {cap} bytes")
+        total = 0
+        while True:
+            try:
+                # decode_content with a bounded amount: a compressed body is inflated
+                # at most this much per call, so a decompression bomb cannot blow up.
+                chunk = response.raw.read(min(READ_CHUNK, cap + 1 - total), decode_content=True)
+            except _TRANSPORT_ERRORS as exc:
+                raise _transport_error(exc, deadline) from None
+            if not chunk:
+                return
+            total += len(chunk)
+            if total > cap:
+                raise TooLarge(f"the image is larger than {cap} bytes")
+            spool.write(chunk)
+
+
+def _redirect_location(response: requests.Response) -> str | None:
+    if response.status_code not in REDIRECT_STATUSES:
+        return None
+    location = response.headers.get("Location")
+    if not location:
+        return None
+    try:  # http.client decodes header bytes as latin-1; servers send UTF-8
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return location
+
+
+def _transport_error(exc: BaseException, deadline: float) -> ServiceError:
+    """The typed error for a requests/urllib3/socket failure, in plain words."""
+    timed_out = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+    if time.monotonic() >= deadline or isinstance(exc, timed_out):
+        return FetchTimeout()
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return FetchFailed("the image server sent a body that could not be decompressed")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return FetchFailed("the TLS connection to the image server failed")
+    if _caused_by(exc, urllib3.exceptions.NewConnectionError):
+        return FetchFailed("could not connect to the image server")
+    return FetchFailed("the connection to the image server failed")
+
+
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind) or isinstance(getattr(exc, "reason", None), kind):
+            return True
+        exc = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__cause__
+        seen += 1
+    return False
