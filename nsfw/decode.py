@@ -1,0 +1,258 @@
+"""Decode untrusted image bytes into RGB frames for the model.
+
+Rules (the body comes from strangers, so every one of them is enforced):
+
+* Formats: JPEG, PNG (incl. APNG), GIF and WebP only, named by the magic
+  bytes; never by a Content-Type or file name. Anything else is
+  ``UnsupportedMedia``. Pillow opens only the sniffed format
+  (``Image.open(fp, formats=[...])``), so its other 40-odd decoders (EPS via
+  Ghostscript among them) are unreachable. An MPO (multi-picture camera JPEG)
+  is a JPEG: only its primary picture is used, and it reports ``"JPEG"``.
+* Pixel cap: width x height above ``settings.max_pixels`` (and never above
+  Pillow's ``Image.MAX_IMAGE_PIXELS``, so its DecompressionBombWarning cannot
+  fire for an image we accept) is ``ImageTooLarge``, checked from headers
+  before any pixel data is decoded; a DecompressionBombError is mapped to it.
+  For a GIF the size checked is the canvas Pillow composites on: the logical
+  screen grown to cover every counted frame's rectangle (it enlarges it for
+  frames that reach outside); output frames keep the first frame's canvas,
+  later frames are cropped to it.
+* Animation (GIF, APNG, animated WebP): frames are counted up to
+  ``FRAME_CEILING``. Reaching frame k means compositing every frame before
+  it, so only a window of the first ``min(count, max(1, FRAME_PIXEL_BUDGET //
+  canvas_pixels))`` frames is ever decoded. Up to ``settings.max_frames``
+  frames are picked evenly over that window: frame ``i * window // n`` for
+  ``i < n``; the first frame is always one of them. Each is composited as
+  displayed (disposal and blending applied by Pillow). An APNG whose header
+  announces more frames than it holds is corrupt. A GIF's frames are counted
+  by walking its blocks (see decode_headers); a stray byte where a block
+  should start ends the animation, as in browsers.
+* Parsing work: Pillow walks JPEG header segments, PNG chunks and GIF blocks
+  in Python, one loop per item, so more than ``BLOCK_LIMIT`` of them (no real
+  image comes close) is ``CorruptImage`` for JPEG and PNG, and ends the
+  frame count for GIF. For these scans the body (at most ``max_bytes``) is
+  read into memory once, before Pillow starts.
+* Transparency: every image with alpha (palette and colour-key transparency
+  included) is composited onto BLACK, which is what a browser canvas hands
+  nsfwjs for fully transparent pixels; so the colour hidden under transparent
+  pixels never reaches the model.
+* Modes: everything becomes RGB uint8. 16-bit samples keep their high byte
+  (v >> 8) instead of being clipped at 255; CMYK JPEGs are read as Adobe
+  (inverted) CMYK, as Pillow and browsers assume.
+* EXIF orientation (tag 0x0112 of the first frame) is applied to every frame,
+  as browsers do. Unreadable EXIF or an out-of-range value is ignored.
+* Truncated or corrupt data, and any unexpected exception from Pillow, is
+  ``CorruptImage``; ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never set.
+* No global state is changed per call; the image is closed on every path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image
+from PIL import GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
+# (registering these four up front means Image.open never needs Pillow's
+# init(), which would import every other plugin)
+
+from .decode_headers import (
+    HEAD_BYTES,
+    GifLayout,
+    jpeg_header_steps,
+    png_chunk_count,
+    scan_gif,
+    sniff_format,
+    webp_canvas_size,
+)
+from .errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
+from .settings import Settings
+
+FRAME_CEILING = 1_000              # frames counted at most
+FRAME_PIXEL_BUDGET = 50_000_000    # canvas pixels composited while walking an animation
+BLOCK_LIMIT = 100_000              # JPEG header segments, PNG chunks, GIF blocks parsed in Python
+
+_ORIENTATION_TAG = 0x0112
+_GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedImage:
+    format: str                 # "JPEG", "PNG", "GIF" or "WEBP"
+    width: int                  # after EXIF orientation
+    height: int
+    frames: tuple               # read-only numpy uint8 HxWx3 RGB arrays, C-contiguous; first first
+    frame_count: int            # frames in the file, counted up to FRAME_CEILING
+
+
+def decode(source: BinaryIO | bytes, settings: Settings) -> DecodedImage:
+    """Decode an image body (read from its start) under the rules above."""
+    fp, data = _body(source)
+    fmt = sniff_format(data[:HEAD_BYTES])
+    if fmt is None:
+        raise UnsupportedMedia()
+    cap = settings.max_pixels
+    if Image.MAX_IMAGE_PIXELS is not None:
+        cap = min(cap, Image.MAX_IMAGE_PIXELS)
+    try:
+        gif = _prescan(data, fmt, cap)
+        # a 16-bit PNG's colour key is in 16-bit units; Pillow hands us 8-bit RGB
+        key_shift = 8 if fmt == "PNG" and data[24:25] == b"\x10" else 0
+        del data  # the scans are done; Pillow reads the stream
+        return _decode(fp, fmt, gif, cap, settings.max_frames, key_shift)
+    except ServiceError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge() from exc
+    except Exception as exc:  # Pillow raises many kinds for bad data; all mean the same
+        raise CorruptImage(f"the {fmt} image is truncated or corrupt") from exc
+
+
+def _body(source) -> tuple[BinaryIO, bytes]:
+    """A seekable stream for Pillow and the whole body (at most max_bytes) for the scans."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return io.BytesIO(data), data
+    try:
+        source.seek(0)
+    except (AttributeError, OSError, ValueError):
+        data = source.read()
+        return io.BytesIO(data), data
+    return source, source.read()
+
+
+def _prescan(data: bytes, fmt: str, cap: int) -> GifLayout | None:
+    """Header checks that must happen before Pillow allocates or loops."""
+    if fmt == "WEBP" and (size := webp_canvas_size(data[:HEAD_BYTES])):
+        _check_pixels(*size, cap)
+    elif fmt == "JPEG" and jpeg_header_steps(data, BLOCK_LIMIT) >= BLOCK_LIMIT:
+        raise CorruptImage("the JPEG has too many header segments")
+    elif fmt == "PNG" and png_chunk_count(data, BLOCK_LIMIT) >= BLOCK_LIMIT:
+        raise CorruptImage("the PNG has too many chunks")
+    elif fmt == "GIF":
+        gif = scan_gif(data, FRAME_CEILING, BLOCK_LIMIT)
+        if gif.frames == 0:
+            raise CorruptImage("the GIF holds no image")
+        _check_pixels(gif.width, gif.height, cap)
+        return gif
+    return None
+
+
+def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift) -> DecodedImage:
+    im = Image.open(fp, formats=[fmt])
+    try:
+        width, height = im.size
+        if width < 1 or height < 1:
+            raise CorruptImage("the image has no pixels")
+        _check_pixels(width, height, cap)
+
+        if gif is not None:
+            count, canvas = gif.frames, gif.width * gif.height
+        elif fmt == "JPEG":  # an MPO's other pictures are not displayed
+            count, canvas = 1, width * height
+        else:
+            count, canvas = getattr(im, "n_frames", 1), width * height
+        count = min(count, FRAME_CEILING)
+        window = min(count, max(1, FRAME_PIXEL_BUDGET // canvas))
+        picks = _spread(window, max_frames)
+
+        frames = []
+        orientation = 1
+        for index in picks:
+            if index:
+                im.seek(index)
+            im.load()
+            if index == 0:
+                orientation = _orientation(im)
+            rgb = _to_rgb(im, key_shift)
+            if rgb.shape[:2] != (height, width):  # a GIF canvas grown by a later frame
+                rgb = rgb[:height, :width]
+            rgb = _orient(rgb, orientation)
+            rgb.flags.writeable = False
+            frames.append(rgb)
+    finally:
+        # Release the pixels now, not when a traceback lets go of this frame.
+        # (ImageFile.close would also close the caller's stream, which is not ours.)
+        Image.Image.close(im)
+
+    first = frames[0]
+    return DecodedImage(
+        format=fmt,
+        width=first.shape[1],
+        height=first.shape[0],
+        frames=tuple(frames),
+        frame_count=count,
+    )
+
+
+def _check_pixels(width: int, height: int, cap: int) -> None:
+    if width * height > cap:
+        raise ImageTooLarge(
+            f"the image is {width}x{height} pixels; this service accepts at most {cap} pixels"
+        )
+
+
+def _spread(window: int, wanted: int) -> list[int]:
+    """``wanted`` frame indices spread evenly over ``range(window)``, 0 first."""
+    n = max(1, min(window, wanted))
+    return [i * window // n for i in range(n)]
+
+
+def _orientation(im: Image.Image) -> int:
+    """EXIF orientation 1..8 of the loaded first frame; 1 if absent or unreadable."""
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # malformed EXIF must never fail a request
+        return 1
+    return value if type(value) is int and 1 <= value <= 8 else 1
+
+
+def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation, as ImageOps.exif_transpose does, on the array."""
+    if orientation in (5, 6, 7, 8):
+        rgb = rgb.transpose(1, 0, 2)      # 5: transpose
+        if orientation == 6:
+            rgb = rgb[:, ::-1]            # rotate 90 clockwise
+        elif orientation == 7:
+            rgb = rgb[::-1, ::-1]         # transverse
+        elif orientation == 8:
+            rgb = rgb[::-1]               # rotate 90 counter-clockwise
+    elif orientation == 2:
+        rgb = rgb[:, ::-1]
+    elif orientation == 3:
+        rgb = rgb[::-1, ::-1]
+    elif orientation == 4:
+        rgb = rgb[::-1]
+    return np.ascontiguousarray(rgb)
+
+
+def _to_rgb(im: Image.Image, key_shift: int = 0) -> np.ndarray:
+    """The loaded current frame as uint8 HxWx3 RGB, alpha composited onto black."""
+    mode = im.mode
+    transparency = im.info.get("transparency")
+    if mode in _GRAY16_MODES:
+        samples = np.asarray(im)
+        gray = (np.clip(samples, 0, 65535) >> 8).astype(np.uint8)
+        if type(transparency) is int:
+            gray[samples == transparency] = 0
+        return np.repeat(gray[:, :, np.newaxis], 3, axis=2)
+    if mode == "F":
+        gray = np.clip(np.rint(np.asarray(im)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, np.newaxis], 3, axis=2)
+    if mode in ("La", "RGBa"):  # premultiplied: the colour already sits on black
+        colour = np.asarray(im)[:, :, :-1]
+        return np.ascontiguousarray(np.repeat(colour, 3, axis=2) if mode == "La" else colour)
+    if mode == "RGB" and isinstance(transparency, tuple) and len(transparency) == 3:
+        # colour-key transparency (keys Pillow would compare at the wrong depth)
+        key = np.array(transparency, dtype=np.int64) >> key_shift
+        rgb = np.array(im)
+        if key.min() >= 0 and key.max() <= 255:
+            rgb[(rgb == key.astype(np.uint8)).all(axis=2)] = 0
+        return rgb
+    if im.has_transparency_data:
+        rgba = im if mode == "RGBA" else im.convert("RGBA")
+        out = Image.new("RGB", rgba.size, (0, 0, 0))
+        out.paste(rgba, (0, 0), rgba)  # result = colour * alpha / 255
+        return np.asarray(out)
+    return np.asarray(im if mode == "RGB" else im.convert("RGB"))
