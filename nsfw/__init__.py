@@ -1,0 +1,25 @@
+"""NSFW image classification service: the GantMan nsfw_model (nsfwjs) behind an HTTP API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Application factory: settings from the environment unless the caller passes its own.
+
+    Nothing heavy happens here; the model is loaded after gunicorn forks
+    (see gunicorn.conf.py) or, outside gunicorn, on first use.
+    """
+    from . import error_handlers, routes
+    from .pipeline import Detector
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_bytes
+    app.extensions["nsfw"] = Detector(settings)
+    error_handlers.init_app(app)
+    app.register_blueprint(routes.bp)
+    return app

@@ -1,0 +1,53 @@
+"""Every failure leaves the service as the same JSON shape.
+
+``{"error": {"code": "...", "message": "..."}}`` with the status of the
+failure: typed pipeline errors, Flask/Werkzeug HTTP errors (unknown route,
+wrong method, oversized body) and, as a last resort, anything unexpected,
+which is logged and answered with a 500 that reveals nothing internal.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .errors import ServiceError, TooLarge
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str):
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _service_error(exc: ServiceError):
+    return error_response(exc.status, exc.code, exc.message)
+
+
+# Werkzeug's own 413 (request body over MAX_CONTENT_LENGTH) gets the same code
+# as a download over the cap: to a caller both mean "your image is too big".
+_CODES = {413: TooLarge.code}
+
+
+def _http_error(exc: HTTPException):
+    code = _CODES.get(exc.code) or (exc.name or "error").lower().replace(" ", "_")
+    message = TooLarge.default_message if exc.code == 413 else exc.description or exc.name
+    response = error_response(exc.code or 500, code, message)
+    if exc.code == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _unexpected(exc: Exception):
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "internal error")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real local image server, an app configured to reach it, real model files."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+
+from nsfw import create_app
+from nsfw.settings import Settings
+
+TESTS = Path(__file__).resolve().parent
+IMAGES = TESTS / "data" / "images"
+GOLDEN = TESTS / "golden" / "golden.json"
+CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture(scope="session")
+def golden():
+    """nsfwjs's own outputs for the committed test images (see tests/golden/record.py)."""
+    return json.loads(GOLDEN.read_text())
+
+
+@pytest.fixture
+def spool_dir(tmp_path):
+    """The only place downloads may be written; every test leaves it empty."""
+    path = tmp_path / "spool"
+    path.mkdir()
+    yield path
+    assert sorted(p.name for p in path.iterdir()) == [], "a temporary file was left behind"
+
+
+@pytest.fixture
+def settings(httpserver, spool_dir):
+    """Reach the local image server (and only it); spill every download to disk."""
+    return Settings().replace(
+        fetch_allow_nets=(ipaddress.ip_network("127.0.0.1/32"),),
+        fetch_allow_ports=frozenset({80, 443, httpserver.port}),
+        fetch_timeout=3.0,
+        tmp_dir=str(spool_dir),
+        spool_bytes=1,
+    )
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,88 @@
+"""The service as deployed: real gunicorn with the repo's gunicorn.conf.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_server(httpserver, tmp_path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        WEB_CONCURRENCY="2",
+        NSFW_FETCH_ALLOW_NETS="127.0.0.1/32",
+        NSFW_FETCH_ALLOW_PORTS=f"80,443,{httpserver.port}",
+        NSFW_TMP_DIR=str(tmp_path),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "app:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/ready", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()}")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("gunicorn did not become ready in 30 s")
+    yield base
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, proc.stdout.read().decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gunicorn_serves_health_ready_and_predict(gunicorn_server, httpserver):
+    body = (ROOT / "tests" / "data" / "images" / "chelsea.png").read_bytes()
+    httpserver.expect_request("/a.png").respond_with_data(body, content_type="image/png")
+
+    assert requests.get(f"{gunicorn_server}/health", timeout=5).json() == {"status": "ok"}
+    # every worker loads its model before accepting requests, so /ready is always 200 here
+    for _ in range(4):
+        assert requests.get(f"{gunicorn_server}/ready", timeout=5).status_code == 200
+    response = requests.post(
+        f"{gunicorn_server}/predict", params={"url": httpserver.url_for("/a.png")}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"drawings", "hentai", "neutral", "porn", "sexy"}
+
+
+def test_gunicorn_answers_bad_input_with_json_not_html(gunicorn_server):
+    response = requests.post(f"{gunicorn_server}/predict", timeout=5)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "missing_url"

@@ -1,0 +1,94 @@
+"""What /predict does with the images real callers send: animations, transparency, hostile files.
+
+Each answer is a 200 or a documented 4xx, never a 5xx, and the service keeps serving after it.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from conftest import CLASSES, IMAGES
+from PIL import Image
+
+
+def png_bytes(image: Image.Image, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", **params)
+    return out.getvalue()
+
+
+def predict_upload(client, data: bytes, content_type="image/png"):
+    return client.post("/predict", data=data, content_type=content_type)
+
+
+def nsfw_total(scores):
+    return scores["porn"] + scores["hentai"] + scores["sexy"]
+
+
+def test_animation_answers_with_the_frame_most_likely_nsfw(client):
+    frames = [
+        Image.open(IMAGES / name).convert("RGB").resize((224, 224))
+        for name in ("coffee_224x224.png", "chelsea.png", "drawing_flat.png")
+    ]
+    alone = [predict_upload(client, png_bytes(f)).get_json() for f in frames]
+    animated = png_bytes(frames[0], save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+    response = predict_upload(client, animated)
+
+    assert response.status_code == 200
+    expected = max(alone, key=nsfw_total)
+    assert expected is alone[1]  # chelsea, not the first frame: the rule is exercised
+    for cls in CLASSES:
+        assert response.get_json()[cls] == pytest.approx(expected[cls], abs=1e-6)
+
+
+def test_colour_hidden_under_transparent_pixels_does_not_matter(client):
+    rng = np.random.default_rng(7)
+    rgba = np.asarray(Image.open(IMAGES / "chelsea.png").convert("RGBA")).copy()
+    rgba[:, : rgba.shape[1] // 2, 3] = 0  # left half fully transparent
+    garbage = rgba.copy()
+    garbage[:, : rgba.shape[1] // 2, :3] = rng.integers(0, 256, size=garbage[:, : rgba.shape[1] // 2, :3].shape)
+    black = rgba.copy()
+    black[:, : rgba.shape[1] // 2, :3] = 0
+
+    a = predict_upload(client, png_bytes(Image.fromarray(garbage, "RGBA"))).get_json()
+    b = predict_upload(client, png_bytes(Image.fromarray(black, "RGBA"))).get_json()
+    assert a == b
+
+
+def _png_bomb(side: int) -> bytes:
+    """A valid single-colour PNG of side x side pixels that compresses to a few KB."""
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # filter byte + one grey byte per pixel
+    raw = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+HOSTILE = {
+    "decompression bomb": (_png_bomb(8_000), 413, "image_too_large"),
+    "truncated jpeg": ((IMAGES / "astronaut_640x480.jpg").read_bytes()[:5000], 422, "corrupt_image"),
+    "html": (b"<!doctype html><title>x</title>", 415, "unsupported_media"),
+    "bmp": (b"BM" + b"\x00" * 60, 415, "unsupported_media"),
+    "random bytes": (bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8)), 415, "unsupported_media"),
+    "png magic then garbage": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, 422, "corrupt_image"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_upload_gets_its_documented_4xx_and_the_service_keeps_serving(client, kind):
+    data, status, code = HOSTILE[kind]
+    response = predict_upload(client, data)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == code
+
+    ok = predict_upload(client, (IMAGES / "drawing_flat.png").read_bytes())
+    assert ok.status_code == 200
