@@ -1,0 +1,27 @@
+# Serving image: LiteRT + Flask + gunicorn; no TensorFlow, no build tools.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=8080
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+# The model is baked in: nothing is downloaded at run time.
+COPY model/manifest.json model/mobilenet_v2.tflite model/LICENSE.nsfwjs model/README.md model/
+COPY nsfw/ nsfw/
+COPY app.py gunicorn.conf.py LICENSE ./
+
+RUN useradd --system --uid 10001 --no-create-home nsfw
+USER nsfw
+
+EXPOSE 8080
+# Python is already in the image, so the check needs no curl or wget.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4)"]
+
+CMD ["gunicorn", "app:app"]
