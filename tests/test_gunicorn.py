@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def gunicorn_server(httpserver, tmp_path):
+def gunicorn_process(httpserver, tmp_path):
     port = free_port()
     env = dict(
         os.environ,
@@ -45,9 +45,9 @@ def gunicorn_server(httpserver, tmp_path):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base}/ready", timeout=1).status_code == 200:
+            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy starting
             pass
         if proc.poll() is not None:
             pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()}")
@@ -55,7 +55,8 @@ def gunicorn_server(httpserver, tmp_path):
     else:
         proc.kill()
         pytest.fail("gunicorn did not become ready in 30 s")
-    yield base
+    proc.base_url = base
+    yield proc
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -64,6 +65,16 @@ def gunicorn_server(httpserver, tmp_path):
             proc.kill()
     assert proc.returncode == 0, proc.stdout.read().decode()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def gunicorn_server(gunicorn_process):
+    return gunicorn_process.base_url
+
+
+@pytest.fixture
+def gunicorn_master(gunicorn_process):
+    return gunicorn_process.pid
 
 
 def test_gunicorn_serves_health_ready_and_predict(gunicorn_server, httpserver):
@@ -86,3 +97,28 @@ def test_gunicorn_answers_bad_input_with_json_not_html(gunicorn_server):
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json()["error"]["code"] == "missing_url"
+
+
+def worker_pids(master: int) -> set[int]:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return {int(pid) for pid in out.split()}
+
+
+def test_hostile_uploads_never_kill_a_worker(gunicorn_server, gunicorn_master):
+    from test_predict_images import HOSTILE
+
+    before = worker_pids(gunicorn_master)
+    assert len(before) == 2
+    for kind, (data, status, code) in sorted(HOSTILE.items()):
+        response = requests.post(
+            f"{gunicorn_server}/predict", data=data, headers={"Content-Type": "image/png"}, timeout=30
+        )
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), kind
+    ok = requests.post(
+        f"{gunicorn_server}/predict",
+        data=(ROOT / "tests" / "data" / "images" / "drawing_flat.png").read_bytes(),
+        headers={"Content-Type": "image/png"},
+        timeout=30,
+    )
+    assert ok.status_code == 200
+    assert worker_pids(gunicorn_master) == before
