@@ -13,13 +13,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     Nothing heavy happens here; the model is loaded after gunicorn forks
     (see gunicorn.conf.py) or, outside gunicorn, on first use.
     """
-    from . import error_handlers, routes
+    from . import api_v1, compute, error_handlers, routes
     from .pipeline import Detector
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_bytes
+    # The whole request body; each image in it is held to NSFW_MAX_BYTES as well.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["nsfw"] = Detector(settings)
     error_handlers.init_app(app)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(api_v1.bp)
+    app.register_blueprint(compute.bp)
     return app

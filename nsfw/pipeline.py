@@ -1,69 +1,64 @@
-"""The core: url or image bytes in, five scores out.
+"""The core: url or image bytes in, scores out.
 
 This is the library API the HTTP layer and the CLI share. Data flows one way:
 fetch -> decode -> preprocess -> model. The downloaded file lives only as long
-as decoding needs it; nothing here knows about Flask.
+as reading it takes; results are remembered by image content (``cache.py``),
+so the same picture behind another URL is not classified twice. Nothing here
+knows about Flask.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
+import hashlib
+import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
+from .cache import ResultCache
 from .decode import decode
+from .errors import ServiceError
 from .fetch import Fetcher
-from .model import Model, ModelSpec
 from .preprocess import to_model_input
+from .registry import ModelRegistry
 from .settings import Settings
+from .verdict import nsfw_score
 
-NSFW_CLASSES = ("hentai", "porn", "sexy")
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class Classification:
+    model: str
     scores: dict            # class name -> probability, for the chosen frame
     image_format: str
     width: int
     height: int
     frames: int             # frames classified (1 for a still image)
-    timings_ms: dict        # stage name -> milliseconds
-
-    @property
-    def nsfw(self) -> float:
-        return sum(self.scores[name] for name in NSFW_CLASSES)
+    timings_ms: dict        # stage name -> milliseconds, for this call
+    cached: bool = False
 
 
 class Detector:
     """Fetches, decodes and classifies images; one instance per worker process."""
 
-    def __init__(self, settings: Settings, model_name: str = "mobilenet_v2"):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.model_name = model_name
-        self._model: Model | None = None
+        self.models = ModelRegistry(settings)
+        self.cache = ResultCache(settings.cache_size)
         self._fetcher: Fetcher | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
-        return self._model is not None
+        return self.models.ready
 
-    def load(self) -> Model:
-        """Load and warm the model once; call after the fork, never at import."""
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    spec = ModelSpec.from_manifest(self.settings.model_dir, self.model_name)
-                    model = Model(
-                        spec,
-                        threads=self.settings.inference_threads,
-                        pool_size=self.settings.interpreters,
-                    )
-                    model.load()
-                    self._model = model
-        return self._model
+    def load(self) -> None:
+        """Load and warm every model; call after the fork, never at import."""
+        self.models.load_all()
 
     @property
     def fetcher(self) -> Fetcher:
@@ -73,38 +68,84 @@ class Detector:
                     self._fetcher = Fetcher(self.settings)
         return self._fetcher
 
-    def classify_url(self, url: str) -> Classification:
+    def classify_url(self, url: str, model: str | None = None) -> Classification:
+        runner = self.models.get(model)  # an unknown model fails before any download
         started = time.perf_counter()
         with self.fetcher.fetch(url) as body:
-            fetched = time.perf_counter()
-            return self._classify(body, {"fetch": _ms(started, fetched)}, fetched)
+            data = body.read()
+        return self._classify(data, runner, {"fetch": _ms(started)})
 
-    def classify_bytes(self, data: bytes | BinaryIO) -> Classification:
-        body = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
-        return self._classify(body, {}, time.perf_counter())
+    def classify_bytes(self, data: bytes | BinaryIO, model: str | None = None) -> Classification:
+        runner = self.models.get(model)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = data.read()
+        return self._classify(bytes(data), runner, {})
 
-    def _classify(self, body: BinaryIO, timings: dict, started: float) -> Classification:
-        model = self.load()
-        image = decode(body, self.settings)
-        decoded = time.perf_counter()
-        timings["decode"] = _ms(started, decoded)
-        timings["preprocess"] = timings["inference"] = 0.0
+    def classify_many(self, sources: list, model: str | None = None) -> list:
+        """Classify URLs (str) and images (bytes) concurrently, at most NSFW_BATCH_CONCURRENCY
+        at a time; each entry of the answer is a Classification or the ServiceError it met."""
+        self.models.get(model)  # an unknown model fails the whole request, before any work
+
+        def one(source):
+            try:
+                if isinstance(source, str):
+                    return self.classify_url(source, model)
+                return self.classify_bytes(source, model)
+            except ServiceError as exc:
+                return exc
+            except Exception:  # a bug must cost one item, not the batch
+                log.exception("unexpected error classifying one item of a batch")
+                return ServiceError()
+
+        if len(sources) == 1:
+            return [one(sources[0])]
+        return list(self._executor().map(one, sources))
+
+    def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=self.settings.batch_concurrency, thread_name_prefix="nsfw-batch"
+                    )
+        return self._pool
+
+    def _classify(self, data: bytes, runner, timings: dict) -> Classification:
+        if self.cache.size <= 0:
+            result = self._run(data, runner)
+            return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
+        started = time.perf_counter()
+        key = (hashlib.sha256(data).digest(), runner.spec.name)
+        result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner))
+        if cached:
+            return dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
+        return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
+
+    def _run(self, data: bytes, runner) -> Classification:
+        started = time.perf_counter()
+        image = decode(data, self.settings)
+        timings = {"decode": _ms(started), "preprocess": 0.0, "inference": 0.0}
 
         best, best_nsfw = None, -1.0
         for frame in image.frames:
             t0 = time.perf_counter()
-            tensor = to_model_input(frame, model.input_size)
+            tensor = to_model_input(frame, runner.input_size)
             t1 = time.perf_counter()
-            probs = model.predict(tensor)
-            t2 = time.perf_counter()
+            probs = runner.predict(tensor)
             timings["preprocess"] += _ms(t0, t1)
-            timings["inference"] += _ms(t1, t2)
-            scores = {name: float(p) for name, p in zip(model.classes, probs)}
-            total = sum(scores[name] for name in NSFW_CLASSES)
-            if total > best_nsfw:
+            timings["inference"] += _ms(t1)
+            scores = {name: float(p) for name, p in zip(runner.classes, probs)}
+            if (total := nsfw_score(scores)) > best_nsfw:
                 best, best_nsfw = scores, total
 
         return Classification(
+            model=runner.spec.name,
             scores=best,
             image_format=image.format,
             width=image.width,
@@ -113,10 +154,7 @@ class Detector:
             timings_ms=timings,
         )
 
-    def close(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.close()
 
-
-def _ms(start: float, end: float) -> float:
+def _ms(start: float, end: float | None = None) -> float:
+    end = time.perf_counter() if end is None else end
     return round((end - start) * 1000.0, 3)

@@ -12,7 +12,8 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .errors import MissingURL, NotReady
+from . import inputs
+from .errors import NotReady
 
 bp = Blueprint("nsfw", __name__)
 
@@ -37,11 +38,13 @@ def ready():
 
 @bp.post("/predict")
 def predict():
+    detector_ = detector()
     url = request.args.get("url", "").strip()
+    model = request.args.get("model") or None
     if url:
-        result = detector().classify_url(url)
+        result = detector_.classify_url(url, model)
     else:
-        result = detector().classify_bytes(uploaded_image())
+        result = detector_.classify_bytes(inputs.single_upload(request, detector_.settings.max_bytes), model)
     started = time.perf_counter()
     response = jsonify(result.scores)
     timings = {**result.timings_ms, "serialise": (time.perf_counter() - started) * 1000.0}
@@ -49,17 +52,3 @@ def predict():
         f"{stage};dur={ms:.3f}" for stage, ms in timings.items()
     )
     return response
-
-
-def uploaded_image() -> bytes:
-    """The image sent in the request body; its size is capped by MAX_CONTENT_LENGTH."""
-    mimetype = request.mimetype or ""
-    if mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is not None:
-            return upload.read()
-    elif mimetype.startswith("image/") or mimetype == "application/octet-stream":
-        data = request.get_data(cache=False)
-        if data:
-            return data
-    raise MissingURL("give the image as ?url=, a multipart field 'image' or an image/* body")

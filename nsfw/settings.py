@@ -45,15 +45,36 @@ class Settings:
     # decoding
     max_pixels: int = 50_000_000
     max_frames: int = 8
-    # model
+    # models
     model_dir: Path = REPO_ROOT / "model"
+    models: tuple = ("mobilenet_v2",)
+    model_path: str | None = None
+    model_classes: tuple = ("drawings", "hentai", "neutral", "porn", "sexy")
+    model_input_size: int | None = None
     inference_threads: int = 1
     interpreters: int = 1
+    # results
+    adult_threshold: float = 0.8
+    safe_threshold: float = 0.2
+    cache_size: int = 4096
+    max_batch: int = 16
+    batch_concurrency: int = 4
+    max_request_bytes: int = 32 * MiB
     # server (read by gunicorn.conf.py)
     port: int = 8080
     workers: int = dataclasses.field(default_factory=_cpu_count)
     threads: int = 4
     worker_timeout: int = 30
+
+    def __post_init__(self):
+        if not self.safe_threshold < self.adult_threshold:
+            raise ConfigError("NSFW_SAFE_THRESHOLD must be below NSFW_ADULT_THRESHOLD")
+        if not self.models:
+            raise ConfigError("NSFW_MODELS names no model")
+        if "custom" in self.models and not self.model_path:
+            raise ConfigError("NSFW_MODELS names 'custom' but NSFW_MODEL_PATH is not set")
+        if self.model_path and "custom" not in self.models:
+            object.__setattr__(self, "models", (*self.models, "custom"))
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -75,10 +96,28 @@ class Settings:
             max_pixels=read.number("NSFW_MAX_PIXELS", defaults.max_pixels, int, low=1),
             max_frames=read.number("NSFW_MAX_FRAMES", defaults.max_frames, int, low=1),
             model_dir=Path(env.get("NSFW_MODEL_DIR") or defaults.model_dir),
+            models=read.names("NSFW_MODELS", defaults.models),
+            model_path=env.get("NSFW_MODEL_PATH") or None,
+            model_classes=read.names("NSFW_MODEL_CLASSES", defaults.model_classes),
+            model_input_size=read.number("NSFW_MODEL_INPUT_SIZE", None, int, low=1),
             inference_threads=read.number(
                 "NSFW_INFERENCE_THREADS", defaults.inference_threads, int, low=1
             ),
             interpreters=read.number("NSFW_INTERPRETERS", defaults.interpreters, int, low=1),
+            adult_threshold=read.number(
+                "NSFW_ADULT_THRESHOLD", defaults.adult_threshold, float, low=0.0, high=1.0
+            ),
+            safe_threshold=read.number(
+                "NSFW_SAFE_THRESHOLD", defaults.safe_threshold, float, low=0.0, high=1.0
+            ),
+            cache_size=read.number("NSFW_CACHE_SIZE", defaults.cache_size, int, low=0),
+            max_batch=read.number("NSFW_MAX_BATCH", defaults.max_batch, int, low=1),
+            batch_concurrency=read.number(
+                "NSFW_BATCH_CONCURRENCY", defaults.batch_concurrency, int, low=1
+            ),
+            max_request_bytes=read.number(
+                "NSFW_MAX_REQUEST_BYTES", defaults.max_request_bytes, int, low=1
+            ),
             port=read.number("PORT", defaults.port, int, low=1, high=65535),
             workers=read.number("WEB_CONCURRENCY", defaults.workers, int, low=1),
             threads=read.number("NSFW_THREADS", defaults.threads, int, low=1),
@@ -121,6 +160,10 @@ class _Reader:
                 raise ConfigError(f"{name}: {part!r} is not a TCP port")
             ports.add(int(part))
         return frozenset(ports)
+
+    def names(self, name, default):
+        items = tuple(dict.fromkeys(self._items(name)))
+        return items or default
 
     def _items(self, name):
         return [p.strip() for p in self.env.get(name, "").split(",") if p.strip()]

@@ -1,0 +1,66 @@
+"""API v1: batches, uploads and base64, verdicts, the category view, the models served.
+
+``POST /v1/classify`` answers ``{"results": [...]}`` in input order; each item
+is a full classification or ``{"source", "error"}``: one failing image never
+fails the batch. ``GET /v1/models`` describes what this worker serves.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import inputs
+from .errors import ServiceError
+from .verdict import Thresholds, categories, nsfw_score, verdict
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+
+
+def detector():
+    return current_app.extensions["nsfw"]
+
+
+def default_thresholds() -> Thresholds:
+    settings = detector().settings
+    return Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
+
+
+@bp.post("/classify")
+def classify():
+    settings = detector().settings
+    items, opts = inputs.batch(request, settings.max_bytes, settings.max_batch)
+    thresholds = default_thresholds().override(opts.adult_threshold, opts.safe_threshold)
+    runnable = [item for item in items if item.error is None]
+    outcomes = iter(
+        detector().classify_many([item.url or item.data for item in runnable], opts.model)
+    )
+    results = []
+    for item in items:
+        outcome = item.error or next(outcomes)
+        if isinstance(outcome, ServiceError):
+            results.append({"source": item.source, "error": outcome.to_dict()})
+        else:
+            results.append(result_json(item.source, outcome, thresholds))
+    return jsonify(results=results)
+
+
+@bp.get("/models")
+def models():
+    return jsonify(models=detector().models.describe())
+
+
+def result_json(source: str, result, thresholds: Thresholds) -> dict:
+    scores = result.scores
+    return {
+        "source": source,
+        "model": result.model,
+        "scores": scores,
+        "top": max(scores, key=scores.get),
+        "nsfw": nsfw_score(scores),
+        "verdict": verdict(scores, thresholds),
+        "categories": categories(scores),
+        "frames": result.frames,
+        "image": {"format": result.image_format, "width": result.width, "height": result.height},
+        "timing_ms": result.timings_ms,
+        "cached": result.cached,
+    }

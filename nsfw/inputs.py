@@ -1,0 +1,136 @@
+"""What a request asks to classify: URLs, uploads, base64 images, and options.
+
+Callers send images in several shapes (a query URL, a raw ``image/*`` body,
+multipart ``image`` fields, JSON with URLs or base64 strings). They are all
+turned into a list of :class:`Item` here, so the pipeline sees only "a URL" or
+"some bytes". A bad item (undecodable base64, too big) becomes an item error,
+not a failed request: one bad image never fails a batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+
+from flask import Request
+
+from .errors import MissingURL, ServiceError, TooLarge
+
+RAW_TYPES = ("application/octet-stream",)
+
+
+class InvalidRequest(ServiceError):
+    status, code, default_message = 400, "invalid_request", "the request body is not understood"
+
+
+class InvalidBase64(ServiceError):
+    status, code, default_message = 400, "invalid_base64", "the image is not valid base64"
+
+
+class BatchTooLarge(ServiceError):
+    status, code, default_message = 413, "batch_too_large", "the batch has more images than this service accepts"
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    source: str
+    url: str | None = None
+    data: bytes | None = None
+    error: ServiceError | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    model: str | None = None
+    adult_threshold: object = None
+    safe_threshold: object = None
+
+
+def options(request: Request, body: dict | None = None) -> Options:
+    """model and thresholds from the query string, a JSON body or form fields (body wins)."""
+    found = {}
+    for name in ("model", "adult_threshold", "safe_threshold"):
+        value = request.args.get(name)
+        if body is not None and name in body:
+            value = body[name]
+        elif name in request.form:
+            value = request.form[name]
+        found[name] = value
+    if found["model"] is not None and not isinstance(found["model"], str):
+        raise InvalidRequest("model must be a string")
+    return Options(**found)
+
+
+def single_upload(request: Request, max_bytes: int) -> bytes:
+    """The one image in the body of a /predict or /compute request."""
+    items = uploads(request, max_bytes)
+    if not items:
+        raise MissingURL("give the image as ?url=, a multipart field 'image' or an image/* body")
+    if items[0].error is not None:
+        raise items[0].error
+    return items[0].data
+
+
+def uploads(request: Request, max_bytes: int) -> list[Item]:
+    """Images sent as multipart ``image`` fields or as a raw image body."""
+    mimetype = request.mimetype or ""
+    if mimetype == "multipart/form-data":
+        files = request.files.getlist("image")
+        return [_sized(f.filename or f"image[{i}]", f.read(max_bytes + 1), max_bytes) for i, f in enumerate(files)]
+    if mimetype.startswith("image/") or mimetype in RAW_TYPES:
+        data = request.get_data(cache=False)
+        return [_sized("body", data, max_bytes)] if data else []
+    return []
+
+
+def batch(request: Request, max_bytes: int, max_batch: int) -> tuple[list[Item], Options]:
+    """Everything a /v1/classify request asks for, in input order."""
+    if (request.mimetype or "") == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        items = _json_items(body, max_bytes)
+        opts = options(request, body)
+    else:
+        items = uploads(request, max_bytes)
+        opts = options(request)
+    if not items:
+        raise MissingURL(
+            'give "url", "urls", "image" or "images" in a JSON body, '
+            "multipart 'image' fields, or an image/* body"
+        )
+    if len(items) > max_batch:
+        raise BatchTooLarge(f"{len(items)} images; at most {max_batch} per request")
+    return items, opts
+
+
+def _json_items(body: dict, max_bytes: int) -> list[Item]:
+    given = [key for key in ("url", "urls", "image", "images") if key in body]
+    if len(given) != 1:
+        raise InvalidRequest('give exactly one of "url", "urls", "image" or "images"')
+    key = given[0]
+    values = body[key] if key in ("urls", "images") else [body[key]]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidRequest(f'"{key}" must be {"a list of strings" if key.endswith("s") else "a string"}')
+    if key.startswith("url"):
+        return [Item(source=url, url=url) for url in values]
+    return [_from_base64(f"image[{i}]", text, max_bytes) for i, text in enumerate(values)]
+
+
+def _from_base64(source: str, text: str, max_bytes: int) -> Item:
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]  # a data: URL
+    if len(text) > (max_bytes + 2) // 3 * 4 + 4:
+        return Item(source=source, error=TooLarge(f"the image is larger than {max_bytes} bytes"))
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return Item(source=source, error=InvalidBase64())
+    return _sized(source, data, max_bytes)
+
+
+def _sized(source: str, data: bytes, max_bytes: int) -> Item:
+    if len(data) > max_bytes:
+        return Item(source=source, error=TooLarge(f"the image is larger than {max_bytes} bytes"))
+    return Item(source=source, data=data)

@@ -1,0 +1,86 @@
+"""From five scores to what a caller acts on: a verdict and a category view.
+
+Clients of the original service turned scores into three states: definitely
+adult, unknown (a person reviews it), definitely safe. The service does the
+same with one number, ``nsfw = porn + hentai + sexy``, and two thresholds.
+
+The category view follows the Swiss AI Center's NSFW service
+(safe/nsfw with sub-categories) where our classes map honestly. Our model has
+no "nudity" class (GantMan's "porn" covers nudity too), so none is invented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .errors import ServiceError
+
+NSFW_CLASSES = ("hentai", "porn", "sexy")
+SAFE_CLASSES = ("drawings", "neutral")
+
+# our class -> Swiss AI Center sub-category
+SUBCATEGORIES = {
+    "porn": "porn",
+    "sexy": "suggestive",
+    "hentai": "cartoon_sex",
+    "neutral": "neutral",
+    "drawings": "cartoon_neutral",
+}
+
+
+class InvalidThresholds(ServiceError):
+    status, code = 400, "invalid_thresholds"
+    default_message = "thresholds must be numbers with 0 <= safe_threshold < adult_threshold <= 1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    adult: float
+    safe: float
+
+    def __post_init__(self):
+        if not (0.0 <= self.safe < self.adult <= 1.0):
+            raise InvalidThresholds(
+                f"need 0 <= safe_threshold < adult_threshold <= 1, got safe={self.safe}, adult={self.adult}"
+            )
+
+    def override(self, adult=None, safe=None) -> "Thresholds":
+        """Per-request thresholds; strings come from query strings and form fields."""
+        return Thresholds(
+            adult=self.adult if adult is None else _number("adult_threshold", adult),
+            safe=self.safe if safe is None else _number("safe_threshold", safe),
+        )
+
+
+def nsfw_score(scores: dict) -> float:
+    return sum(scores.get(name, 0.0) for name in NSFW_CLASSES)
+
+
+def verdict(scores: dict, thresholds: Thresholds) -> str:
+    total = nsfw_score(scores)
+    if total >= thresholds.adult:
+        return "adult"
+    if total <= thresholds.safe:
+        return "safe"
+    return "unknown"
+
+
+def categories(scores: dict) -> dict:
+    """``{"safe": neutral+drawings, "nsfw": porn+hentai+sexy, "subcategories": {...}}``."""
+    return {
+        "safe": sum(scores.get(name, 0.0) for name in SAFE_CLASSES),
+        "nsfw": nsfw_score(scores),
+        "subcategories": {SUBCATEGORIES[k]: v for k, v in scores.items() if k in SUBCATEGORIES},
+    }
+
+
+def _number(name: str, value) -> float:
+    if isinstance(value, bool):
+        raise InvalidThresholds(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidThresholds(f"{name} must be a number, got {value!r}") from None
+    if number != number:
+        raise InvalidThresholds(f"{name} must be a number, got {value!r}")
+    return number

@@ -1,0 +1,44 @@
+"""POST /compute (the Swiss AI Center contract) and GET /v1/models."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from conftest import IMAGES, TESTS
+
+PNG = "chelsea.png"
+
+
+def test_compute_answers_in_the_swiss_ai_center_shape(client, golden):
+    data = {"image": (io.BytesIO((IMAGES / PNG).read_bytes()), PNG)}
+    response = client.post("/compute", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"prediction_category", "prediction_subcategory", "scores_dict_cat", "scores_dict_sub_cat"}
+    g = golden["images"][PNG]["scores"]
+    assert body["prediction_category"] == "safe"
+    assert body["prediction_subcategory"] == "neutral"
+    assert body["scores_dict_cat"]["safe"] == pytest.approx(g["neutral"] + g["drawings"], abs=1e-4)
+    assert body["scores_dict_cat"]["nsfw"] == pytest.approx(g["porn"] + g["hentai"] + g["sexy"], abs=1e-4)
+    assert body["scores_dict_sub_cat"]["suggestive"] == pytest.approx(g["sexy"], abs=1e-4)
+    assert body["scores_dict_sub_cat"]["cartoon_sex"] == pytest.approx(g["hentai"], abs=1e-4)
+    assert all(isinstance(v, float) for v in body["scores_dict_sub_cat"].values())
+
+
+def test_compute_without_an_image(client):
+    response = client.post("/compute", data={}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "missing_url"
+
+
+def test_models_lists_what_is_served_with_provenance_and_checksum(client):
+    (model,) = client.get("/v1/models").get_json()["models"]
+    tflite = TESTS.parent / "model" / "mobilenet_v2.tflite"
+    assert model["name"] == "mobilenet_v2" and model["default"] is True
+    assert model["input_size"] == 224
+    assert model["classes"] == ["drawings", "hentai", "neutral", "porn", "sexy"]
+    assert model["sha256"] == hashlib.sha256(tflite.read_bytes()).hexdigest()
+    assert model["provenance"]["source"]["package"] == "nsfwjs"
+    assert model["provenance"]["source"]["version"] == "4.4.0"
