@@ -13,7 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     Nothing heavy happens here; the model is loaded after gunicorn forks
     (see gunicorn.conf.py) or, outside gunicorn, on first use.
     """
-    from . import api_v1, compute, error_handlers, routes
+    from . import api_v1, compute, error_handlers, openapi, routes
     from .pipeline import Detector
 
     settings = settings or Settings.from_env()
@@ -25,4 +25,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(routes.bp)
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(compute.bp)
+    app.register_blueprint(openapi.bp)  # GET /openapi.json, /docs
     return app

@@ -10,7 +10,17 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from . import inputs
-from .errors import ServiceError
+from .errors import MissingURL, ServiceError
+from .openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
+from .openapi_schemas import (
+    BODY_TOO_LARGE,
+    THRESHOLD,
+    BatchTooLarge,
+    InvalidRequest,
+    InvalidThresholds,
+    ModelError,
+    UnknownModel,
+)
 from .verdict import Thresholds, categories, nsfw_score, verdict
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -26,6 +36,32 @@ def default_thresholds() -> Thresholds:
 
 
 @bp.post("/classify")
+@doc(
+    "Classify a batch: verdicts, the category view, per-item errors",
+    description="Images as JSON (`url`, `urls`, `image` or `images` as base64), multipart `image` "
+    "fields or a raw `image/*` body. `model` and the thresholds come from the query string, "
+    "or from the JSON body or form fields (which win). One failing image never fails the batch.",
+    parameters=[
+        MODEL_PARAM,
+        query("adult_threshold", THRESHOLD, "verdict `adult` when nsfw >= this (default NSFW_ADULT_THRESHOLD)"),
+        query("safe_threshold", THRESHOLD, "verdict `safe` when nsfw <= this (default NSFW_SAFE_THRESHOLD)"),
+    ],
+    body=image_body(
+        required=True,
+        json_schema=ref("ClassifyRequest"),
+        multipart={
+            "type": "object",
+            "properties": {
+                "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                "model": ref("ModelName"),
+                "adult_threshold": THRESHOLD,
+                "safe_threshold": THRESHOLD,
+            },
+        },
+    ),
+    responses={200: json_response("one result per image, in input order", ref("ClassifyResponse"))},
+    errors=(InvalidRequest, MissingURL, BatchTooLarge, InvalidThresholds, UnknownModel, ModelError, BODY_TOO_LARGE),
+)
 def classify():
     settings = detector().settings
     items, opts = inputs.batch(request, settings.max_bytes, settings.max_batch)
@@ -45,6 +81,11 @@ def classify():
 
 
 @bp.get("/models")
+@doc(
+    "The models this worker serves",
+    responses={200: json_response("input size, classes, checksum and provenance", ref("ModelsResponse"))},
+    errors=(ModelError,),
+)
 def models():
     return jsonify(models=detector().models.describe())
 

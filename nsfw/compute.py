@@ -11,12 +11,23 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from . import inputs
+from .errors import MissingURL
+from .openapi import doc, image_body, json_response, ref
+from .openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
 from .verdict import categories
 
 bp = Blueprint("compute", __name__)
 
 
 @bp.post("/compute")
+@doc(
+    "Classify one upload in the Swiss AI Center shape",
+    description="A multipart field `image` (or a raw `image/*` body) in; categories and "
+    "sub-categories with float scores out.",
+    body=image_body(required=True),
+    responses={200: json_response("the Swiss AI Center answer", ref("ComputeResponse"))},
+    errors=(MissingURL, TooLarge, *DECODE_ERRORS, ModelError, BODY_TOO_LARGE),
+)
 def compute():
     detector = current_app.extensions["nsfw"]
     data = inputs.single_upload(request, detector.settings.max_bytes)

@@ -25,7 +25,7 @@ class ServiceError(Exception):
 
 # --- the request itself ----------------------------------------------------
 class MissingURL(ServiceError):
-    status, code, default_message = 400, "missing_url", "the url query parameter is required"
+    status, code, default_message = 400, "missing_url", "no image given: pass a url, or send the image in the request"
 
 
 class InvalidURL(ServiceError):

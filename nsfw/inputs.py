@@ -52,7 +52,7 @@ def options(request: Request, body: dict | None = None) -> Options:
     found = {}
     for name in ("model", "adult_threshold", "safe_threshold"):
         value = request.args.get(name)
-        if body is not None and name in body:
+        if body is not None and body.get(name) is not None:  # JSON null means "not given"
             value = body[name]
         elif name in request.form:
             value = request.form[name]

@@ -13,7 +13,9 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from . import inputs
-from .errors import NotReady
+from .errors import MissingURL, NotReady
+from .openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
+from .openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, FETCH_ERRORS, URL, ModelError, UnknownModel
 
 bp = Blueprint("nsfw", __name__)
 
@@ -23,12 +25,18 @@ def detector():
 
 
 @bp.get("/health")
+@doc("Liveness", responses={200: json_response("the process serves HTTP", ref("Health"))})
 def health():
     """Liveness for platform health checks: touches no model."""
     return jsonify(status="ok")
 
 
 @bp.get("/ready")
+@doc(
+    "Readiness",
+    responses={200: json_response("the model is loaded and warm", ref("Ready"))},
+    errors=(NotReady,),
+)
 def ready():
     """200 once this worker has loaded and warmed its model, 503 before."""
     if not detector().ready:
@@ -37,6 +45,27 @@ def ready():
 
 
 @bp.post("/predict")
+@doc(
+    "Classify one image: the five scores",
+    description="The image comes from `?url=` or, without one, from the body: a raw `image/*` "
+    "body or a multipart field `image`. Answers exactly the five class probabilities.",
+    parameters=[query("url", URL, "the image to download"), MODEL_PARAM],
+    body=image_body(required=False),
+    responses={
+        200: json_response(
+            "the scores",
+            ref("Scores"),
+            headers={
+                "Server-Timing": {
+                    "description": "milliseconds per stage, e.g. `decode;dur=1.234, inference;dur=5.678`",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            },
+        )
+    },
+    errors=(MissingURL, *FETCH_ERRORS, *DECODE_ERRORS, UnknownModel, ModelError, BODY_TOO_LARGE),
+)
 def predict():
     detector_ = detector()
     url = request.args.get("url", "").strip()

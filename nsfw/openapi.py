@@ -1,0 +1,273 @@
+"""OpenAPI 3.1 at GET /openapi.json and Swagger UI at GET /docs, built from the app itself.
+
+The document must not drift from the code, so nothing in it is written twice:
+
+- each view carries its own operation (``@doc`` right above the view);
+- paths, methods and path parameters come from ``app.url_map``, and a rule whose
+  view has no ``@doc`` makes building fail (:class:`UndocumentedRoute`);
+- error responses come from the error classes a view names: a ``ServiceError``
+  gives its ``status`` and ``code``, a Werkzeug error is rendered by the app's
+  own handlers to learn its; every operation may also answer ``internal_error``.
+
+Swagger UI's files come from the pinned ``flask-swagger-ui`` wheel and are served
+by this app, so the page works offline and nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib.util
+import inspect
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from apispec import APISpec
+from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_directory, url_for
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException, NotFound
+
+from .errors import ServiceError
+from .openapi_schemas import SCHEMAS, error_body
+
+TITLE = "nsfw-service"
+VERSION = "1.0.0"  # the project's version (pyproject.toml); a test keeps them equal
+IGNORED_ENDPOINTS = {"static"}  # Flask's own static route; this app has no static folder
+COMMON_ERRORS = (ServiceError,)  # anything unexpected: 500 internal_error
+
+
+class UndocumentedRoute(RuntimeError):
+    """A URL rule whose view has no @doc: the document would silently miss it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    summary: str
+    description: str | None
+    parameters: tuple
+    body: dict | None
+    responses: dict
+    errors: tuple
+
+
+def doc(summary: str, *, responses: dict, parameters=(), body=None, errors=(), description=None):
+    """Attach an OpenAPI operation to a view; the description defaults to its docstring."""
+
+    def attach(view):
+        view.openapi = Operation(
+            summary, description or inspect.getdoc(view), tuple(parameters), body, responses, tuple(errors)
+        )
+        return view
+
+    return attach
+
+
+# --- small builders the views use -----------------------------------------------
+def ref(name: str, kind: str = "schemas") -> dict:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def json_response(description: str, schema: dict, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def query(name: str, schema: dict, description: str) -> dict:
+    return {"in": "query", "name": name, "schema": schema, "description": description}
+
+
+MODEL_PARAM = "model"  # a component parameter: its enum is the app's served models
+
+
+def image_body(required: bool, multipart: dict | None = None, json_schema: dict | None = None) -> dict:
+    """An image as a raw ``image/*`` (or octet-stream) body or multipart ``image`` fields (or JSON)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    form = multipart or {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}
+    content = {"application/json": {"schema": json_schema}} if json_schema else {}
+    content |= {
+        "multipart/form-data": {"schema": form, "encoding": {"image": {"contentType": "image/*"}}},
+        "image/*": binary,
+        "application/octet-stream": binary,
+    }
+    return {"required": required, "content": content}
+
+
+# --- the document ---------------------------------------------------------------
+def spec(app: Flask) -> dict:
+    """The document for ``app``, built once and kept."""
+    document = app.extensions.get("openapi")
+    if document is None:
+        document = app.extensions["openapi"] = build(app)
+    return document
+
+
+def build(app: Flask) -> dict:
+    api = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.1.0",
+        info={"description": (sys.modules[__package__].__doc__ or "").strip()},
+    )
+    for name, schema in copy.deepcopy(SCHEMAS).items():
+        api.components.schema(name, schema)
+    models = list(app.extensions["nsfw"].models.names)
+    api.components.schema("ModelName", {"type": "string", "enum": models, "description": "a served model"})
+    api.components.parameter(
+        "model", "query", {"schema": ref("ModelName"), "description": f"the model to use (default {models[0]})"}
+    )
+    tags = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint in IGNORED_ENDPOINTS:
+            continue
+        operation = getattr(app.view_functions[rule.endpoint], "openapi", None)
+        if operation is None:
+            raise UndocumentedRoute(f"{rule.rule} ({rule.endpoint}) has no @doc")
+        tag = rule.endpoint.rpartition(".")[0] or "app"
+        tags.setdefault(tag, _tag_description(app, tag))
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        api.path(
+            path=_openapi_path(rule.rule),
+            operations={
+                method.lower(): _operation(app, rule, operation, tag, method, len(methods) > 1)
+                for method in methods
+            },
+        )
+    for name, description in sorted(tags.items()):
+        api.tag({"name": name, "description": description})
+    return api.to_dict()
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _operation(app: Flask, rule, op: Operation, tag: str, method: str, several: bool) -> dict:
+    op = copy.deepcopy(op)  # apispec edits what it is given; the view's @doc stays as written
+    documented = {p["name"] for p in op.parameters if isinstance(p, dict) and p["in"] == "path"}
+    if missing := set(rule.arguments) - documented:
+        raise UndocumentedRoute(f"{rule.rule}: path parameters {sorted(missing)} have no @doc")
+    responses = {str(status): response for status, response in op.responses.items()}
+    for status, response in _error_responses(app, (*op.errors, *COMMON_ERRORS)).items():
+        if status in responses:
+            raise ValueError(f"{rule.rule}: {status} is both a documented answer and an error")
+        responses[status] = response
+    operation = {
+        "operationId": f"{rule.endpoint}.{method.lower()}" if several else rule.endpoint,
+        "tags": [tag],
+        "summary": op.summary,
+        "responses": responses,
+    }
+    if op.description:
+        operation["description"] = op.description
+    if op.parameters:
+        operation["parameters"] = list(op.parameters)
+    if op.body:
+        operation["requestBody"] = op.body
+    return operation
+
+
+def _error_responses(app: Flask, classes) -> dict:
+    """One response per status, listing every code (and its meaning) a view may answer."""
+    by_status: dict[int, dict[str, str]] = defaultdict(dict)
+    for cls in classes:
+        status, code, message = _error_of(app, cls)
+        by_status[status].setdefault(code, message)
+    return {
+        str(status): {
+            "description": "; ".join(f"`{code}`: {message}" for code, message in sorted(found.items())),
+            "content": {"application/json": {"schema": error_body(sorted(found))}},
+        }
+        for status, found in sorted(by_status.items())
+    }
+
+
+def _error_of(app: Flask, cls) -> tuple[int, str, str]:
+    if issubclass(cls, ServiceError):
+        return cls.status, cls.code, cls.default_message
+    if issubclass(cls, HTTPException):
+        with app.test_request_context():
+            response = app.make_response(app.handle_http_exception(cls()))
+        error = response.get_json()["error"]
+        return response.status_code, error["code"], error["message"]
+    raise TypeError(f"{cls!r} is not an error this app answers with")
+
+
+def _tag_description(app: Flask, tag: str) -> str:
+    blueprint = app.blueprints.get(tag)
+    module = sys.modules.get(blueprint.import_name) if blueprint else None
+    return ((module and module.__doc__) or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+# --- the routes -----------------------------------------------------------------
+bp = Blueprint("docs", __name__)
+
+SWAGGER_UI = Path(importlib.util.find_spec("flask_swagger_ui").origin).parent / "dist"
+SWAGGER_UI_VERSION = (SWAGGER_UI / "VERSION").read_text().strip()
+ASSETS = {  # the files /docs uses, with the type each is served as
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "text/javascript",
+    "favicon-32x32.png": "image/png",
+}
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="swagger-ui-version" content="{version}">
+<title>{title} API</title>
+<link rel="stylesheet" href="{css}">
+<link rel="icon" type="image/png" href="{icon}">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{bundle}"></script>
+<script>
+window.ui = SwaggerUIBundle({{url: {spec}, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null}});
+</script>
+</body>
+</html>
+"""
+
+
+@bp.get("/openapi.json")
+@doc("This OpenAPI 3.1 document", responses={200: json_response("the document", {"type": "object"})})
+def openapi_json():
+    """Generated from the routes and error classes of this very app."""
+    return jsonify(spec(current_app))
+
+
+@bp.get("/docs")
+@doc("Swagger UI for this document", responses={200: {"description": "a page", "content": {"text/html": {}}}})
+def swagger_ui():
+    """The one HTML page; its scripts and styles are served by /docs/{asset}, nothing from elsewhere."""
+
+    def asset(name):
+        return escape(url_for("docs.swagger_asset", asset=name))
+
+    page = PAGE.format(
+        version=escape(SWAGGER_UI_VERSION),
+        title=TITLE,
+        css=asset("swagger-ui.css"),
+        icon=asset("favicon-32x32.png"),
+        bundle=asset("swagger-ui-bundle.js"),
+        spec=json.dumps(url_for("docs.openapi_json")).replace("<", "\\u003c"),
+    )
+    return Response(page, mimetype="text/html")
+
+
+@bp.get("/docs/<asset>")
+@doc(
+    "A Swagger UI file",
+    parameters=[{"in": "path", "name": "asset", "required": True, "schema": {"enum": sorted(ASSETS)}}],
+    responses={200: {"description": "the file", "content": {kind: {} for kind in sorted(set(ASSETS.values()))}}},
+    errors=(NotFound,),
+)
+def swagger_asset(asset: str):
+    """From the pinned flask-swagger-ui package."""
+    if asset not in ASSETS:
+        raise NotFound()
+    return send_from_directory(SWAGGER_UI, asset, mimetype=ASSETS[asset])

@@ -1,0 +1,155 @@
+"""The JSON shapes of the API as JSON Schema (2020-12, as OpenAPI 3.1 uses it).
+
+Enums are computed from the code that produces the values (class names and
+sub-categories from ``verdict.py``, error codes from the error classes), and
+response objects forbid unknown keys, so a change of shape in the code fails
+the schemathesis test (tests/test_openapi.py) until the document follows.
+"""
+
+from __future__ import annotations
+
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
+
+from . import errors as e
+from .inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
+from .model import ModelError  # noqa: F401
+from .registry import UnknownModel  # noqa: F401
+from .verdict import InvalidThresholds, NSFW_CLASSES, SAFE_CLASSES, SUBCATEGORIES  # noqa: F401
+
+CLASSES = sorted(SUBCATEGORIES)
+VERDICTS = ["adult", "safe", "unknown"]
+FORMATS = ["JPEG", "PNG", "GIF", "WEBP"]  # what decode.sniff_format recognises
+
+# Error groups that views name in @doc(errors=...). Werkzeug's own errors are
+# rendered through the app's handlers to learn their status and code.
+FETCH_ERRORS = (e.InvalidURL, e.BlockedAddress, e.UpstreamStatus, e.FetchFailed, e.FetchTimeout, e.TooLarge)
+DECODE_ERRORS = (e.UnsupportedMedia, e.CorruptImage, e.ImageTooLarge)
+ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, InvalidBase64, e.ServiceError)
+BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
+# Re-exported so a view's @doc needs one import: BatchTooLarge, InvalidRequest,
+# InvalidThresholds, ModelError, NotFound, TooLarge, UnknownModel.
+TooLarge = e.TooLarge
+
+
+def codes(classes) -> list[str]:
+    return sorted({cls.code for cls in classes})
+
+
+def closed(properties: dict, required=None, **extra) -> dict:
+    """An object with exactly these keys (all required unless told otherwise)."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
+SUM = {"type": "number", "minimum": 0, "description": "a sum of probabilities (may pass 1 by rounding)"}
+URL = {"type": "string", "format": "uri", "description": "an absolute http or https URL"}
+BASE64 = {"type": "string", "description": "a base64 image, or a data: URL holding one"}
+THRESHOLD = {"type": "number", "minimum": 0, "maximum": 1}
+TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mOM6jnBgA0wMeAAg1MCAFM9Ab4N7TEPAAAAAElFTkSuQmCC"
+
+
+def error_object(code_enum: list[str]) -> dict:
+    return closed({"code": {"type": "string", "enum": code_enum}, "message": {"type": "string"}})
+
+
+def error_body(code_enum: list[str]) -> dict:
+    return closed({"error": error_object(code_enum)})
+
+
+SCHEMAS = {
+    "Health": closed({"status": {"const": "ok"}}),
+    "Ready": closed({"status": {"const": "ready"}}),
+    "Scores": closed(
+        {name: PROBABILITY for name in CLASSES},
+        description="class probabilities; they sum to 1",
+    ),
+    "Categories": closed(
+        {
+            "safe": {**SUM, "description": " + ".join(SAFE_CLASSES)},
+            "nsfw": {**SUM, "description": " + ".join(NSFW_CLASSES)},
+            "subcategories": closed({name: PROBABILITY for name in SUBCATEGORIES.values()}),
+        },
+        description="the Swiss AI Center category view of the scores",
+    ),
+    "Classification": closed(
+        {
+            "source": {"type": "string", "description": "the URL, the file name, image[i] or body"},
+            "model": {"type": "string"},
+            "scores": {"$ref": "#/components/schemas/Scores"},
+            "top": {"type": "string", "enum": CLASSES},
+            "nsfw": {**SUM, "description": " + ".join(NSFW_CLASSES)},
+            "verdict": {"type": "string", "enum": VERDICTS},
+            "categories": {"$ref": "#/components/schemas/Categories"},
+            "frames": {"type": "integer", "minimum": 1, "description": "frames classified"},
+            "image": closed(
+                {
+                    "format": {"type": "string", "enum": FORMATS},
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                }
+            ),
+            "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "cached": {"type": "boolean"},
+        },
+        description="one image classified",
+    ),
+    "ItemError": closed(
+        {"source": {"type": "string"}, "error": error_object(codes(ITEM_ERRORS))},
+        description="one image that failed; the rest of the batch is unaffected",
+    ),
+    "ClassifyResponse": closed(
+        {
+            "results": {
+                "type": "array",
+                "description": "one item per input, in input order",
+                "items": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Classification"},
+                        {"$ref": "#/components/schemas/ItemError"},
+                    ]
+                },
+            }
+        }
+    ),
+    "ClassifyRequest": {
+        "type": "object",
+        "description": 'exactly one of "url", "urls", "image" or "images", and optional options',
+        "properties": {
+            "url": URL,
+            "urls": {"type": "array", "items": URL, "minItems": 1},
+            "image": BASE64,
+            "images": {"type": "array", "items": BASE64, "minItems": 1},
+            "model": {"$ref": "#/components/schemas/ModelName"},
+            "adult_threshold": THRESHOLD,
+            "safe_threshold": THRESHOLD,
+        },
+        "oneOf": [{"title": key, "required": [key]} for key in ("url", "urls", "image", "images")],
+        "examples": [{"image": TINY_PNG}, {"urls": ["https://example.com/a.jpg", "https://example.com/b.png"]}],
+    },
+    "Model": closed(
+        {
+            "name": {"type": "string"},
+            "default": {"type": "boolean"},
+            "input_size": {"type": ["integer", "null"]},
+            "classes": {"type": "array", "items": {"type": "string"}},
+            "sha256": {"type": ["string", "null"]},
+            "provenance": {"type": "object"},
+        }
+    ),
+    "ModelsResponse": closed({"models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}),
+    "ComputeResponse": closed(
+        {
+            "prediction_category": {"type": "string", "enum": ["nsfw", "safe"]},
+            "prediction_subcategory": {"type": "string", "enum": sorted(SUBCATEGORIES.values())},
+            "scores_dict_cat": closed({"safe": SUM, "nsfw": SUM}),
+            "scores_dict_sub_cat": closed({name: PROBABILITY for name in SUBCATEGORIES.values()}),
+        },
+        description="the Swiss AI Center NSFW service's answer",
+    ),
+}
