@@ -12,7 +12,10 @@
  *
  * This writes <out dir>/model.json (real JSON, weightsManifest paths renamed to
  * the .bin files) and one <out dir>/group1-shardNofM.bin per shard (the decoded
- * bytes). Nothing is fetched: the input is an unpacked npm tarball.
+ * bytes; a reader concatenates a group's shards in its "paths" order, as tfjs
+ * does). Works for layers-models (mobilenet_v2, inception_v3: 6 shards) and
+ * graph-models (mobilenet_v2_mid: 2 shards) alike. Nothing is fetched: the
+ * input is an unpacked npm tarball.
  *
  * Usage: node extract_tfjs.cjs <package models dir> <out dir> [model name]
  *        (model name defaults to mobilenet_v2)

@@ -13,7 +13,8 @@ is what tfjs does (JS numbers are doubles, stored into a Float32Array);
 dequantizing in float32 instead drifts by about 2e-5.
 
 Each layer config is mapped to its Keras 3 layer by hand (only the layer
-kinds and options that appear in nsfwjs's MobileNetV2 are accepted; any
+kinds and options that appear in nsfwjs's MobileNetV2 and InceptionV3 are
+accepted; any
 other option value is an error rather than a silent guess), the graph is
 wired by walking ``inbound_nodes``, and every tfjs weight must be consumed
 exactly once. TensorFlow is imported lazily so ``load_tfjs`` works without it.
@@ -106,8 +107,17 @@ def _make_layer(layer: dict):
         return keras.layers.ReLU(
             max_value=cfg.get("max_value"), negative_slope=cfg.get("negative_slope", 0.0),
             threshold=cfg.get("threshold", 0.0), name=name)
+    if kind == "Activation":
+        return keras.layers.Activation(_activation(layer), name=name)
     if kind == "Add":
         return keras.layers.Add(name=name)
+    if kind == "Concatenate":
+        _expect(layer, "axis", (-1, 3))
+        return keras.layers.Concatenate(axis=-1, name=name)
+    if kind == "MaxPooling2D":
+        return keras.layers.MaxPooling2D(
+            pool_size=tuple(cfg["pool_size"]), strides=tuple(cfg["strides"]),
+            padding=cfg["padding"], name=name)
     if kind == "AveragePooling2D":
         return keras.layers.AveragePooling2D(
             pool_size=tuple(cfg["pool_size"]), strides=tuple(cfg["strides"]),

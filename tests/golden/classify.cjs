@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 /*
  * Classify raw RGB pixel files with the real nsfwjs package and its bundled
- * MobileNetV2 model, on tfjs's pure-JavaScript "cpu" backend.
+ * models, on tfjs's pure-JavaScript "cpu" backend.
  *
- * Usage: node classify.cjs <images.json>
+ * Usage: node classify.cjs <images.json> [model ...]
  *   images.json: [{"name": ..., "path": <raw file>, "width": W, "height": H}, ...]
  *   each raw file holds H*W*3 bytes, row-major RGB, uint8.
+ *   model: one of mobilenet_v2 (default), mobilenet_v2_mid, inception_v3.
  *
- * Prints one JSON object on stdout: versions, backend, and for every image the
- * five probabilities keyed by nsfwjs's class names. Probabilities are float32
- * values; JSON.stringify writes the shortest decimal that round-trips the
- * double holding them, so no precision is lost.
+ * Prints one JSON object on stdout: versions, backend, and for every model
+ * and image the five probabilities keyed by nsfwjs's class names.
+ * Probabilities are float32 values; JSON.stringify writes the shortest
+ * decimal that round-trips the double holding them, so no precision is lost.
  *
  * Called by record.py; it needs `npm ci` in this directory first.
  */
@@ -20,25 +21,26 @@ const fs = require("fs");
 const path = require("path");
 const tf = require("@tensorflow/tfjs");
 const nsfwjs = require("nsfwjs/core");
-const { MobileNetV2Model } = require("nsfwjs/models/mobilenet_v2");
+
+// our model name -> [nsfwjs model name, module exporting its definition, export name]
+const MODELS = {
+  mobilenet_v2: ["MobileNetV2", "nsfwjs/models/mobilenet_v2", "MobileNetV2Model"],
+  mobilenet_v2_mid: ["MobileNetV2Mid", "nsfwjs/models/mobilenet_v2_mid", "MobileNetV2MidModel"],
+  inception_v3: ["InceptionV3", "nsfwjs/models/inception_v3", "InceptionV3Model"],
+};
 
 function installedVersion(name) {
   const manifest = path.join(__dirname, "node_modules", name, "package.json");
   return JSON.parse(fs.readFileSync(manifest, "utf8")).version;
 }
 
-async function main() {
-  const listPath = process.argv[2];
-  if (!listPath) throw new Error("usage: node classify.cjs <images.json>");
-  const images = JSON.parse(fs.readFileSync(listPath, "utf8"));
-
-  await tf.setBackend("cpu");
-  await tf.ready();
-
+async function classifyAll(ourName, images) {
+  const [nsfwjsName, moduleName, exportName] = MODELS[ourName];
+  const definition = require(moduleName)[exportName];
   // nsfwjs logs its model choice through console.info; keep stdout for the JSON.
   const info = console.info;
   console.info = (...args) => process.stderr.write(args.map(String).join(" ") + "\n");
-  const model = await nsfwjs.load("MobileNetV2", { modelDefinitions: [MobileNetV2Model] });
+  const model = await nsfwjs.load(nsfwjsName, { modelDefinitions: [definition] });
   console.info = info;
 
   const results = {};
@@ -53,16 +55,34 @@ async function main() {
     const scores = {};
     for (const { className, probability } of predictions) scores[className] = probability;
     results[image.name] = scores;
+    process.stderr.write(`classify.cjs: ${nsfwjsName} ${image.name}\n`);
   }
+  const size = model.options.size;
   model.dispose();
+  return { nsfwjs_model: nsfwjsName, input_size: size, results };
+}
+
+async function main() {
+  const [listPath, ...requested] = process.argv.slice(2);
+  if (!listPath) throw new Error("usage: node classify.cjs <images.json> [model ...]");
+  const names = requested.length ? requested : ["mobilenet_v2"];
+  for (const name of names) {
+    if (!MODELS[name]) throw new Error(`unknown model ${name}; known: ${Object.keys(MODELS)}`);
+  }
+  const images = JSON.parse(fs.readFileSync(listPath, "utf8"));
+
+  await tf.setBackend("cpu");
+  await tf.ready();
+
+  const models = {};
+  for (const name of names) models[name] = await classifyAll(name, images);
 
   const output = {
     nsfwjs: installedVersion("nsfwjs"),
     tfjs: installedVersion("@tensorflow/tfjs"),
     tfjs_core: tf.version_core,
     backend: tf.getBackend(),
-    model: "MobileNetV2",
-    results,
+    models,
   };
   process.stdout.write(JSON.stringify(output) + "\n");
 }
