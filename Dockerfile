@@ -12,7 +12,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 # The model is baked in: nothing is downloaded at run time.
-COPY model/manifest.json model/mobilenet_v2.tflite model/LICENSE.nsfwjs model/README.md model/
+COPY model/manifest.json model/mobilenet_v2.tflite model/mobilenet_v2_mid.tflite model/LICENSE.nsfwjs model/README.md model/
 COPY nsfw/ nsfw/
 COPY app.py gunicorn.conf.py LICENSE ./
 

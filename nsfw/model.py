@@ -33,27 +33,41 @@ class ModelSpec:
     name: str
     path: Path
     classes: tuple[str, ...]
-    input_size: int
+    input_size: int | None  # None: read it from the model file
     sha256: str | None = None
 
     @classmethod
     def from_manifest(cls, model_dir: Path, name: str = "mobilenet_v2") -> "ModelSpec":
-        """Read class order, input size and checksum from ``model/manifest.json``."""
+        """Read class order, input size and checksum of model ``name`` from ``manifest.json``.
+
+        The manifest lists every model the build knows under ``"models"`` and the
+        sha256 of every file under ``"files"``; optional models (built locally by
+        ``model/build.py --model NAME``, never committed) may be absent.
+        """
         manifest_path = Path(model_dir) / "manifest.json"
         try:
             manifest = json.loads(manifest_path.read_text())
-            if manifest["model"] != name:
-                raise KeyError(f"the manifest describes {manifest['model']!r}")
-            file = f"{name}.tflite"
-            return cls(
+            models = manifest["models"]
+            if name not in models:
+                raise KeyError(f"no model {name!r} in the manifest (it has {sorted(models)})")
+            entry = models[name]
+            file = entry["file"]
+            recorded = manifest["files"][file]
+            spec = cls(
                 name=name,
                 path=Path(model_dir) / file,
-                classes=tuple(manifest["classes"]),
-                input_size=int(manifest["input"]["size"]),
-                sha256=manifest["files"][file]["sha256"],
+                classes=tuple(entry["classes"]),
+                input_size=int(entry["input"]["size"]),
+                sha256=recorded["sha256"],
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot read model {name!r} from {manifest_path}: {exc}") from None
+        if spec.sha256 is None or not spec.path.is_file():
+            command = ((entry.get("build") or {}).get("command")
+                       or f"python model/build.py --model {name}")
+            raise ModelError(f"model {name!r} is not built ({spec.path} is missing or has no "
+                             f"recorded checksum); run `{command}`")
+        return spec
 
     def verify(self) -> None:
         """Refuse to serve a model file that differs from the one the manifest describes."""
@@ -84,11 +98,16 @@ class Model:
         return self.spec.input_size
 
     def load(self) -> None:
-        """Check the file, create the first interpreter and warm it with one inference."""
+        """Check the file and its shape, then warm one interpreter with one inference."""
         try:
             self.spec.verify()
         except OSError as exc:
             raise ModelError(f"cannot read {self.spec.path}: {exc}") from None
+        interpreter = self._borrow()
+        try:
+            self._check_shape(interpreter)
+        finally:
+            self._idle.put(interpreter)
         size = self.spec.input_size
         self.predict(np.zeros((1, size, size, 3), dtype=np.float32))
 
@@ -96,13 +115,27 @@ class Model:
         """float32 (1, size, size, 3) in [0, 1] -> float32 probabilities in class order."""
         interpreter = self._borrow()
         try:
-            inp = interpreter.get_input_details()[0]["index"]
-            out = interpreter.get_output_details()[0]["index"]
-            interpreter.set_tensor(inp, batch)
+            interpreter.set_tensor(self._input_index, batch)
             interpreter.invoke()
-            return interpreter.get_tensor(out)[0].copy()
+            return interpreter.get_tensor(self._output_index)[0].copy()
         finally:
             self._idle.put(interpreter)
+
+    def _check_shape(self, interpreter) -> None:
+        """The model must take NxSxSx3 and give one score per configured class."""
+        (inp,) = interpreter.get_input_details()
+        out = interpreter.get_output_details()[0]
+        shape, classes = tuple(inp["shape"]), len(self.spec.classes)
+        if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
+            raise ModelError(f"{self.spec.path} takes input {shape}; expected N x S x S x 3")
+        if self.spec.input_size not in (None, shape[1]):
+            raise ModelError(f"{self.spec.path} takes {shape[1]}x{shape[1]} images, not {self.spec.input_size}")
+        if out["shape"][-1] != classes:
+            raise ModelError(
+                f"{self.spec.path} gives {out['shape'][-1]} scores but {classes} classes are configured"
+            )
+        self.spec = dataclasses.replace(self.spec, input_size=int(shape[1]))
+        self._input_index, self._output_index = inp["index"], out["index"]
 
     def _borrow(self):
         try:

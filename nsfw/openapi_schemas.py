@@ -139,6 +139,8 @@ SCHEMAS = {
             "input_size": {"type": ["integer", "null"]},
             "classes": {"type": "array", "items": {"type": "string"}},
             "sha256": {"type": ["string", "null"]},
+            "description": {"type": "string"},
+            "accuracy": {"type": "string", "description": "accuracy as published by nsfwjs, if any"},
             "provenance": {"type": "object"},
         }
     ),

@@ -69,8 +69,13 @@ class ModelRegistry:
                 "sha256": spec.sha256,
             }
             if name == CUSTOM:
+                entry["description"] = "the operator's own model (NSFW_MODEL_PATH)"
+                entry["accuracy"] = ""
                 entry["provenance"] = {"source": "NSFW_MODEL_PATH", "file": Path(spec.path).name}
             else:
+                about = manifest.get("models", {}).get(name, {})
+                entry["description"] = about.get("description", "")
+                entry["accuracy"] = about.get("accuracy_note", "")
                 entry["provenance"] = {
                     "source": manifest.get("source", {}),
                     "licenses": manifest.get("licenses", []),

@@ -42,3 +42,28 @@ def test_models_lists_what_is_served_with_provenance_and_checksum(client):
     assert model["sha256"] == hashlib.sha256(tflite.read_bytes()).hexdigest()
     assert model["provenance"]["source"]["package"] == "nsfwjs"
     assert model["provenance"]["source"]["version"] == "4.4.0"
+
+
+def test_several_models_each_faithful_to_nsfwjs(settings, golden):
+    from nsfw import create_app
+
+    client = create_app(settings.replace(models=("mobilenet_v2", "mobilenet_v2_mid"))).test_client()
+    listed = client.get("/v1/models").get_json()["models"]
+    assert [(m["name"], m["default"]) for m in listed] == [("mobilenet_v2", True), ("mobilenet_v2_mid", False)]
+    assert "93%" in listed[1]["accuracy"]
+    for name in ("astronaut_640x480.jpg", "chelsea.png", "rocket_exif_orientation6.jpg"):
+        data = (IMAGES / name).read_bytes()
+        for model in ("mobilenet_v2", "mobilenet_v2_mid"):
+            response = client.post(f"/predict?model={model}", data=data, content_type="image/png")
+            expected = golden["models"][model]["scores"][name]
+            for cls, value in response.get_json().items():
+                assert value == pytest.approx(expected[cls], abs=1e-4), (model, name, cls)
+
+
+def test_a_model_that_is_not_built_stops_start_up(settings):
+    from nsfw import create_app
+    from nsfw.model import ModelError
+
+    app = create_app(settings.replace(models=("mobilenet_v2", "no_such_model")))
+    with pytest.raises(ModelError):
+        app.extensions["nsfw"].load()
