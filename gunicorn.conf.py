@@ -25,6 +25,9 @@ accesslog = "-"
 errorlog = "-"
 max_requests = 0
 preload_app = False
+# No runtime control socket: nothing here uses gunicornc, and its default path under
+# $HOME is shared by every gunicorn on the machine (and unwritable for a user with no home).
+control_socket_disable = True
 
 
 def post_worker_init(worker):

@@ -23,6 +23,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_ready(proc, base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or busy starting
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()}")
+        time.sleep(0.1)
+    pytest.fail("gunicorn did not become ready in 30 s")
+
+
 @pytest.fixture
 def gunicorn_process(httpserver, tmp_path):
     port = free_port()
@@ -42,19 +56,12 @@ def gunicorn_process(httpserver, tmp_path):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:  # not listening yet, or busy starting
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()}")
-        time.sleep(0.1)
-    else:
+    try:
+        wait_until_ready(proc, base)
+    except BaseException:
         proc.kill()
-        pytest.fail("gunicorn did not become ready in 30 s")
+        proc.wait()
+        raise
     proc.base_url = base
     yield proc
     proc.send_signal(signal.SIGTERM)
