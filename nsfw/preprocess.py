@@ -67,10 +67,15 @@ def to_model_input(rgb: np.ndarray, size: int) -> np.ndarray:
     needed = rgb.reshape(height, width * 3)[rows]
     # tfjs: top = TL + (TR - TL) * colFrac; bottom likewise; value = top + (bottom - top) * rowFrac,
     # in doubles, stored as float32. Interpolating across first, for the needed rows only, gives
-    # the same top and bottom values with half the gathering.
-    left = _SCALE[np.take(needed, lo_cols, axis=1)]
-    right = _SCALE[np.take(needed, hi_cols, axis=1)]
-    across = left + (right - left) * c_frac
-    top, bottom = across[r_lo], across[r_hi]
-    out = top + (bottom - top) * r_frac
+    # the same top and bottom values with half the gathering; the in-place steps compute the same
+    # expressions (IEEE addition commutes) without allocating a buffer for each.
+    left = np.take(_SCALE, np.take(needed, lo_cols, axis=1))
+    across = np.take(_SCALE, np.take(needed, hi_cols, axis=1))
+    across -= left
+    across *= c_frac
+    across += left
+    top, out = across[r_lo], across[r_hi]
+    out -= top
+    out *= r_frac
+    out += top
     return out.astype(np.float32).reshape(1, size, size, 3)
