@@ -78,7 +78,27 @@ class ModelSpec:
             raise ModelError(f"{self.path} has sha256 {digest}, manifest says {self.sha256}")
 
 
-class Model:
+class Runner:
+    """What the pipeline needs of a loaded model, whatever runs it."""
+
+    spec: ModelSpec
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.spec.classes
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.input_size
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Model(Runner):
     """One model, served from a pool of LiteRT interpreters."""
 
     def __init__(self, spec: ModelSpec, threads: int = 1, pool_size: int = 1):
@@ -88,14 +108,6 @@ class Model:
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._created = 0
         self._lock = threading.Lock()
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return self.spec.classes
-
-    @property
-    def input_size(self) -> int:
-        return self.spec.input_size
 
     def load(self) -> None:
         """Check the file and its shape, then warm one interpreter with one inference."""

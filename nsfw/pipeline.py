@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
@@ -48,14 +47,14 @@ class Detector:
         self.settings = settings
         self.models = ModelRegistry(settings)
         self.cache = ResultCache(settings.cache_size)
-        self._fetcher: Fetcher | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        # Executors start their threads on first use, after the fork; building them here is cheap.
+        self.fetcher = Fetcher(settings)
+        self._batch = ThreadPoolExecutor(settings.batch_concurrency, thread_name_prefix="nsfw-batch")
         # Request threads overlap downloads; decoding and inference run on NSFW_INTERPRETERS
         # dedicated threads. More of them at once than interpreters only adds GIL contention,
         # and running them on every request thread gave each thread its own glibc heap full of
         # freed image buffers (measured: RSS 167 MB per worker instead of about 120).
-        self._cpu: ThreadPoolExecutor | None = None
+        self._cpu = ThreadPoolExecutor(settings.interpreters, thread_name_prefix="nsfw-cpu")
 
     @property
     def ready(self) -> bool:
@@ -64,14 +63,6 @@ class Detector:
     def load(self) -> None:
         """Load and warm every model; call after the fork, never at import."""
         self.models.load_all()
-
-    @property
-    def fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            with self._lock:
-                if self._fetcher is None:
-                    self._fetcher = Fetcher(self.settings)
-        return self._fetcher
 
     def classify_url(self, url: str, model: str | None = None) -> Classification:
         runner = self.models.get(model)  # an unknown model fails before any download
@@ -104,32 +95,12 @@ class Detector:
 
         if len(sources) == 1:
             return [one(sources[0])]
-        return list(self._executor().map(one, sources))
+        return list(self._batch.map(one, sources))
 
     def close(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.close()
-        for pool in (self._pool, self._cpu):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(
-                        max_workers=self.settings.batch_concurrency, thread_name_prefix="nsfw-batch"
-                    )
-        return self._pool
-
-    def _cpu_executor(self) -> ThreadPoolExecutor:
-        if self._cpu is None:
-            with self._lock:
-                if self._cpu is None:
-                    self._cpu = ThreadPoolExecutor(
-                        max_workers=self.settings.interpreters, thread_name_prefix="nsfw-cpu"
-                    )
-        return self._cpu
+        self.fetcher.close()
+        for pool in (self._batch, self._cpu):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _classify(self, data: bytes, runner, timings: dict) -> Classification:
         if self.cache.size <= 0:
@@ -148,7 +119,7 @@ class Detector:
         def job():
             return self._decode_and_infer(data, runner, {"queue": _ms(submitted)})
 
-        return self._cpu_executor().submit(job).result()
+        return self._cpu.submit(job).result()
 
     def _decode_and_infer(self, data: bytes, runner, timings: dict) -> Classification:
         started = time.perf_counter()

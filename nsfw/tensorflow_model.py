@@ -15,21 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import ModelError, ModelSpec
+from .model import ModelError, ModelSpec, Runner
 
 
-class TensorFlowModel:
+class TensorFlowModel(Runner):
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self._call = None
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return self.spec.classes
-
-    @property
-    def input_size(self) -> int:
-        return self.spec.input_size
 
     def load(self) -> None:
         import tensorflow as tf
