@@ -36,9 +36,24 @@ DEFAULT_LAYOUTS = (
 def run_layout(layout: str, duration: float, out: Path) -> dict | None:
     env = dict(os.environ)
     env.update(item.split("=", 1) for item in layout.split())
-    cmd = [sys.executable, str(HERE / "run.py"), "--modes", "upload,url", "--images", "640x480",
-           "--concurrency", "8", "--soak", "0", "--duration", str(duration), "--json", str(out),
-           "--output", str(out.with_suffix(".md"))]
+    cmd = [
+        sys.executable,
+        str(HERE / "run.py"),
+        "--modes",
+        "upload,url",
+        "--images",
+        "640x480",
+        "--concurrency",
+        "8",
+        "--soak",
+        "0",
+        "--duration",
+        str(duration),
+        "--json",
+        str(out),
+        "--output",
+        str(out.with_suffix(".md")),
+    ]
     done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if not out.exists():
         print(f"layout {layout or 'default'} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -49,8 +64,11 @@ def run_layout(layout: str, duration: float, out: Path) -> dict | None:
 def headline(data: dict) -> dict:
     """The two c8 cells of one run, plus the machine's calibration."""
     cells = {c["mode"]: c for c in data["cells"] if c["connections"] == 8 and c["mode"] in ("upload", "url")}
-    row = {"calibration": statistics.mean(data["calibration_ms"]), "errors": 0,
-           "rss": max((m for c in data["cells"] for m in c["rss_mb"]), default=float("nan"))}
+    row = {
+        "calibration": statistics.mean(data["calibration_ms"]),
+        "errors": 0,
+        "rss": max((m for c in data["cells"] for m in c["rss_mb"]), default=float("nan")),
+    }
     for mode, cell in cells.items():
         row[f"{mode}_rps"] = cell["rps"]
         row[f"{mode}_p99"] = cell["result"]["p99_ms"]
@@ -61,8 +79,11 @@ def headline(data: dict) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--layout", action="append", help='env assignments, e.g. "NSFW_THREADS=8" '
-                   '(repeatable; "" is the default layout)')
+    p.add_argument(
+        "--layout",
+        action="append",
+        help='env assignments, e.g. "NSFW_THREADS=8" (repeatable; "" is the default layout)',
+    )
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=8)
     args = p.parse_args()
@@ -75,20 +96,23 @@ def main() -> int:
                 data = run_layout(layout, args.duration, Path(tmp) / f"{round_no}-{i}.json")
                 if data is not None:
                     runs[layout].append(headline(data))
-    keys = ("upload_rps", "upload_p99", "upload_cpu_ms", "url_rps", "url_p99", "url_cpu_ms", "rss",
-            "calibration")
-    print("| layout | upload c8 req/s | upload c8 p99 ms | upload CPU ms/req | url c8 req/s | "
-          "url c8 p99 ms | url CPU ms/req | max RSS MB | calibration ms | errors | rounds |")
+    keys = ("upload_rps", "upload_p99", "upload_cpu_ms", "url_rps", "url_p99", "url_cpu_ms", "rss", "calibration")
+    print(
+        "| layout | upload c8 req/s | upload c8 p99 ms | upload CPU ms/req | url c8 req/s | "
+        "url c8 p99 ms | url CPU ms/req | max RSS MB | calibration ms | errors | rounds |"
+    )
     print("| --- " * 11 + "|")
     for layout, rows in runs.items():
         if not rows:
             print(f"| {layout or 'default'} | failed |" + " |" * 9)
             continue
         med = {k: statistics.median(r.get(k, float("nan")) for r in rows) for k in keys}
-        print(f"| {layout or 'default'} | {med['upload_rps']:.1f} | {med['upload_p99']:.0f} | "
-              f"{med['upload_cpu_ms']:.1f} | {med['url_rps']:.1f} | {med['url_p99']:.0f} | "
-              f"{med['url_cpu_ms']:.1f} | {med['rss']:.0f} | {med['calibration']:.0f} | "
-              f"{sum(r['errors'] for r in rows)} | {len(rows)} |")
+        print(
+            f"| {layout or 'default'} | {med['upload_rps']:.1f} | {med['upload_p99']:.0f} | "
+            f"{med['upload_cpu_ms']:.1f} | {med['url_rps']:.1f} | {med['url_p99']:.0f} | "
+            f"{med['url_cpu_ms']:.1f} | {med['rss']:.0f} | {med['calibration']:.0f} | "
+            f"{sum(r['errors'] for r in rows)} | {len(rows)} |"
+        )
     return 0
 
 

@@ -27,8 +27,9 @@ def ensure_wrk(log=print) -> str:
     log("wrk is not on PATH: installing it with `apt-get update && apt-get install -y wrk`")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
-        done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        done = subprocess.run(
+            cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}")
     found = shutil.which("wrk")
@@ -46,9 +47,9 @@ class Result:
     p95_ms: float
     p99_ms: float
     non2xx: int
-    socket_errors: int      # connect + read + write
+    socket_errors: int  # connect + read + write
     timeouts: int
-    stages: dict            # Server-Timing stage -> median ms
+    stages: dict  # Server-Timing stage -> median ms
 
     @property
     def rps(self) -> float:
@@ -59,9 +60,18 @@ class Result:
         return self.non2xx + self.socket_errors + self.timeouts
 
 
-def run(wrk: str, url: str, *, mode: str, connections: int, duration: float = 10,
-        body: Path | None = None, content_type: str = "", quota: int = 0,
-        timeout: str = "2s") -> Result:
+def run(
+    wrk: str,
+    url: str,
+    *,
+    mode: str,
+    connections: int,
+    duration: float = 10,
+    body: Path | None = None,
+    content_type: str = "",
+    quota: int = 0,
+    timeout: str = "2s",
+) -> Result:
     """One wrk run against ``url``.
 
     With ``quota`` (total responses wanted) the run ends once every wrk thread
@@ -70,11 +80,27 @@ def run(wrk: str, url: str, *, mode: str, connections: int, duration: float = 10
     threads = 1 if connections < 2 else 2
     per_thread = -(-quota // threads) if quota else 0
     seconds = max(1, round(duration))
-    cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-           "--timeout", timeout, "--latency", "-s", str(LUA), url, "--",
-           mode, str(body or "-"), content_type or "-", str(per_thread)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        wrk,
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        timeout,
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        mode,
+        str(body or "-"),
+        content_type or "-",
+        str(per_thread),
+    ]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         errors: list[str] = []
         watcher = threading.Thread(target=_watch_quota, args=(proc, threads, errors), daemon=True)
@@ -102,10 +128,10 @@ def _watch_quota(proc: subprocess.Popen, threads: int, errors: list[str]) -> Non
 
 
 def _parse(out: str, err: str, returncode: int, cmd: list[str]) -> Result:
-    line = next((l for l in out.splitlines() if l.startswith(MARK)), None)
+    line = next((row for row in out.splitlines() if row.startswith(MARK)), None)
     if line is None:
         raise RuntimeError(f"wrk gave no report (exit {returncode}): {' '.join(cmd)}\n{out}\n{err}")
-    data = json.loads(line[len(MARK):])
+    data = json.loads(line[len(MARK) :])
     return Result(
         requests=data["requests"],
         seconds=data["duration_us"] / 1e6,

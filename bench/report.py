@@ -17,25 +17,25 @@ from load import Result
 STAGES = ("fetch", "decode", "preprocess", "inference", "serialise")
 LAYOUT_ENV = ("WEB_CONCURRENCY", "NSFW_THREADS", "NSFW_INTERPRETERS", "NSFW_INFERENCE_THREADS")
 
-TARGET_UPLOAD_RPS, TARGET_UPLOAD_P99_MS = 150.0, 60.0   # upload, 640x480 JPEG, c8
-TARGET_URL_RPS = 130.0                                   # url, 640x480 JPEG, c8
-TARGET_RSS_MB, TARGET_GROWTH_PCT = 150.0, 10.0           # per worker after the soak
-TARGET_READY_S = 1.5                                     # process start -> first /ready 200
-STATIC_HEADROOM = 5.0                                    # static server vs the service's best URL rate
+TARGET_UPLOAD_RPS, TARGET_UPLOAD_P99_MS = 150.0, 60.0  # upload, 640x480 JPEG, c8
+TARGET_URL_RPS = 130.0  # url, 640x480 JPEG, c8
+TARGET_RSS_MB, TARGET_GROWTH_PCT = 150.0, 10.0  # per worker after the soak
+TARGET_READY_S = 1.5  # process start -> first /ready 200
+STATIC_HEADROOM = 5.0  # static server vs the service's best URL rate
 TARGET_IMAGE = "640x480 JPEG"
 
 
 @dataclasses.dataclass
 class Cell:
-    mode: str                 # "upload" | "url" | "soak upload" | "static server"
+    mode: str  # "upload" | "url" | "soak upload" | "static server"
     image: str
     connections: int
     result: Result
     cpu_pct: float | None = None
     rss_mb: list = dataclasses.field(default_factory=list)
-    note: str = ""            # e.g. "after 1,000 req"
+    note: str = ""  # e.g. "after 1,000 req"
     other_pct: float | None = None  # the rest of the machine: wrk, the image server, anything else
-    cpu_ms: float | None = None     # service CPU per request: barely moved by other load, unlike req/s
+    cpu_ms: float | None = None  # service CPU per request: barely moved by other load, unlike req/s
     worker_cpu: list = dataclasses.field(default_factory=list)  # % of all cores, per worker
 
 
@@ -50,8 +50,9 @@ def _fmt(value, digits=1) -> str:
 def _errors(r: Result) -> str:
     if not r.errors:
         return "0"
-    parts = [f"{n} {what}" for n, what in ((r.non2xx, "non-2xx"), (r.socket_errors, "socket"),
-                                          (r.timeouts, "timeout")) if n]
+    parts = [
+        f"{n} {what}" for n, what in ((r.non2xx, "non-2xx"), (r.socket_errors, "socket"), (r.timeouts, "timeout")) if n
+    ]
     return f"{r.errors} ({', '.join(parts)})"
 
 
@@ -59,8 +60,10 @@ def _target(cell: Cell, cells: list[Cell], soak: tuple | None) -> str:
     r = cell.result
     if cell.mode in ("upload", "url") and cell.image == TARGET_IMAGE and cell.connections == 8:
         if cell.mode == "upload":
-            return (f"≥{TARGET_UPLOAD_RPS:.0f} req/s {_status(r.rps >= TARGET_UPLOAD_RPS)}; "
-                    f"p99 ≤{TARGET_UPLOAD_P99_MS:.0f} ms {_status(r.p99_ms <= TARGET_UPLOAD_P99_MS)}")
+            return (
+                f"≥{TARGET_UPLOAD_RPS:.0f} req/s {_status(r.rps >= TARGET_UPLOAD_RPS)}; "
+                f"p99 ≤{TARGET_UPLOAD_P99_MS:.0f} ms {_status(r.p99_ms <= TARGET_UPLOAD_P99_MS)}"
+            )
         return f"≥{TARGET_URL_RPS:.0f} req/s {_status(r.rps >= TARGET_URL_RPS)}"
     if cell.mode in ("upload", "url") and cell.connections == 32:
         at8 = next((c for c in cells if (c.mode, c.image, c.connections) == (cell.mode, cell.image, 8)), None)
@@ -72,13 +75,17 @@ def _target(cell: Cell, cells: list[Cell], soak: tuple | None) -> str:
         first, last = soak
         growth = max(_growth(a, b) for a, b in zip(first.rss_mb, last.rss_mb))
         peak = max(last.rss_mb)
-        return (f"RSS ≤{TARGET_RSS_MB:.0f} MB {_status(peak <= TARGET_RSS_MB)}; "
-                f"growth {growth:+.1f}% (<{TARGET_GROWTH_PCT:.0f}%) {_status(growth < TARGET_GROWTH_PCT)}")
+        return (
+            f"RSS ≤{TARGET_RSS_MB:.0f} MB {_status(peak <= TARGET_RSS_MB)}; "
+            f"growth {growth:+.1f}% (<{TARGET_GROWTH_PCT:.0f}%) {_status(growth < TARGET_GROWTH_PCT)}"
+        )
     if cell.mode == "static server":
         best = max((c.result.rps for c in cells if c.mode == "url"), default=0.0)
         if best:
-            return (f"≥{STATIC_HEADROOM:.0f}× the service's best URL rate ({best:.0f} req/s) "
-                    f"{_status(r.rps >= STATIC_HEADROOM * best)}")
+            return (
+                f"≥{STATIC_HEADROOM:.0f}× the service's best URL rate ({best:.0f} req/s) "
+                f"{_status(r.rps >= STATIC_HEADROOM * best)}"
+            )
     return ""
 
 
@@ -95,26 +102,55 @@ def _growth(a: float, b: float) -> float:
     return 100.0 * (b - a) / a if a else 0.0
 
 
-def table(cells: list[Cell], ready_s: float | None, soak: tuple | None,
-          idle_rss: list | None = None) -> str:
-    head = ["mode", "image", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "CPU % (per worker)",
-            "CPU ms/req", "other CPU %", "RSS/worker MB", *(f"{s} ms" for s in STAGES), "target"]
+def table(cells: list[Cell], ready_s: float | None, soak: tuple | None, idle_rss: list | None = None) -> str:
+    head = [
+        "mode",
+        "image",
+        "conc",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "CPU % (per worker)",
+        "CPU ms/req",
+        "other CPU %",
+        "RSS/worker MB",
+        *(f"{s} ms" for s in STAGES),
+        "target",
+    ]
     rows = [head, ["---"] * len(head)]
     if ready_s is not None:
-        rows.append(["start → first /ready (RSS: idle, model loaded)", *([""] * 10),
-                     " / ".join(f"{m:.0f}" for m in idle_rss or []),
-                     *([""] * len(STAGES)),
-                     f"{ready_s:.2f} s (≤{TARGET_READY_S} s) {_status(ready_s <= TARGET_READY_S)}"])
+        rows.append(
+            [
+                "start → first /ready (RSS: idle, model loaded)",
+                *([""] * 10),
+                " / ".join(f"{m:.0f}" for m in idle_rss or []),
+                *([""] * len(STAGES)),
+                f"{ready_s:.2f} s (≤{TARGET_READY_S} s) {_status(ready_s <= TARGET_READY_S)}",
+            ]
+        )
     for cell in cells:
         r = cell.result
         mode = f"{cell.mode} ({cell.note})" if cell.note else cell.mode
-        rows.append([
-            mode, cell.image, str(cell.connections), f"{r.rps:.1f}", _fmt(r.p50_ms), _fmt(r.p95_ms),
-            _fmt(r.p99_ms), _errors(r), _cpu(cell), _fmt(cell.cpu_ms, 1), _fmt(cell.other_pct, 0),
-            " / ".join(f"{m:.0f}" for m in cell.rss_mb),
-            *(_fmt(r.stages.get(s), 2) for s in STAGES),
-            _target(cell, cells, soak),
-        ])
+        rows.append(
+            [
+                mode,
+                cell.image,
+                str(cell.connections),
+                f"{r.rps:.1f}",
+                _fmt(r.p50_ms),
+                _fmt(r.p95_ms),
+                _fmt(r.p99_ms),
+                _errors(r),
+                _cpu(cell),
+                _fmt(cell.cpu_ms, 1),
+                _fmt(cell.other_pct, 0),
+                " / ".join(f"{m:.0f}" for m in cell.rss_mb),
+                *(_fmt(r.stages.get(s), 2) for s in STAGES),
+                _target(cell, cells, soak),
+            ]
+        )
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
@@ -128,8 +164,9 @@ def layout(extra_env: dict, workers: int | None) -> str:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, cwd=os.path.dirname(os.path.abspath(__file__))
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -139,7 +176,7 @@ def machine() -> list[str]:
     if _git("status", "--porcelain", "--untracked-files=no"):
         commit += " (with uncommitted changes)"
     return [
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
         f"- git commit: {commit}",
         f"- machine: {procstats.cpu_count()} cores, {procstats.cpu_model()}, "
         f"Linux {platform.release()}, Python {platform.python_version()}",
@@ -147,6 +184,15 @@ def machine() -> list[str]:
 
 
 def document(table_md: str, command: str, layout_text: str, notes: list[str]) -> str:
-    lines = ["# Benchmark results", "", *machine(), f"- layout: {layout_text}",
-             f"- command: `{command}`", "", table_md, "", *notes]
+    lines = [
+        "# Benchmark results",
+        "",
+        *machine(),
+        f"- layout: {layout_text}",
+        f"- command: `{command}`",
+        "",
+        table_md,
+        "",
+        *notes,
+    ]
     return "\n".join(lines).rstrip() + "\n"

@@ -41,24 +41,34 @@ MODES = ("upload", "url")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 1 s cells at concurrency 8, a short soak; writes no file")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 s cells at concurrency 8, a short soak; writes no file"
+    )
     p.add_argument("--duration", type=float, help="seconds per cell (default 8, quick 1)")
     p.add_argument("--concurrency", help="comma-separated connection counts (default 1,8,32)")
     p.add_argument("--modes", help="comma-separated: upload,url (default both)")
     p.add_argument("--images", help=f"comma-separated: {','.join(IMAGES)} (default all)")
-    p.add_argument("--soak", help="requests after which RSS is read, FIRST,TOTAL "
-                                  "(default 1000,10000; quick 50,200); 0 skips the soak")
-    p.add_argument("--timeout", help="wrk request timeout (default 2s; quick 10s, so that a "
-                                     "throttled machine does not fail the smoke run)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for the service (repeatable); the service also "
-                        "inherits this shell's environment, e.g. WEB_CONCURRENCY=1")
+    p.add_argument(
+        "--soak",
+        help="requests after which RSS is read, FIRST,TOTAL (default 1000,10000; quick 50,200); 0 skips the soak",
+    )
+    p.add_argument(
+        "--timeout",
+        help="wrk request timeout (default 2s; quick 10s, so that a throttled machine does not fail the smoke run)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the service (repeatable); the service also "
+        "inherits this shell's environment, e.g. WEB_CONCURRENCY=1",
+    )
     p.add_argument("--json", help="also write the raw figures here (for comparing layouts)")
-    p.add_argument("--output", help="write the results here (default bench/results.md, "
-                                    "only for a full run)")
+    p.add_argument("--output", help="write the results here (default bench/results.md, only for a full run)")
     args = p.parse_args(argv)
     q = args.quick
     args.duration = args.duration or (1 if q else 8)
@@ -135,16 +145,26 @@ class Bench:
             if meter.percent() * procstats.cpu_count() < 5.0:  # < 5% of one core
                 return
 
-    def measure(self, mode: str, image_key: str, connections: int, *, quota: int = 0,
-                note: str = "", label: str | None = None) -> Cell:
+    def measure(
+        self, mode: str, image_key: str, connections: int, *, quota: int = 0, note: str = "", label: str | None = None
+    ) -> Cell:
         url, body, ctype = self.target(mode, image_key)
         self.settle()
         meter = procstats.CpuMeter(self.service.all_pids())
         per_worker = [procstats.CpuMeter([pid]) for pid in self.workers]
         machine = procstats.MachineMeter()
         duration = 900 if quota else self.args.duration
-        result = load.run(self.wrk, url, mode=mode, connections=connections, duration=duration,
-                          body=body, content_type=ctype, quota=quota, timeout=self.args.timeout)
+        result = load.run(
+            self.wrk,
+            url,
+            mode=mode,
+            connections=connections,
+            duration=duration,
+            body=body,
+            content_type=ctype,
+            quota=quota,
+            timeout=self.args.timeout,
+        )
         cpu = meter.percent()
         split = [m.percent() for m in per_worker]
         cpu_ms = 1000 * meter.used() / max(1, result.requests)
@@ -152,34 +172,43 @@ class Bench:
         self.settle()
         workers = self.service.worker_pids()
         if workers != self.workers:
-            self.problems.append(f"workers changed during {mode} {image_key} c{connections}: "
-                                 f"{self.workers} -> {workers} (a worker died or was replaced)")
+            self.problems.append(
+                f"workers changed during {mode} {image_key} c{connections}: "
+                f"{self.workers} -> {workers} (a worker died or was replaced)"
+            )
             self.workers = workers
         rss = [m for m in (procstats.rss_mb(p) for p in workers) if m is not None]
         cell = Cell(label or mode, IMAGES[image_key][0], connections, result, cpu, rss, note, other, cpu_ms, split)
         if result.errors:
             self.problems.append(f"{cell.mode} {cell.image} c{connections}: {result.errors} failed requests")
-        progress(f"  {cell.mode:<12} {cell.image:<13} c{connections:<3} {result.rps:7.1f} req/s  "
-                 f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}  CPU {cpu:3.0f}% ({'/'.join(f'{w:.0f}' for w in split)}; "
-                 f"{cpu_ms:.1f} ms/req, other {other:2.0f}%)  "
-                 f"RSS {' / '.join(f'{m:.0f}' for m in rss)} MB {note}")
+        progress(
+            f"  {cell.mode:<12} {cell.image:<13} c{connections:<3} {result.rps:7.1f} req/s  "
+            f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}  "
+            f"CPU {cpu:3.0f}% ({'/'.join(f'{w:.0f}' for w in split)}; "
+            f"{cpu_ms:.1f} ms/req, other {other:2.0f}%)  "
+            f"RSS {' / '.join(f'{m:.0f}' for m in rss)} MB {note}"
+        )
         return cell
 
     def soak(self) -> tuple[Cell, Cell]:
         first, total = self.args.soak
         progress(f"memory soak: upload 640x480 JPEG, c8, RSS after {first:,} and {total:,} requests")
-        a = self.measure("upload", "640x480", 8, quota=first, label="soak upload",
-                         note=f"after {first:,} req")
-        b = self.measure("upload", "640x480", 8, quota=total - first, label="soak upload",
-                         note=f"after {total:,} req")
+        a = self.measure("upload", "640x480", 8, quota=first, label="soak upload", note=f"after {first:,} req")
+        b = self.measure("upload", "640x480", 8, quota=total - first, label="soak upload", note=f"after {total:,} req")
         a.note = f"after {a.result.requests:,} req"
         b.note = f"after {a.result.requests + b.result.requests:,} req"
         return a, b
 
     def static_capacity(self) -> Cell:
         label, name, _ = IMAGES["640x480"]
-        result = load.run(self.wrk, self.static.url(name), mode="get", connections=8,
-                          duration=max(1, min(self.args.duration, 3)), timeout=self.args.timeout)
+        result = load.run(
+            self.wrk,
+            self.static.url(name),
+            mode="get",
+            connections=8,
+            duration=max(1, min(self.args.duration, 3)),
+            timeout=self.args.timeout,
+        )
         progress(f"  static server {label} c8 {result.rps:.0f} req/s")
         if result.errors:
             self.problems.append(f"static server: {result.errors} failed requests")
@@ -193,18 +222,25 @@ def main(argv=None) -> int:
     time.sleep(1.0)
     background = idle.percent()
     calibration = procstats.calibrate()
-    progress(f"machine: {background:.0f}% busy before the run; calibration {calibration:.1f} ms "
-             "(fixed single-core workload, lower is faster)")
+    progress(
+        f"machine: {background:.0f}% busy before the run; calibration {calibration:.1f} ms "
+        "(fixed single-core workload, lower is faster)"
+    )
     if background > 10:
-        progress(f"warning: the machine is already {background:.0f}% busy before the run; "
-                 "figures will be noisy (see the 'other CPU %' column)")
+        progress(
+            f"warning: the machine is already {background:.0f}% busy before the run; "
+            "figures will be noisy (see the 'other CPU %' column)"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="nsfw-bench-"))
     service = None
     keep_logs = False
     try:
         with StaticServer(IMAGES_DIR) as static:
-            env = {"NSFW_FETCH_ALLOW_NETS": "127.0.0.1/32",
-                   "NSFW_FETCH_ALLOW_PORTS": f"80,443,{static.port}", **args.env}
+            env = {
+                "NSFW_FETCH_ALLOW_NETS": "127.0.0.1/32",
+                "NSFW_FETCH_ALLOW_PORTS": f"80,443,{static.port}",
+                **args.env,
+            }
             service = Service(workdir, env)
             progress(f"starting `gunicorn app:app` on port {service.port} ({report.layout(args.env, None)})")
             service.start()
@@ -213,8 +249,10 @@ def main(argv=None) -> int:
             expected = int(service.env.get("WEB_CONCURRENCY") or procstats.cpu_count())
             bench.workers = service.wait_workers(expected)
             idle_rss = bench.idle_rss()
-            progress(f"first /ready after {ready_s:.2f} s; workers {bench.workers}, "
-                     f"idle RSS {' / '.join(f'{m:.0f}' for m in idle_rss)} MB")
+            progress(
+                f"first /ready after {ready_s:.2f} s; workers {bench.workers}, "
+                f"idle RSS {' / '.join(f'{m:.0f}' for m in idle_rss)} MB"
+            )
             soak = bench.soak() if args.soak else None
             if soak is None:  # warm every worker before measuring
                 bench.measure("upload", "640x480", 8, quota=200)
@@ -250,8 +288,13 @@ def main(argv=None) -> int:
     print(table)
     for problem in bench.problems:
         print(f"FAILED: {problem}")
-    facts = {"busy_before_pct": background, "calibration_ms": [calibration, calibration_after],
-             "workers": workers_seen, "ready_s": ready_s, "idle_rss_mb": idle_rss}
+    facts = {
+        "busy_before_pct": background,
+        "calibration_ms": [calibration, calibration_after],
+        "workers": workers_seen,
+        "ready_s": ready_s,
+        "idle_rss_mb": idle_rss,
+    }
     save(args, argv, table, cells, facts, bench.problems)
     return 1 if bench.problems else 0
 
@@ -259,14 +302,15 @@ def main(argv=None) -> int:
 def save(args, argv, table: str, cells: list[Cell], facts: dict, problems: list[str]) -> None:
     """results.md (--output) and the raw figures (--json), for comparing layouts."""
     if args.json:
-        rows = [{**dataclasses.asdict(c), "rps": c.result.rps, "errors": c.result.errors}
-                for c in cells]
-        Path(args.json).write_text(json.dumps({"env": args.env, **facts, "cells": rows,
-                                               "problems": problems}, indent=1))
+        rows = [{**dataclasses.asdict(c), "rps": c.result.rps, "errors": c.result.errors} for c in cells]
+        Path(args.json).write_text(
+            json.dumps({"env": args.env, **facts, "cells": rows, "problems": problems}, indent=1)
+        )
     if not args.output:
         return
-    command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run.py",
-                                                *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(
+        shlex.quote(a) for a in [".venv/bin/python", "bench/run.py", *(sys.argv[1:] if argv is None else argv)]
+    )
     before, after = facts["calibration_ms"]
     notes = [
         f"Per cell: {args.duration:g} s of wrk (`--latency`, timeout {args.timeout}). CPU % = the "

@@ -68,8 +68,14 @@ class Service:
         self.started = time.perf_counter()
         try:
             self.proc = subprocess.Popen(
-                gunicorn_command(), cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                gunicorn_command(),
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             log.close()
 
@@ -99,7 +105,7 @@ class Service:
         deadline = time.monotonic() + timeout
         while True:
             pids = self.worker_pids()
-            if pids and (count is None or len(pids) >= count) or time.monotonic() > deadline:
+            if (pids and (count is None or len(pids) >= count)) or time.monotonic() > deadline:
                 return pids
             time.sleep(0.05)
 

@@ -18,8 +18,13 @@ import sys
 import threading
 from pathlib import Path
 
-CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
-                 ".gif": "image/gif", ".webp": "image/webp"}
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
 
 
 def _load(directory: Path) -> dict[str, bytes]:
@@ -30,8 +35,9 @@ def _load(directory: Path) -> dict[str, bytes]:
         if kind is None or not path.is_file():
             continue
         body = path.read_bytes()
-        head = (f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+        )
         responses["/" + path.name] = head.encode("ascii") + body
     return responses
 
@@ -69,13 +75,12 @@ class StaticServer:
         handler = type("Handler", (_Handler,), {"responses": _load(Path(directory))})
         self._server = _Server(("127.0.0.1", port), handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="bench-static", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="bench-static", daemon=True)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
 
-    def __enter__(self) -> "StaticServer":
+    def __enter__(self) -> StaticServer:
         self._thread.start()
         return self
 

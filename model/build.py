@@ -52,8 +52,7 @@ from build_manifest import ALL_MODELS, SHIPPED, write_manifest  # noqa: E402
 
 PACKAGE = "nsfwjs"
 VERSION = "4.4.0"
-INTEGRITY = ("sha512-krC1fgeTLXtZwgdpKJ0jm7hqv0gTSRQQRL+FhOaxaJ9Wj92t42BO3csO2odwgTAgZgf2RvkwPtp0"
-             "R8Aa7dc+MA==")
+INTEGRITY = "sha512-krC1fgeTLXtZwgdpKJ0jm7hqv0gTSRQQRL+FhOaxaJ9Wj92t42BO3csO2odwgTAgZgf2RvkwPtp0R8Aa7dc+MA=="
 SHASUM = "706017d11e44de0803b73a568819f800a50ae470"
 GOLDEN = HERE.parent / "tests" / "golden" / "golden.json"
 IMAGES = HERE.parent / "tests" / "data" / "images"
@@ -79,22 +78,26 @@ def npm_pack(workdir: Path) -> tuple[Path, dict]:
     """Fetch the pinned tarball through npm, verify it, unpack it; return (package dir, info)."""
     spec = f"{PACKAGE}@{VERSION}"
     log(f"npm pack {spec}")
-    result = subprocess.run(["npm", "pack", spec, "--json", "--pack-destination", str(workdir)],
-                            cwd=workdir, check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        ["npm", "pack", spec, "--json", "--pack-destination", str(workdir)],
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     reported = json.loads(result.stdout)[0]
     tarball = workdir / reported["filename"]
-    actual = "sha512-" + base64.b64encode(
-        bytes.fromhex(file_digest(tarball, "sha512"))).decode("ascii")
+    actual = "sha512-" + base64.b64encode(bytes.fromhex(file_digest(tarball, "sha512"))).decode("ascii")
     if actual != INTEGRITY or reported.get("integrity") != INTEGRITY:
-        raise SystemExit(f"integrity mismatch for {spec}: tarball {actual}, "
-                         f"npm {reported.get('integrity')}, pinned {INTEGRITY}")
+        raise SystemExit(
+            f"integrity mismatch for {spec}: tarball {actual}, npm {reported.get('integrity')}, pinned {INTEGRITY}"
+        )
     if file_digest(tarball, "sha1") != SHASUM:
         raise SystemExit(f"sha1 mismatch for {spec}")
     log(f"verified {tarball.name} ({INTEGRITY[:24]}...)")
     with tarfile.open(tarball) as archive:
         archive.extractall(workdir, filter="data")
-    return workdir / "package", {"tarball": tarball.name,
-                                 "tarball_bytes": tarball.stat().st_size}
+    return workdir / "package", {"tarball": tarball.name, "tarball_bytes": tarball.stat().st_size}
 
 
 def tool_version(*command: str) -> str:
@@ -108,8 +111,9 @@ def build_one(name: str, package_dir: Path, dest: Path, keras_out: Path | None) 
     tfjs_dir = dest / name
     if tfjs_dir.exists():
         shutil.rmtree(tfjs_dir)
-    subprocess.run(["node", str(HERE / "extract_tfjs.cjs"), str(package_dir / "dist" / "models"),
-                    str(tfjs_dir), name], check=True)
+    subprocess.run(
+        ["node", str(HERE / "extract_tfjs.cjs"), str(package_dir / "dist" / "models"), str(tfjs_dir), name], check=True
+    )
     tflite = dest / f"{name}.tflite"
     built = convert.build_tflite(tfjs_dir, tflite, keras_out)
     expected_size = ALL_MODELS[name]["input_size"]
@@ -117,15 +121,12 @@ def build_one(name: str, package_dir: Path, dest: Path, keras_out: Path | None) 
         raise SystemExit(f"{name}: input size {built['input_size']}, expected {expected_size}")
     built["nsfwjs_parity"] = convert.nsfwjs_parity(tflite, name, GOLDEN, IMAGES)
     if built["nsfwjs_parity"] is None:
-        log(f"{name}: no nsfwjs outputs in {GOLDEN}; parity not checked "
-            f"(record them with tests/golden/record.py)")
+        log(f"{name}: no nsfwjs outputs in {GOLDEN}; parity not checked (record them with tests/golden/record.py)")
     log(f"{name}: built in {time.monotonic() - started:.0f} s")
     return {
         "built": built,
-        "package_files": {p.relative_to(package_dir).as_posix(): file_entry(p)
-                          for p in sorted(src_dir.iterdir())},
-        "tfjs_files": {p.relative_to(dest).as_posix(): file_entry(p)
-                       for p in sorted(tfjs_dir.iterdir())},
+        "package_files": {p.relative_to(package_dir).as_posix(): file_entry(p) for p in sorted(src_dir.iterdir())},
+        "tfjs_files": {p.relative_to(dest).as_posix(): file_entry(p) for p in sorted(tfjs_dir.iterdir())},
         "tflite": file_entry(tflite),
     }
 
@@ -134,32 +135,44 @@ def full_build(dest: Path, names: list[str], keras_out: Path | None) -> None:
     records = {}
     with tempfile.TemporaryDirectory(prefix="nsfwjs-build-") as tmp:
         package_dir, tarball = npm_pack(Path(tmp))
-        source = {"package": PACKAGE, "version": VERSION, "npm_integrity": INTEGRITY,
-                  "npm_shasum": SHASUM, **tarball}
+        source = {"package": PACKAGE, "version": VERSION, "npm_integrity": INTEGRITY, "npm_shasum": SHASUM, **tarball}
         for name in names:
-            records[name] = build_one(name, package_dir, dest,
-                                      keras_out if len(names) == 1 else None)
+            records[name] = build_one(name, package_dir, dest, keras_out if len(names) == 1 else None)
         shutil.copyfile(package_dir / "LICENSE", dest / "LICENSE.nsfwjs")
     tools = {"node": tool_version("node", "--version"), "npm": tool_version("npm", "--version")}
-    write_manifest(dest, source, records, tools, {"LICENSE.nsfwjs": file_entry(
-        dest / "LICENSE.nsfwjs")})
+    write_manifest(dest, source, records, tools, {"LICENSE.nsfwjs": file_entry(dest / "LICENSE.nsfwjs")})
     log(f"wrote {dest / 'manifest.json'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", choices=[*ALL_MODELS, "all"],
-                        help="model to build (repeatable; default: the shipped ones, "
-                             f"{', '.join(SHIPPED)}; 'all' adds the optional ones)")
-    parser.add_argument("--from-tfjs", type=Path, metavar="DIR",
-                        help="skip npm and the manifest: rebuild from this tfjs model "
-                             "directory (needs --out)")
-    parser.add_argument("--out", type=Path, metavar="FILE.tflite",
-                        help="TFLite output for --from-tfjs")
-    parser.add_argument("--keras-out", type=Path, metavar="FILE.keras",
-                        help="also save the rebuilt Keras model (layers-models, one model)")
-    parser.add_argument("--dest", type=Path, default=HERE, metavar="DIR",
-                        help="full build output directory (default: this script's directory)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        choices=[*ALL_MODELS, "all"],
+        help="model to build (repeatable; default: the shipped ones, "
+        f"{', '.join(SHIPPED)}; 'all' adds the optional ones)",
+    )
+    parser.add_argument(
+        "--from-tfjs",
+        type=Path,
+        metavar="DIR",
+        help="skip npm and the manifest: rebuild from this tfjs model directory (needs --out)",
+    )
+    parser.add_argument("--out", type=Path, metavar="FILE.tflite", help="TFLite output for --from-tfjs")
+    parser.add_argument(
+        "--keras-out",
+        type=Path,
+        metavar="FILE.keras",
+        help="also save the rebuilt Keras model (layers-models, one model)",
+    )
+    parser.add_argument(
+        "--dest",
+        type=Path,
+        default=HERE,
+        metavar="DIR",
+        help="full build output directory (default: this script's directory)",
+    )
     args = parser.parse_args(argv)
     if args.from_tfjs is not None:
         if args.out is None:
@@ -168,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model:
             if len(args.model) != 1 or args.model[0] == "all":
                 parser.error("--from-tfjs takes at most one --model (for the parity check)")
-            built["nsfwjs_parity"] = convert.nsfwjs_parity(args.out, args.model[0],
-                                                           GOLDEN, IMAGES)
+            built["nsfwjs_parity"] = convert.nsfwjs_parity(args.out, args.model[0], GOLDEN, IMAGES)
         print(json.dumps(built, indent=2))
         return 0
     if args.out is not None:

@@ -26,41 +26,48 @@ CLASSES = ["drawings", "hentai", "neutral", "porn", "sexy"]
 
 ALL_MODELS = {
     "mobilenet_v2": {
-        "nsfwjs_name": "MobileNetV2", "input_size": 224, "shipped": True,
+        "nsfwjs_name": "MobileNetV2",
+        "input_size": 224,
+        "shipped": True,
         "description": "GantMan nsfw_model MobileNetV2 (224x224), nsfwjs's default model",
         "accuracy_note": "nsfwjs: ~90% accurate (its 'small' model); the service's default",
         "input_note": "the network consumes [0, 1] directly",
     },
     "mobilenet_v2_mid": {
-        "nsfwjs_name": "MobileNetV2Mid", "input_size": 224, "shipped": True,
+        "nsfwjs_name": "MobileNetV2Mid",
+        "input_size": 224,
+        "shipped": True,
         "description": "GantMan nsfw_model MobileNetV2 'mid' (224x224, width 1.4, "
-                       "TF-Hub feature vector + dense head), a tfjs graph-model in nsfwjs",
+        "TF-Hub feature vector + dense head), a tfjs graph-model in nsfwjs",
         "accuracy_note": "nsfwjs: ~93% accurate (its 'midsized' model)",
         "input_note": "the graph maps [0, 1] to [-1, 1] itself (x * 2 - 1)",
     },
     "inception_v3": {
-        "nsfwjs_name": "InceptionV3", "input_size": 299, "shipped": False,
+        "nsfwjs_name": "InceptionV3",
+        "input_size": 299,
+        "shipped": False,
         "description": "GantMan nsfw_model InceptionV3 (299x299) as bundled in nsfwjs",
         "accuracy_note": "nsfwjs gives no accuracy figure for it; about 5x the compute of "
-                         "mobilenet_v2_mid; built locally, not shipped (~90 MB)",
-        "input_note": "the network has no normalisation layer: it consumes [0, 1], "
-                      "as nsfwjs feeds it",
+        "mobilenet_v2_mid; built locally, not shipped (~90 MB)",
+        "input_note": "the network has no normalisation layer: it consumes [0, 1], as nsfwjs feeds it",
     },
 }
 SHIPPED = [name for name, info in ALL_MODELS.items() if info["shipped"]]
 
 LICENSES = [
-    {"component": "nsfwjs 4.4.0 (packaging, model.json topologies)", "license": "MIT",
-     "holder": "Infinite Red, Inc.", "text": "LICENSE.nsfwjs"},
-    {"component": "model weights", "license": "MIT",
-     "origin": "GantMan/nsfw_model (Gant Laborde), bundled by nsfwjs"},
+    {
+        "component": "nsfwjs 4.4.0 (packaging, model.json topologies)",
+        "license": "MIT",
+        "holder": "Infinite Red, Inc.",
+        "text": "LICENSE.nsfwjs",
+    },
+    {"component": "model weights", "license": "MIT", "origin": "GantMan/nsfw_model (Gant Laborde), bundled by nsfwjs"},
 ]
 STEPS = [
     "npm pack + sha512 integrity check",
     "node model/extract_tfjs.cjs (model.min.js, shard .min.js -> model.json, .bin)",
     "weights: uint8 dequantized in float64 (q * scale + min), then cast to float32",
-    "layers-models: Keras 3 model (model/tfjs_to_keras.py), "
-    "tf.lite.TFLiteConverter.from_keras_model",
+    "layers-models: Keras 3 model (model/tfjs_to_keras.py), tf.lite.TFLiteConverter.from_keras_model",
     "graph-models: TensorFlow GraphDef with fused ops split into stock ops "
     "(model/tfjs_graph.py), tf.lite.TFLiteConverter.from_concrete_functions",
     "float32, no optimizations; TFLite checked against TensorFlow (1e-5) and, with "
@@ -78,11 +85,11 @@ def _preprocessing(size: int) -> dict:
         "decode": "apply the EXIF orientation, then convert to 8-bit RGB",
         "scale": "float32(pixel) / 255",
         "resize": f"stretch (no crop, no aspect preservation) to {size}x{size} with bilinear "
-                  "interpolation, align_corners=true, no antialiasing "
-                  f"(tf.image.resizeBilinear(x, [{size}, {size}], true)); skipped when the "
-                  f"image is already {size}x{size}",
+        "interpolation, align_corners=true, no antialiasing "
+        f"(tf.image.resizeBilinear(x, [{size}, {size}], true)); skipped when the "
+        f"image is already {size}x{size}",
         "reference": "nsfwjs dist/cjs/core.js NSFWJS.prototype.infer; "
-                     f"numpy port: nsfw/preprocess.py to_model_input(rgb, {size})",
+        f"numpy port: nsfw/imaging/preprocess.py to_model_input(rgb, {size})",
     }
 
 
@@ -99,16 +106,20 @@ def model_entry(name: str, record: dict | None) -> dict:
         "tfjs_format": built.pop("format") if built else None,
         "classes": CLASSES,
         "nsfwjs_class_names": NSFWJS_CLASSES,
-        "input": {"size": size, "shape": [1, size, size, 3], "layout": "NHWC",
-                  "dtype": "float32", "channels": "RGB", "range": [0.0, 1.0],
-                  "batch_dimension": "dynamic in the TFLite signature, 1 by default",
-                  "note": info["input_note"]},
-        "output": {"shape": [1, len(CLASSES)], "dtype": "float32", "activation": "softmax",
-                   "order": CLASSES},
+        "input": {
+            "size": size,
+            "shape": [1, size, size, 3],
+            "layout": "NHWC",
+            "dtype": "float32",
+            "channels": "RGB",
+            "range": [0.0, 1.0],
+            "batch_dimension": "dynamic in the TFLite signature, 1 by default",
+            "note": info["input_note"],
+        },
+        "output": {"shape": [1, len(CLASSES)], "dtype": "float32", "activation": "softmax", "order": CLASSES},
         "tflite_tensors": built.pop("tflite_tensors") if built else None,
         "preprocessing": _preprocessing(size),
-        "source_files": ({"npm_package": record["package_files"],
-                          "tfjs": record["tfjs_files"]} if record else None),
+        "source_files": ({"npm_package": record["package_files"], "tfjs": record["tfjs_files"]} if record else None),
         "build": {"command": build_command(name)},
     }
     if built:
@@ -120,14 +131,17 @@ def model_entry(name: str, record: dict | None) -> dict:
 def _tflite_file_entry(name: str, file: dict | None) -> dict:
     if ALL_MODELS[name]["shipped"]:
         return dict(file)
-    return {"sha256": file["sha256"] if file else None, "bytes": file["bytes"] if file else None,
-            "optional": True, "committed": False,
-            "note": f"built locally by `{build_command(name)}` (not in git); sha256 and "
-                    "bytes are those of the last build recorded here (null: never built)"}
+    return {
+        "sha256": file["sha256"] if file else None,
+        "bytes": file["bytes"] if file else None,
+        "optional": True,
+        "committed": False,
+        "note": f"built locally by `{build_command(name)}` (not in git); sha256 and "
+        "bytes are those of the last build recorded here (null: never built)",
+    }
 
 
-def write_manifest(dest: Path, source: dict, records: dict, tools: dict,
-                   extra_files: dict) -> None:
+def write_manifest(dest: Path, source: dict, records: dict, tools: dict, extra_files: dict) -> None:
     path = dest / "manifest.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
     if "models" not in previous:  # an older single-model manifest: nothing to keep
@@ -145,19 +159,18 @@ def write_manifest(dest: Path, source: dict, records: dict, tools: dict,
             files[tflite] = _tflite_file_entry(name, record["tflite"])
         elif name in previous["models"]:
             models[name] = previous["models"][name]
-            files.update({k: v for k, v in previous["files"].items()
-                          if k == tflite or k.startswith(f"{name}/")})
+            files.update({k: v for k, v in previous["files"].items() if k == tflite or k.startswith(f"{name}/")})
         elif ALL_MODELS[name]["shipped"]:
-            raise SystemExit(f"{name} is shipped but neither built now nor in {path}: "
-                             f"run `python model/build.py` first")
+            raise SystemExit(
+                f"{name} is shipped but neither built now nor in {path}: run `python model/build.py` first"
+            )
         else:
             models[name] = model_entry(name, None)
             files[tflite] = _tflite_file_entry(name, None)
     files.update(extra_files)
     versions = next((r["built"] for r in records.values()), {})
     manifest = {
-        "description": "GantMan nsfw_model networks as bundled in nsfwjs, rebuilt as float32 "
-                       "TFLite models",
+        "description": "GantMan nsfw_model networks as bundled in nsfwjs, rebuilt as float32 TFLite models",
         "default_model": "mobilenet_v2",
         "source": source,
         "licenses": LICENSES,

@@ -34,7 +34,7 @@ PARITY_TOLERANCE = 1e-4
 
 
 def tfjs_format(tfjs_dir: Path) -> str:
-    """"graph-model" or "layers-model" (older layers-models carry no format field)."""
+    """ "graph-model" or "layers-model" (older layers-models carry no format field)."""
     model_json = json.loads((Path(tfjs_dir) / "model.json").read_text())
     return model_json.get("format") or "layers-model"
 
@@ -53,12 +53,13 @@ def tflite_signature(tflite_path: Path) -> dict:
 
     interpreter = Interpreter(model_path=str(tflite_path))
     described = {}
-    for role, details in (("input", interpreter.get_input_details()),
-                          ("output", interpreter.get_output_details())):
+    for role, details in (("input", interpreter.get_input_details()), ("output", interpreter.get_output_details())):
         (detail,) = details
-        described[role] = {"name": detail["name"],
-                           "shape_signature": detail["shape_signature"].tolist(),
-                           "dtype": np.dtype(detail["dtype"]).name}
+        described[role] = {
+            "name": detail["name"],
+            "shape_signature": detail["shape_signature"].tolist(),
+            "dtype": np.dtype(detail["dtype"]).name,
+        }
     return described
 
 
@@ -88,7 +89,6 @@ def _convert(converter) -> bytes:
 def _layers_model(tfjs_dir: Path, keras_out: Path | None):
     """(TFLite bytes, reference callable, input size, float weight count, facts)."""
     import tensorflow as tf
-
     from tfjs_to_keras import tfjs_to_keras
 
     model = tfjs_to_keras(tfjs_dir)
@@ -97,26 +97,28 @@ def _layers_model(tfjs_dir: Path, keras_out: Path | None):
         model.save(str(keras_out))
     data = _convert(tf.lite.TFLiteConverter.from_keras_model(model))
     count = sum(int(np.prod(w.shape)) for w in model.weights)
-    facts = {"converter": "tf.lite.TFLiteConverter.from_keras_model",
-             "reference": "the Keras 3 model rebuilt by model/tfjs_to_keras.py"}
+    facts = {
+        "converter": "tf.lite.TFLiteConverter.from_keras_model",
+        "reference": "the Keras 3 model rebuilt by model/tfjs_to_keras.py",
+    }
     return data, (lambda x: model.predict(x, verbose=0)), int(model.input_shape[1]), count, facts
 
 
 def _graph_model(tfjs_dir: Path):
     import tensorflow as tf
-
     import tfjs_graph
 
     plain = tfjs_graph.graph_function(tfjs_dir, split_fused=True)
     fused = tfjs_graph.graph_function(tfjs_dir, split_fused=False)
     data = _convert(tf.lite.TFLiteConverter.from_concrete_functions([plain], plain))
     size = int(plain.inputs[0].shape[1])
-    facts = {"converter": "tf.lite.TFLiteConverter.from_concrete_functions (graph with fused "
-                          "ops split into Conv2D/DepthwiseConv2dNative/MatMul + BiasAdd + "
-                          "Relu6, weights as constants; model/tfjs_graph.py)",
-             "reference": "TensorFlow running the tfjs graph with its fused ops"}
-    return (data, (lambda x: fused(tf.constant(x)).numpy()), size,
-            tfjs_graph.weight_count(tfjs_dir), facts)
+    facts = {
+        "converter": "tf.lite.TFLiteConverter.from_concrete_functions (graph with fused "
+        "ops split into Conv2D/DepthwiseConv2dNative/MatMul + BiasAdd + "
+        "Relu6, weights as constants; model/tfjs_graph.py)",
+        "reference": "TensorFlow running the tfjs graph with its fused ops",
+    }
+    return (data, (lambda x: fused(tf.constant(x)).numpy()), size, tfjs_graph.weight_count(tfjs_dir), facts)
 
 
 def build_tflite(tfjs_dir: Path, out: Path, keras_out: Path | None = None) -> dict:
@@ -137,20 +139,27 @@ def build_tflite(tfjs_dir: Path, out: Path, keras_out: Path | None = None) -> di
     out.write_bytes(data)
     print(f"build: wrote {out} ({len(data)} bytes, {count} float32 weights)", file=sys.stderr)
     if len(data) < 0.9 * 4 * count:  # not all: BatchNorm statistics fold into conv weights
-        raise SystemExit(f"{out} holds {len(data)} bytes, much less than its {count} float32 "
-                         f"weights: the converter dropped weights")
+        raise SystemExit(
+            f"{out} holds {len(data)} bytes, much less than its {count} float32 weights: the converter dropped weights"
+        )
 
     inputs = check_inputs(size)
     diff = float(np.abs(tflite_predict(out, inputs) - reference(inputs)).max())
-    print(f"build: max |reference - TFLite| over {len(inputs)} check inputs: {diff:.3g}",
-          file=sys.stderr)
+    print(f"build: max |reference - TFLite| over {len(inputs)} check inputs: {diff:.3g}", file=sys.stderr)
     if diff > REFERENCE_TOLERANCE:
         raise SystemExit(f"TFLite output differs from its reference by {diff}")
-    return {"format": kind, "input_size": size, "float32_weights": count, **facts,
-            "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-            "tflite_tensors": tflite_signature(out),
-            "reference_vs_tflite_max_abs_diff": diff,
-            "check_inputs": f"{len(inputs)} images: zeros, ones, 4 seeded uniform [0,1)"}
+    return {
+        "format": kind,
+        "input_size": size,
+        "float32_weights": count,
+        **facts,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "tflite_tensors": tflite_signature(out),
+        "reference_vs_tflite_max_abs_diff": diff,
+        "check_inputs": f"{len(inputs)} images: zeros, ones, 4 seeded uniform [0,1)",
+    }
 
 
 def _decode(path: Path) -> np.ndarray:
@@ -174,7 +183,7 @@ def nsfwjs_parity(tflite: Path, model: str, golden_path: Path, images_dir: Path)
     if section is None:
         return None
     sys.path.insert(0, str(REPO))
-    from nsfw.preprocess import to_model_input
+    from nsfw.imaging.preprocess import to_model_input
 
     classes = golden["meta"]["classes"]
     per_image = {}
@@ -185,12 +194,15 @@ def nsfwjs_parity(tflite: Path, model: str, golden_path: Path, images_dir: Path)
         (row,) = tflite_predict(tflite, to_model_input(rgb, section["input_size"]))
         per_image[name] = float(max(abs(float(v) - expected[c]) for c, v in zip(classes, row)))
     worst = max(per_image.values())
-    print(f"build: {model}: max |TFLite - nsfwjs| over {len(per_image)} images: {worst:.3g}",
-          file=sys.stderr)
+    print(f"build: {model}: max |TFLite - nsfwjs| over {len(per_image)} images: {worst:.3g}", file=sys.stderr)
     if worst > PARITY_TOLERANCE:
         raise SystemExit(f"{model}: TFLite differs from nsfwjs by {worst}")
-    return {"max_abs_diff": worst, "per_image": per_image, "tolerance": PARITY_TOLERANCE,
-            "against": f"{_shown(golden_path)} models.{model} "
-                       f"(nsfwjs {golden['meta']['nsfwjs']}, tfjs {golden['meta']['tfjs']} "
-                       f"{golden['meta']['backend']})",
-            "preprocessing": "nsfw.preprocess.to_model_input"}
+    return {
+        "max_abs_diff": worst,
+        "per_image": per_image,
+        "tolerance": PARITY_TOLERANCE,
+        "against": f"{_shown(golden_path)} models.{model} "
+        f"(nsfwjs {golden['meta']['nsfwjs']}, tfjs {golden['meta']['tfjs']} "
+        f"{golden['meta']['backend']})",
+        "preprocessing": "nsfw.preprocess.to_model_input",
+    }

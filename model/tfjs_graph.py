@@ -30,19 +30,18 @@ import copy
 from pathlib import Path
 
 import numpy as np
-
 from tfjs_to_keras import load_tfjs
 
 _FUSED = {  # tfjs fused op -> (stock op, attributes the stock op keeps)
-    "_FusedConv2D": ("Conv2D", ("T", "data_format", "dilations", "explicit_paddings",
-                                "padding", "strides", "use_cudnn_on_gpu")),
-    "FusedDepthwiseConv2dNative": ("DepthwiseConv2dNative",
-                                   ("T", "data_format", "dilations", "padding", "strides")),
+    "_FusedConv2D": (
+        "Conv2D",
+        ("T", "data_format", "dilations", "explicit_paddings", "padding", "strides", "use_cudnn_on_gpu"),
+    ),
+    "FusedDepthwiseConv2dNative": ("DepthwiseConv2dNative", ("T", "data_format", "dilations", "padding", "strides")),
     "_FusedMatMul": ("MatMul", ("T", "transpose_a", "transpose_b")),
 }
 _ACTIVATIONS = ("Relu", "Relu6")
-_PLAIN_OPS = {"Placeholder", "Const", "Mul", "Sub", "AddV2", "AvgPool", "Squeeze",
-              "Softmax", "Identity"}
+_PLAIN_OPS = {"Placeholder", "Const", "Mul", "Sub", "AddV2", "AvgPool", "Squeeze", "Softmax", "Identity"}
 
 
 def _fused_ops(node: dict) -> list[str]:
@@ -53,9 +52,14 @@ def _fused_ops(node: dict) -> list[str]:
 def _check_fused(node: dict) -> list[str]:
     ops = _fused_ops(node)
     attr = node["attr"]
-    if (not ops or ops[0] != "BiasAdd" or len(ops) > 2
-            or (len(ops) == 2 and ops[1] not in _ACTIVATIONS)
-            or int(attr.get("num_args", {}).get("i", "0")) != 1 or len(node["input"]) != 3):
+    if (
+        not ops
+        or ops[0] != "BiasAdd"
+        or len(ops) > 2
+        or (len(ops) == 2 and ops[1] not in _ACTIVATIONS)
+        or int(attr.get("num_args", {}).get("i", "0")) != 1
+        or len(node["input"]) != 3
+    ):
         raise ValueError(f"{node['name']}: unsupported fusion {node['op']} {ops}")
     data_format = base64.b64decode(attr.get("data_format", {}).get("s", "TkhXQw==")).decode()
     if data_format != "NHWC":
@@ -108,9 +112,7 @@ def _graph_def(model_json: dict, weights: dict[str, np.ndarray], split_fused: bo
     if unused:
         raise ValueError(f"tfjs weights not used by any Const: {unused}")
     graph_def = tf.compat.v1.GraphDef()
-    json_format.ParseDict({"node": nodes_out,
-                           "versions": model_json["modelTopology"].get("versions", {})},
-                          graph_def)
+    json_format.ParseDict({"node": nodes_out, "versions": model_json["modelTopology"].get("versions", {})}, graph_def)
     return graph_def
 
 
@@ -121,9 +123,10 @@ def _split(node: dict, fused: list[str]) -> list[dict]:
     attr = {k: v for k, v in node["attr"].items() if k in keep}
     t = {"T": node["attr"]["T"]}
     bias_attr = {**t, "data_format": {"s": base64.b64encode(b"NHWC").decode()}}
-    parts = [{"name": f"{name}/tfjs_{stock}", "op": stock, "input": [x, w], "attr": attr},
-             {"name": f"{name}/tfjs_BiasAdd", "op": "BiasAdd",
-              "input": [f"{name}/tfjs_{stock}", b], "attr": bias_attr}]
+    parts = [
+        {"name": f"{name}/tfjs_{stock}", "op": stock, "input": [x, w], "attr": attr},
+        {"name": f"{name}/tfjs_BiasAdd", "op": "BiasAdd", "input": [f"{name}/tfjs_{stock}", b], "attr": bias_attr},
+    ]
     if len(fused) == 2:
         parts.append({"name": name, "op": fused[1], "input": [parts[-1]["name"]], "attr": t})
     else:
@@ -159,8 +162,7 @@ def graph_function(model_dir: str | Path, split_fused: bool = True):
     wrapped = tf.compat.v1.wrap_function(imported, [])
     if [d if d > 0 else None for d in shape] != wrapped.graph.get_tensor_by_name(inp).shape:
         raise ValueError(f"{inp}: placeholder shape differs from the signature's {shape}")
-    return wrapped.prune(feeds=wrapped.graph.get_tensor_by_name(inp),
-                         fetches=wrapped.graph.get_tensor_by_name(out))
+    return wrapped.prune(feeds=wrapped.graph.get_tensor_by_name(inp), fetches=wrapped.graph.get_tensor_by_name(out))
 
 
 def weight_count(model_dir: str | Path) -> int:

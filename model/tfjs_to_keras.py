@@ -45,14 +45,12 @@ def load_tfjs(model_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
             quant = spec.get("quantization")
             stored = quant["dtype"] if quant else spec["dtype"]
             nbytes = count * _WIDTH[stored]
-            raw = np.frombuffer(data, dtype=np.dtype(stored).newbyteorder("<"),
-                                count=count, offset=offset)
+            raw = np.frombuffer(data, dtype=np.dtype(stored).newbyteorder("<"), count=count, offset=offset)
             offset += nbytes
             if quant:
                 if stored not in ("uint8", "uint16") or spec["dtype"] != "float32":
                     raise ValueError(f"unsupported quantization for {spec['name']}: {quant}")
-                values = (raw.astype(np.float64) * float(quant["scale"])
-                          + float(quant["min"])).astype(np.float32)
+                values = (raw.astype(np.float64) * float(quant["scale"]) + float(quant["min"])).astype(np.float32)
             elif stored == "float32":
                 values = raw.astype(np.float32)
             else:
@@ -88,25 +86,43 @@ def _make_layer(layer: dict):
     if kind == "Conv2D":
         _expect(layer, "dilation_rate", ([1, 1],))
         return keras.layers.Conv2D(
-            filters=cfg["filters"], kernel_size=tuple(cfg["kernel_size"]),
-            strides=tuple(cfg["strides"]), padding=cfg["padding"],
-            activation=_activation(layer), use_bias=cfg["use_bias"], name=name)
+            filters=cfg["filters"],
+            kernel_size=tuple(cfg["kernel_size"]),
+            strides=tuple(cfg["strides"]),
+            padding=cfg["padding"],
+            activation=_activation(layer),
+            use_bias=cfg["use_bias"],
+            name=name,
+        )
     if kind == "DepthwiseConv2D":
         # Old configs may carry "groups", which Keras 3 rejects: it is never passed.
         _expect(layer, "dilation_rate", ([1, 1],))
         return keras.layers.DepthwiseConv2D(
-            kernel_size=tuple(cfg["kernel_size"]), strides=tuple(cfg["strides"]),
-            padding=cfg["padding"], depth_multiplier=cfg["depth_multiplier"],
-            activation=_activation(layer), use_bias=cfg["use_bias"], name=name)
+            kernel_size=tuple(cfg["kernel_size"]),
+            strides=tuple(cfg["strides"]),
+            padding=cfg["padding"],
+            depth_multiplier=cfg["depth_multiplier"],
+            activation=_activation(layer),
+            use_bias=cfg["use_bias"],
+            name=name,
+        )
     if kind == "BatchNormalization":
         _expect(layer, "axis", (-1, 3))
         return keras.layers.BatchNormalization(
-            axis=-1, momentum=cfg["momentum"], epsilon=cfg["epsilon"],
-            center=cfg["center"], scale=cfg["scale"], name=name)
+            axis=-1,
+            momentum=cfg["momentum"],
+            epsilon=cfg["epsilon"],
+            center=cfg["center"],
+            scale=cfg["scale"],
+            name=name,
+        )
     if kind == "ReLU":
         return keras.layers.ReLU(
-            max_value=cfg.get("max_value"), negative_slope=cfg.get("negative_slope", 0.0),
-            threshold=cfg.get("threshold", 0.0), name=name)
+            max_value=cfg.get("max_value"),
+            negative_slope=cfg.get("negative_slope", 0.0),
+            threshold=cfg.get("threshold", 0.0),
+            name=name,
+        )
     if kind == "Activation":
         return keras.layers.Activation(_activation(layer), name=name)
     if kind == "Add":
@@ -116,17 +132,18 @@ def _make_layer(layer: dict):
         return keras.layers.Concatenate(axis=-1, name=name)
     if kind == "MaxPooling2D":
         return keras.layers.MaxPooling2D(
-            pool_size=tuple(cfg["pool_size"]), strides=tuple(cfg["strides"]),
-            padding=cfg["padding"], name=name)
+            pool_size=tuple(cfg["pool_size"]), strides=tuple(cfg["strides"]), padding=cfg["padding"], name=name
+        )
     if kind == "AveragePooling2D":
         return keras.layers.AveragePooling2D(
-            pool_size=tuple(cfg["pool_size"]), strides=tuple(cfg["strides"]),
-            padding=cfg["padding"], name=name)
+            pool_size=tuple(cfg["pool_size"]), strides=tuple(cfg["strides"]), padding=cfg["padding"], name=name
+        )
     if kind == "Flatten":
         return keras.layers.Flatten(name=name)
     if kind == "Dense":
-        return keras.layers.Dense(units=cfg["units"], activation=_activation(layer),
-                                  use_bias=cfg["use_bias"], name=name)
+        return keras.layers.Dense(
+            units=cfg["units"], activation=_activation(layer), use_bias=cfg["use_bias"], name=name
+        )
     if kind == "Dropout":
         # Inference only: dropout is the identity, kept so layer names match tfjs.
         return keras.layers.Dropout(rate=cfg["rate"], name=name)
@@ -140,7 +157,7 @@ _VARIABLE_ALIASES = {"depthwise_kernel": "kernel"}
 def _assign_weights(layer, weights: dict[str, np.ndarray], used: set[str]) -> None:
     values = []
     by_name = {}
-    for key, value in weights.items():
+    for key in weights:
         owner, _, var = key.rpartition("/")
         if owner == layer.name:
             by_name[_VARIABLE_ALIASES.get(var, var)] = key
@@ -154,8 +171,9 @@ def _assign_weights(layer, weights: dict[str, np.ndarray], used: set[str]) -> No
         values.append(value)
         used.add(key)
     if len(values) != len(by_name):
-        raise ValueError(f"{layer.name}: tfjs has weights {sorted(by_name)}, "
-                         f"Keras has {[v.name for v in layer.weights]}")
+        raise ValueError(
+            f"{layer.name}: tfjs has weights {sorted(by_name)}, Keras has {[v.name for v in layer.weights]}"
+        )
     if values:
         layer.set_weights(values)
 
@@ -194,8 +212,9 @@ def build_keras_model(model_json: dict, weights: dict[str, np.ndarray]):
         return [outputs[ref[0]][ref[1]] for ref in refs]
 
     ins, outs = endpoints(config["input_layers"]), endpoints(config["output_layers"])
-    model = keras.Model(inputs=ins if len(ins) > 1 else ins[0],
-                        outputs=outs if len(outs) > 1 else outs[0], name=config["name"])
+    model = keras.Model(
+        inputs=ins if len(ins) > 1 else ins[0], outputs=outs if len(outs) > 1 else outs[0], name=config["name"]
+    )
 
     used: set[str] = set()
     for built in keras_layers:

@@ -1,29 +1,26 @@
-"""NSFW image classification service: the GantMan nsfw_model (nsfwjs) behind an HTTP API."""
+"""NSFW image classification: the GantMan nsfw_model (nsfwjs) as a library and an HTTP API.
+
+The pipeline reads in one direction, one subpackage per stage:
+``fetch`` (url -> bytes) -> ``imaging`` (bytes -> model input) -> ``models`` (input -> scores)
+-> ``verdict`` (scores -> adult / unknown / safe) -> ``web`` (HTTP). ``pipeline.Detector`` is
+the core that the server, the CLI and batch jobs all build; ``settings`` and ``errors`` are
+shared by every stage. Importing this package imports nothing heavy (no Flask, no model).
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from .settings import Settings
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from nsfw.settings import Settings
+
+__all__ = ["create_app"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Application factory: settings from the environment unless the caller passes its own.
+    """The Flask application (see :func:`nsfw.web.create_app`); kept here for ``from nsfw import create_app``."""
+    from nsfw.web import create_app as _create_app
 
-    Nothing heavy happens here; the model is loaded after gunicorn forks
-    (see gunicorn.conf.py) or, outside gunicorn, on first use.
-    """
-    from . import api_v1, compute, error_handlers, openapi, routes
-    from .pipeline import Detector
-
-    settings = settings or Settings.from_env()
-    app = Flask(__name__)
-    # The whole request body; each image in it is held to NSFW_MAX_BYTES as well.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.extensions["nsfw"] = Detector(settings)
-    error_handlers.init_app(app)
-    app.register_blueprint(routes.bp)
-    app.register_blueprint(api_v1.bp)
-    app.register_blueprint(compute.bp)
-    app.register_blueprint(openapi.bp)  # GET /openapi.json, /docs
-    return app
+    return _create_app(settings)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from .errors import ServiceError
-from .pipeline import Detector
-from .settings import ConfigError, Settings
+from nsfw.errors import ServiceError
+from nsfw.pipeline import Detector
+from nsfw.settings import ConfigError, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +44,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         detector.close()
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,14 +16,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
-from .cache import ResultCache
-from .decode import decode
-from .errors import ServiceError
-from .fetch import Fetcher
-from .preprocess import to_model_input
-from .registry import ModelRegistry
-from .settings import Settings
-from .verdict import nsfw_score
+from nsfw.cache import ResultCache
+from nsfw.errors import ServiceError
+from nsfw.fetch.fetcher import Fetcher
+from nsfw.imaging.decode import decode
+from nsfw.imaging.preprocess import to_model_input
+from nsfw.models.registry import ModelRegistry
+from nsfw.settings import Settings
+from nsfw.verdict import nsfw_score
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,12 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class Classification:
     model: str
-    scores: dict            # class name -> probability, for the chosen frame
+    scores: dict  # class name -> probability, for the chosen frame
     image_format: str
     width: int
     height: int
-    frames: int             # frames classified (1 for a still image)
-    timings_ms: dict        # stage name -> milliseconds, for this call
+    frames: int  # frames classified (1 for a still image)
+    timings_ms: dict  # stage name -> milliseconds, for this call
     cached: bool = False
 
 

@@ -76,11 +76,11 @@ class Settings:
         if self.model_path and "custom" not in self.models:
             object.__setattr__(self, "models", (*self.models, "custom"))
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         read = _Reader(env)
         defaults = cls()
@@ -100,24 +100,14 @@ class Settings:
             model_path=env.get("NSFW_MODEL_PATH") or None,
             model_classes=read.names("NSFW_MODEL_CLASSES", defaults.model_classes),
             model_input_size=read.number("NSFW_MODEL_INPUT_SIZE", None, int, low=1),
-            inference_threads=read.number(
-                "NSFW_INFERENCE_THREADS", defaults.inference_threads, int, low=1
-            ),
+            inference_threads=read.number("NSFW_INFERENCE_THREADS", defaults.inference_threads, int, low=1),
             interpreters=read.number("NSFW_INTERPRETERS", defaults.interpreters, int, low=1),
-            adult_threshold=read.number(
-                "NSFW_ADULT_THRESHOLD", defaults.adult_threshold, float, low=0.0, high=1.0
-            ),
-            safe_threshold=read.number(
-                "NSFW_SAFE_THRESHOLD", defaults.safe_threshold, float, low=0.0, high=1.0
-            ),
+            adult_threshold=read.number("NSFW_ADULT_THRESHOLD", defaults.adult_threshold, float, low=0.0, high=1.0),
+            safe_threshold=read.number("NSFW_SAFE_THRESHOLD", defaults.safe_threshold, float, low=0.0, high=1.0),
             cache_size=read.number("NSFW_CACHE_SIZE", defaults.cache_size, int, low=0),
             max_batch=read.number("NSFW_MAX_BATCH", defaults.max_batch, int, low=1),
-            batch_concurrency=read.number(
-                "NSFW_BATCH_CONCURRENCY", defaults.batch_concurrency, int, low=1
-            ),
-            max_request_bytes=read.number(
-                "NSFW_MAX_REQUEST_BYTES", defaults.max_request_bytes, int, low=1
-            ),
+            batch_concurrency=read.number("NSFW_BATCH_CONCURRENCY", defaults.batch_concurrency, int, low=1),
+            max_request_bytes=read.number("NSFW_MAX_REQUEST_BYTES", defaults.max_request_bytes, int, low=1),
             port=read.number("PORT", defaults.port, int, low=1, high=65535),
             workers=read.number("WEB_CONCURRENCY", defaults.workers, int, low=1),
             threads=read.number("NSFW_THREADS", defaults.threads, int, low=1),

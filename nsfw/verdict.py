@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .errors import ServiceError
+from nsfw.errors import ServiceError
 
 NSFW_CLASSES = ("hentai", "porn", "sexy")
 SAFE_CLASSES = ("drawings", "neutral")
@@ -44,7 +44,7 @@ class Thresholds:
                 f"need 0 <= safe_threshold < adult_threshold <= 1, got safe={self.safe}, adult={self.adult}"
             )
 
-    def override(self, adult=None, safe=None) -> "Thresholds":
+    def override(self, adult=None, safe=None) -> Thresholds:
         """Per-request thresholds; strings come from query strings and form fields."""
         return Thresholds(
             adult=self.adult if adult is None else _number("adult_threshold", adult),

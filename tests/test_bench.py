@@ -21,14 +21,24 @@ pytestmark = pytest.mark.slow
 
 def test_quick_benchmark_prints_the_table_and_cleans_up():
     before = RESULTS.read_bytes() if RESULTS.exists() else None
-    done = subprocess.run([sys.executable, "bench/run.py", "--quick"], cwd=ROOT,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
 
     lines = done.stdout.splitlines()
     assert any(line.startswith("| mode | image | conc | req/s |") for line in lines), done.stdout
-    for row in ("| start → first /ready", "| upload | 640x480 JPEG | 8 |",
-                "| url | 640x480 JPEG | 8 |", "| soak upload (after "):
+    for row in (
+        "| start → first /ready",
+        "| upload | 640x480 JPEG | 8 |",
+        "| url | 640x480 JPEG | 8 |",
+        "| soak upload (after ",
+    ):
         assert any(line.startswith(row) for line in lines), f"no row {row!r} in:\n{done.stdout}"
 
     # --quick writes no results file

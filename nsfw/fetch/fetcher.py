@@ -25,8 +25,6 @@ from urllib.parse import urljoin
 import requests
 import urllib3.exceptions
 
-from nsfw import urls
-from nsfw.addresses import is_allowed, parse_ip
 from nsfw.errors import (
     BlockedAddress,
     FetchFailed,
@@ -36,7 +34,9 @@ from nsfw.errors import (
     TooLarge,
     UpstreamStatus,
 )
-from nsfw.transport import PinnedRequest, PinningAdapter, deadline_scope
+from nsfw.fetch import urls
+from nsfw.fetch.addresses import is_allowed, parse_ip
+from nsfw.fetch.transport import PinnedRequest, PinningAdapter, deadline_scope
 
 Resolver = Callable[[str, int], list]
 
@@ -76,9 +76,7 @@ class Fetcher:
         }
         # Used directly, without a Session: no cookie jar shared between callers,
         # no proxies or .netrc from the environment, no automatic redirects.
-        self._adapter = PinningAdapter(
-            pool_connections=32, pool_maxsize=max(1, settings.threads), max_retries=0
-        )
+        self._adapter = PinningAdapter(pool_connections=32, pool_maxsize=max(1, settings.threads), max_retries=0)
 
     @contextlib.contextmanager
     def fetch(self, url: str) -> Iterator[BinaryIO]:
@@ -184,9 +182,7 @@ class Fetcher:
             raise InvalidURL() from None
         left = max(0.001, deadline - time.monotonic())
         try:
-            return self._adapter.send(
-                request, stream=True, timeout=(left, left), verify=self._verify
-            )
+            return self._adapter.send(request, stream=True, timeout=(left, left), verify=self._verify)
         except _TRANSPORT_ERRORS as exc:
             raise _transport_error(exc, deadline) from None
 

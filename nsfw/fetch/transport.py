@@ -158,9 +158,7 @@ class PinningAdapter(HTTPAdapter):
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         if not isinstance(request, PinnedRequest):
             raise ValueError("only requests pinned to a checked address may be sent")
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         target = request.target
         host_params.update(scheme=target.scheme, host=str(request.ip), port=target.port)
         pool_kwargs["server_hostname"] = target.host  # SNI and certificate name; ignored for http

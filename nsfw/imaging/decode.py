@@ -52,12 +52,13 @@ import io
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image
-from PIL import GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
+from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
+
+from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
+
 # (registering these four up front means Image.open never needs Pillow's
 # init(), which would import every other plugin)
-
-from .decode_headers import (
+from nsfw.imaging.headers import (
     HEAD_BYTES,
     GifLayout,
     jpeg_header_steps,
@@ -66,12 +67,11 @@ from .decode_headers import (
     sniff_format,
     webp_canvas_size,
 )
-from .errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
-from .settings import Settings
+from nsfw.settings import Settings
 
-FRAME_CEILING = 1_000              # frames counted at most
-FRAME_PIXEL_BUDGET = 50_000_000    # canvas pixels composited while walking an animation
-BLOCK_LIMIT = 100_000              # JPEG header segments, PNG chunks, GIF blocks parsed in Python
+FRAME_CEILING = 1_000  # frames counted at most
+FRAME_PIXEL_BUDGET = 50_000_000  # canvas pixels composited while walking an animation
+BLOCK_LIMIT = 100_000  # JPEG header segments, PNG chunks, GIF blocks parsed in Python
 
 _ORIENTATION_TAG = 0x0112
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -79,11 +79,11 @@ _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 @dataclasses.dataclass(frozen=True)
 class DecodedImage:
-    format: str                 # "JPEG", "PNG", "GIF" or "WEBP"
-    width: int                  # after EXIF orientation
+    format: str  # "JPEG", "PNG", "GIF" or "WEBP"
+    width: int  # after EXIF orientation
     height: int
-    frames: tuple               # read-only numpy uint8 HxWx3 RGB arrays, C-contiguous; first first
-    frame_count: int            # frames in the file, counted up to FRAME_CEILING
+    frames: tuple  # read-only numpy uint8 HxWx3 RGB arrays, C-contiguous; first first
+    frame_count: int  # frames in the file, counted up to FRAME_CEILING
 
 
 def decode(source: BinaryIO | bytes, settings: Settings) -> DecodedImage:
@@ -188,9 +188,7 @@ def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift) -> Decod
 
 def _check_pixels(width: int, height: int, cap: int) -> None:
     if width * height > cap:
-        raise ImageTooLarge(
-            f"the image is {width}x{height} pixels; this service accepts at most {cap} pixels"
-        )
+        raise ImageTooLarge(f"the image is {width}x{height} pixels; this service accepts at most {cap} pixels")
 
 
 def _spread(window: int, wanted: int) -> list[int]:
@@ -211,13 +209,13 @@ def _orientation(im: Image.Image) -> int:
 def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation, as ImageOps.exif_transpose does, on the array."""
     if orientation in (5, 6, 7, 8):
-        rgb = rgb.transpose(1, 0, 2)      # 5: transpose
+        rgb = rgb.transpose(1, 0, 2)  # 5: transpose
         if orientation == 6:
-            rgb = rgb[:, ::-1]            # rotate 90 clockwise
+            rgb = rgb[:, ::-1]  # rotate 90 clockwise
         elif orientation == 7:
-            rgb = rgb[::-1, ::-1]         # transverse
+            rgb = rgb[::-1, ::-1]  # transverse
         elif orientation == 8:
-            rgb = rgb[::-1]               # rotate 90 counter-clockwise
+            rgb = rgb[::-1]  # rotate 90 counter-clockwise
     elif orientation == 2:
         rgb = rgb[:, ::-1]
     elif orientation == 3:

@@ -46,8 +46,7 @@ def webp_canvas_size(head: bytes) -> tuple[int, int] | None:
     kind = head[12:16]
     if kind == b"VP8X" and len(head) >= 30:
         # extended format: 24-bit canvas width-1 and height-1 after the flags
-        return (int.from_bytes(head[24:27], "little") + 1,
-                int.from_bytes(head[27:30], "little") + 1)
+        return (int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1)
     if kind == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
         # lossless: signature byte, then 14-bit width-1 and height-1
         bits = int.from_bytes(head[21:25], "little")
@@ -61,8 +60,8 @@ def webp_canvas_size(head: bytes) -> tuple[int, int] | None:
 
 @dataclasses.dataclass(frozen=True)
 class GifLayout:
-    frames: int   # image descriptors found, at most the scan's limit
-    width: int    # logical screen grown to cover every counted frame
+    frames: int  # image descriptors found, at most the scan's limit
+    width: int  # logical screen grown to cover every counted frame
     height: int
 
 
@@ -127,21 +126,21 @@ def jpeg_header_steps(data: bytes, limit: int) -> int:
     while pos + 1 < end and steps < limit:
         steps += 1
         if data[pos] != 0xFF:
-            pos += 1                      # stray byte
+            pos += 1  # stray byte
             continue
         marker = data[pos + 1]
         if marker == 0xFF:
-            pos += 1                      # fill byte
+            pos += 1  # fill byte
         elif marker == 0x00:
             pos += 2
         elif marker == 0xDA or marker < 0xC0:
-            break                         # start of scan: libjpeg's job from here
+            break  # start of scan: libjpeg's job from here
         elif marker in _JPEG_STANDALONE:
             pos += 2
         elif pos + 4 > end:
             break
         else:
-            length = int.from_bytes(data[pos + 2:pos + 4], "big")
+            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
             pos += 2 + max(length, 2)
     return steps
 
@@ -151,5 +150,5 @@ def png_chunk_count(data: bytes, limit: int) -> int:
     pos, end, chunks = len(PNG_MAGIC), len(data), 0
     while pos + 8 <= end and chunks < limit:
         chunks += 1
-        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+        pos += 12 + int.from_bytes(data[pos : pos + 4], "big")
     return chunks

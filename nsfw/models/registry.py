@@ -13,9 +13,9 @@ import json
 import threading
 from pathlib import Path
 
-from .errors import ServiceError
-from .model import Model, ModelError, ModelSpec
-from .settings import Settings
+from nsfw.errors import ServiceError
+from nsfw.models.runner import Model, ModelError, ModelSpec
+from nsfw.settings import Settings
 
 CUSTOM = "custom"
 
@@ -101,7 +101,7 @@ class ModelRegistry:
         if path.suffix == ".tflite":
             return Model(spec, threads=settings.inference_threads, pool_size=settings.interpreters)
         if path.is_dir() or path.suffix in (".keras", ".h5"):
-            from .tensorflow_model import TensorFlowModel
+            from nsfw.models.tensorflow_runner import TensorFlowModel
 
             return TensorFlowModel(spec)
         raise ModelError(f"NSFW_MODEL_PATH {path}: expected a .tflite, .keras, .h5 or SavedModel directory")

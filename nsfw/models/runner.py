@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ServiceError
+from nsfw.errors import ServiceError
 
 
 class ModelError(ServiceError):
@@ -37,7 +37,7 @@ class ModelSpec:
     sha256: str | None = None
 
     @classmethod
-    def from_manifest(cls, model_dir: Path, name: str = "mobilenet_v2") -> "ModelSpec":
+    def from_manifest(cls, model_dir: Path, name: str = "mobilenet_v2") -> ModelSpec:
         """Read class order, input size and checksum of model ``name`` from ``manifest.json``.
 
         The manifest lists every model the build knows under ``"models"`` and the
@@ -63,10 +63,10 @@ class ModelSpec:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot read model {name!r} from {manifest_path}: {exc}") from None
         if spec.sha256 is None or not spec.path.is_file():
-            command = ((entry.get("build") or {}).get("command")
-                       or f"python model/build.py --model {name}")
-            raise ModelError(f"model {name!r} is not built ({spec.path} is missing or has no "
-                             f"recorded checksum); run `{command}`")
+            command = (entry.get("build") or {}).get("command") or f"python model/build.py --model {name}"
+            raise ModelError(
+                f"model {name!r} is not built ({spec.path} is missing or has no recorded checksum); run `{command}`"
+            )
         return spec
 
     def verify(self) -> None:
@@ -143,9 +143,7 @@ class Model(Runner):
         if self.spec.input_size not in (None, shape[1]):
             raise ModelError(f"{self.spec.path} takes {shape[1]}x{shape[1]} images, not {self.spec.input_size}")
         if out["shape"][-1] != classes:
-            raise ModelError(
-                f"{self.spec.path} gives {out['shape'][-1]} scores but {classes} classes are configured"
-            )
+            raise ModelError(f"{self.spec.path} gives {out['shape'][-1]} scores but {classes} classes are configured")
         self.spec = dataclasses.replace(self.spec, input_size=int(shape[1]))
         self._input_index, self._output_index = inp["index"], out["index"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import ModelError, ModelSpec, Runner
+from nsfw.models.runner import ModelError, ModelSpec, Runner
 
 
 class TensorFlowModel(Runner):
@@ -57,8 +57,7 @@ class TensorFlowModel(Runner):
             raise ModelError(f"cannot load {path} with TensorFlow: {exc}") from None
         if probs.shape != (len(self.spec.classes),):
             raise ModelError(
-                f"{path} outputs {probs.shape[0]} scores but NSFW_MODEL_CLASSES names "
-                f"{len(self.spec.classes)} classes"
+                f"{path} outputs {probs.shape[0]} scores but NSFW_MODEL_CLASSES names {len(self.spec.classes)} classes"
             )
 
     def _size(self, shape) -> int:

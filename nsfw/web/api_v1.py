@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import inputs
-from .errors import MissingURL, ServiceError
-from .openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
-from .openapi_schemas import (
+from nsfw.errors import MissingURL, ServiceError
+from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
+from nsfw.web import inputs
+from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
+from nsfw.web.openapi_schemas import (
     BODY_TOO_LARGE,
     THRESHOLD,
     BatchTooLarge,
@@ -21,7 +22,6 @@ from .openapi_schemas import (
     ModelError,
     UnknownModel,
 )
-from .verdict import Thresholds, categories, nsfw_score, verdict
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -67,9 +67,7 @@ def classify():
     items, opts = inputs.batch(request, settings.max_bytes, settings.max_batch)
     thresholds = default_thresholds().override(opts.adult_threshold, opts.safe_threshold)
     runnable = [item for item in items if item.error is None]
-    outcomes = iter(
-        detector().classify_many([item.url or item.data for item in runnable], opts.model)
-    )
+    outcomes = iter(detector().classify_many([item.url or item.data for item in runnable], opts.model))
     results = []
     for item in items:
         outcome = item.error or next(outcomes)

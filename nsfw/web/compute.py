@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import inputs
-from .errors import MissingURL
-from .openapi import doc, image_body, json_response, ref
-from .openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
-from .verdict import categories
+from nsfw.errors import MissingURL
+from nsfw.verdict import categories
+from nsfw.web import inputs
+from nsfw.web.openapi import doc, image_body, json_response, ref
+from nsfw.web.openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
 
 bp = Blueprint("compute", __name__)
 

@@ -13,7 +13,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from .errors import ServiceError, TooLarge
+from nsfw.errors import ServiceError, TooLarge
 
 log = logging.getLogger(__name__)
 

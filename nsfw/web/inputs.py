@@ -15,7 +15,7 @@ import dataclasses
 
 from flask import Request
 
-from .errors import MissingURL, ServiceError, TooLarge
+from nsfw.errors import MissingURL, ServiceError, TooLarge
 
 RAW_TYPES = ("application/octet-stream",)
 
@@ -97,8 +97,7 @@ def batch(request: Request, max_bytes: int, max_batch: int) -> tuple[list[Item],
         opts = options(request)
     if not items:
         raise MissingURL(
-            'give "url", "urls", "image" or "images" in a JSON body, '
-            "multipart 'image' fields, or an image/* body"
+            'give "url", "urls", "image" or "images" in a JSON body, multipart \'image\' fields, or an image/* body'
         )
     if len(items) > max_batch:
         raise BatchTooLarge(f"{len(items)} images; at most {max_batch} per request")

@@ -30,8 +30,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_di
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, NotFound
 
-from .errors import ServiceError
-from .openapi_schemas import SCHEMAS, error_body
+from nsfw.errors import ServiceError
+from nsfw.web.openapi_schemas import SCHEMAS, error_body
 
 TITLE = "nsfw-service"
 VERSION = "1.0.0"  # the project's version (pyproject.toml); a test keeps them equal
@@ -133,8 +133,7 @@ def build(app: Flask) -> dict:
         api.path(
             path=_openapi_path(rule.rule),
             operations={
-                method.lower(): _operation(app, rule, operation, tag, method, len(methods) > 1)
-                for method in methods
+                method.lower(): _operation(app, rule, operation, tag, method, len(methods) > 1) for method in methods
             },
         )
     for name, description in sorted(tags.items()):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
 
-from . import errors as e
-from .inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
-from .model import ModelError  # noqa: F401
-from .registry import UnknownModel  # noqa: F401
-from .verdict import InvalidThresholds, NSFW_CLASSES, SAFE_CLASSES, SUBCATEGORIES  # noqa: F401
+from nsfw import errors as e
+from nsfw.models.registry import UnknownModel  # noqa: F401
+from nsfw.models.runner import ModelError  # noqa: F401
+from nsfw.verdict import NSFW_CLASSES, SAFE_CLASSES, SUBCATEGORIES, InvalidThresholds  # noqa: F401
+from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
 
 CLASSES = sorted(SUBCATEGORIES)
 VERDICTS = ["adult", "safe", "unknown"]
@@ -66,14 +66,14 @@ SCHEMAS = {
     "Health": closed({"status": {"const": "ok"}}),
     "Ready": closed({"status": {"const": "ready"}}),
     "Scores": closed(
-        {name: PROBABILITY for name in CLASSES},
+        dict.fromkeys(CLASSES, PROBABILITY),
         description="class probabilities; they sum to 1",
     ),
     "Categories": closed(
         {
             "safe": {**SUM, "description": " + ".join(SAFE_CLASSES)},
             "nsfw": {**SUM, "description": " + ".join(NSFW_CLASSES)},
-            "subcategories": closed({name: PROBABILITY for name in SUBCATEGORIES.values()}),
+            "subcategories": closed(dict.fromkeys(SUBCATEGORIES.values(), PROBABILITY)),
         },
         description="the Swiss AI Center category view of the scores",
     ),
@@ -150,7 +150,7 @@ SCHEMAS = {
             "prediction_category": {"type": "string", "enum": ["nsfw", "safe"]},
             "prediction_subcategory": {"type": "string", "enum": sorted(SUBCATEGORIES.values())},
             "scores_dict_cat": closed({"safe": SUM, "nsfw": SUM}),
-            "scores_dict_sub_cat": closed({name: PROBABILITY for name in SUBCATEGORIES.values()}),
+            "scores_dict_sub_cat": closed(dict.fromkeys(SUBCATEGORIES.values(), PROBABILITY)),
         },
         description="the Swiss AI Center NSFW service's answer",
     ),

@@ -12,10 +12,10 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import inputs
-from .errors import MissingURL, NotReady
-from .openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
-from .openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, FETCH_ERRORS, URL, ModelError, UnknownModel
+from nsfw.errors import MissingURL, NotReady
+from nsfw.web import inputs
+from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
+from nsfw.web.openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, FETCH_ERRORS, URL, ModelError, UnknownModel
 
 bp = Blueprint("nsfw", __name__)
 
@@ -77,7 +77,5 @@ def predict():
     started = time.perf_counter()
     response = jsonify(result.scores)
     timings = {**result.timings_ms, "serialise": (time.perf_counter() - started) * 1000.0}
-    response.headers["Server-Timing"] = ", ".join(
-        f"{stage};dur={ms:.3f}" for stage, ms in timings.items()
-    )
+    response.headers["Server-Timing"] = ", ".join(f"{stage};dur={ms:.3f}" for stage, ms in timings.items())
     return response

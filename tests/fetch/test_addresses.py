@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from nsfw.addresses import NON_PUBLIC_V4, NON_PUBLIC_V6, in_networks, is_allowed, is_public, parse_ip
+from nsfw.fetch.addresses import NON_PUBLIC_V4, NON_PUBLIC_V6, in_networks, is_allowed, is_public, parse_ip
 
 NON_PUBLIC = [
     # IPv4

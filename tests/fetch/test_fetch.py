@@ -11,9 +11,9 @@ import gc
 import gzip
 import ipaddress
 import os
+import shutil
 import socket
 import ssl
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,7 +24,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from nsfw import urls
 from nsfw.errors import (
     BlockedAddress,
     FetchFailed,
@@ -33,7 +32,8 @@ from nsfw.errors import (
     TooLarge,
     UpstreamStatus,
 )
-from nsfw.fetch import Fetcher
+from nsfw.fetch import urls
+from nsfw.fetch.fetcher import Fetcher
 from nsfw.settings import Settings
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -533,9 +533,8 @@ def test_body_file_is_gone_after_the_block(server, fetcher):
     with fetcher.fetch(f"http://127.0.0.1:{server.port}/f") as body:
         pass
     assert body.closed
-    with pytest.raises(RuntimeError):
-        with fetcher.fetch(f"http://127.0.0.1:{server.port}/f") as body:
-            raise RuntimeError("the caller failed")
+    with pytest.raises(RuntimeError), fetcher.fetch(f"http://127.0.0.1:{server.port}/f") as body:
+        raise RuntimeError("the caller failed")
     assert body.closed
 
 
@@ -667,17 +666,46 @@ def tls_files(tmp_path_factory):
     def run(*args):
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=nsfw test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=nsfw test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
     run("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=images.test")
     (d / "leaf.ext").write_text(
         "subjectAltName=DNS:images.test\nbasicConstraints=CA:FALSE\n"
         "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
         "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
     )
-    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "leaf.pem", "-days", "2", "-extfile", "leaf.ext")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    )
     return d
 
 
@@ -732,9 +760,7 @@ def test_https_slow_headers_hit_the_deadline(raw_servers, tls_context, tls_files
             slow(tls, stop)
 
     srv = raw_servers(handler)
-    fetcher = make_fetcher(
-        resolver=resolve_to("127.0.0.1"), ca_bundle=str(tls_files / "ca.pem"), fetch_timeout=1.5
-    )
+    fetcher = make_fetcher(resolver=resolve_to("127.0.0.1"), ca_bundle=str(tls_files / "ca.pem"), fetch_timeout=1.5)
     assert_times_out(fetcher, f"https://images.test:{srv.port}/", 1.5)
 
 

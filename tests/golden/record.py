@@ -43,8 +43,7 @@ HERE = Path(__file__).resolve().parent
 IMAGES = HERE.parent / "data" / "images"
 SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
 # nsfwjs class name -> the service's JSON key, in the model's output order
-CLASSES = {"Drawing": "drawings", "Hentai": "hentai", "Neutral": "neutral",
-           "Porn": "porn", "Sexy": "sexy"}
+CLASSES = {"Drawing": "drawings", "Hentai": "hentai", "Neutral": "neutral", "Porn": "porn", "Sexy": "sexy"}
 MODELS = ("mobilenet_v2", "mobilenet_v2_mid", "inception_v3")
 DEFAULT_MODEL = "mobilenet_v2"
 
@@ -63,12 +62,16 @@ def run_nsfwjs(images: dict[str, np.ndarray], models: list[str]) -> dict:
         for index, (name, rgb) in enumerate(images.items()):
             raw = Path(tmp) / f"{index}.rgb"
             raw.write_bytes(np.ascontiguousarray(rgb).tobytes())
-            listing.append({"name": name, "path": str(raw),
-                            "height": int(rgb.shape[0]), "width": int(rgb.shape[1])})
+            listing.append({"name": name, "path": str(raw), "height": int(rgb.shape[0]), "width": int(rgb.shape[1])})
         list_path = Path(tmp) / "images.json"
         list_path.write_text(json.dumps(listing))
-        result = subprocess.run(["node", str(HERE / "classify.cjs"), str(list_path), *models],
-                                cwd=HERE, check=True, stdout=subprocess.PIPE, text=True)
+        result = subprocess.run(
+            ["node", str(HERE / "classify.cjs"), str(list_path), *models],
+            cwd=HERE,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
     return json.loads(result.stdout)
 
 
@@ -82,8 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=Path, default=IMAGES, help="image directory")
     parser.add_argument("--out", type=Path, default=HERE / "golden.json", help="output JSON")
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
-                        help="models to record (default: all; mobilenet_v2 is always run)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        help="models to record (default: all; mobilenet_v2 is always run)",
+    )
     args = parser.parse_args(argv)
     models = [DEFAULT_MODEL] + [m for m in args.models if m != DEFAULT_MODEL]
 
@@ -109,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "rgb_sha256": hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest(),
             "scores": recorded[DEFAULT_MODEL]["scores"][name],
         }
-    node_version = subprocess.run(["node", "--version"], check=True, capture_output=True,
-                                  text=True).stdout.strip()
+    node_version = subprocess.run(["node", "--version"], check=True, capture_output=True, text=True).stdout.strip()
     golden = {
         "meta": {
             "nsfwjs": answer["nsfwjs"],
@@ -118,13 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             "tfjs_core": answer["tfjs_core"],
             "backend": answer["backend"],
             "model": recorded[DEFAULT_MODEL]["nsfwjs_model"],
-            "model_note": "images[*].scores are MobileNetV2's; models[*].scores hold every "
-                          "recorded model's",
+            "model_note": "images[*].scores are MobileNetV2's; models[*].scores hold every recorded model's",
             "node": node_version,
-            "decoder": f"Pillow {PIL.__version__}: ImageOps.exif_transpose(Image.open(p))"
-                       ".convert('RGB')",
+            "decoder": f"Pillow {PIL.__version__}: ImageOps.exif_transpose(Image.open(p)).convert('RGB')",
             "call": "(await nsfwjs.load(name, {modelDefinitions: [definition]}))"
-                    ".classify(tf.tensor3d(pixels, [h, w, 3], 'int32'), 5)",
+            ".classify(tf.tensor3d(pixels, [h, w, 3], 'int32'), 5)",
             "classes": list(CLASSES.values()),
             "recorded_by": "tests/golden/record.py",
         },
@@ -132,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": recorded,
     }
     args.out.write_text(json.dumps(golden, indent=2) + "\n")
-    print(f"record: wrote {args.out} ({len(images)} images, models {', '.join(models)})",
-          file=sys.stderr)
+    print(f"record: wrote {args.out} ({len(images)} images, models {', '.join(models)})", file=sys.stderr)
     return 0
 
 

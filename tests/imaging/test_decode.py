@@ -1,4 +1,4 @@
-"""nsfw.decode against a corpus of hostile and awkward images built at run time.
+"""nsfw.imaging.decode against a corpus of hostile and awkward images built at run time.
 
 Every case ends in the documented typed error or a correct DecodedImage, never
 in any other exception.
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from nsfw import decode as decode_module
-from nsfw.decode import FRAME_CEILING, FRAME_PIXEL_BUDGET, DecodedImage, decode
-from nsfw.decode_headers import scan_gif, sniff_format, webp_canvas_size
 from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
+from nsfw.imaging import decode as decode_module
+from nsfw.imaging.decode import FRAME_CEILING, FRAME_PIXEL_BUDGET, DecodedImage, decode
+from nsfw.imaging.headers import scan_gif, sniff_format, webp_canvas_size
 from nsfw.settings import Settings
 
 S = Settings()
@@ -53,8 +53,7 @@ def raw_png(width, height, depth, colour_type, rows, extra=b"", idat=None) -> by
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
     if idat is None:
         idat = zlib.compress(b"".join(b"\0" + row for row in rows))
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra
-            + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 PALETTE = [(i, (i * 3) % 256, 255 - i) for i in range(256)]  # 256 distinct colours
@@ -83,8 +82,7 @@ def lzw(indices) -> bytes:
 
 
 def sub_blocks(data: bytes) -> bytes:
-    return b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255]
-                    for i in range(0, len(data), 255)) + b"\0"
+    return b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255)) + b"\0"
 
 
 def gif_frame(rect, index=None, pixels=None, disposal=1, transparency=None) -> bytes:
@@ -142,9 +140,15 @@ def top_left(result: DecodedImage) -> list[tuple[int, int, int]]:
 
 
 # --- formats ------------------------------------------------------------------
-@pytest.mark.parametrize("fmt, kw", [
-    ("JPEG", {"quality": 95}), ("PNG", {}), ("GIF", {}), ("WEBP", {"lossless": True}),
-])
+@pytest.mark.parametrize(
+    "fmt, kw",
+    [
+        ("JPEG", {"quality": 95}),
+        ("PNG", {}),
+        ("GIF", {}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
 def test_supported_still_images(fmt, kw):
     result = decode(encode(Image.new("RGB", (30, 20), (200, 40, 10)), fmt, **kw), S)
     check(result, fmt, (30, 20), 1)
@@ -173,22 +177,32 @@ def test_source_kinds(tmp_path):
     assert not at_end.closed  # the caller owns its stream
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"\x00", b"hello world", b"<!DOCTYPE html><html><body>hi</body></html>",
-    b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'/>",
-    b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
-    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
-    b"\xc5\xd0\xd3\xc6" + b"\0" * 28,  # binary EPS header
-    b'{"url": "http://example.invalid/x.jpg"}',
-    b"GIF8", b"\x89PNG", b"RIFF\0\0\0\0WEBX", b"\xff\xd8",
-    bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00",
+        b"hello world",
+        b"<!DOCTYPE html><html><body>hi</body></html>",
+        b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'/>",
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
+        b"\xc5\xd0\xd3\xc6" + b"\0" * 28,  # binary EPS header
+        b'{"url": "http://example.invalid/x.jpg"}',
+        b"GIF8",
+        b"\x89PNG",
+        b"RIFF\0\0\0\0WEBX",
+        b"\xff\xd8",
+        bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)),
+    ],
+)
 def test_not_an_image_is_unsupported(data):
     expect(UnsupportedMedia, data)
 
 
-@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "ICO", "AVIF", "PCX", "TGA", "PPM",
-                                 "JPEG2000", "SGI", "DDS", "QOI", "ICNS"])
+@pytest.mark.parametrize(
+    "fmt", ["BMP", "TIFF", "ICO", "AVIF", "PCX", "TGA", "PPM", "JPEG2000", "SGI", "DDS", "QOI", "ICNS"]
+)
 def test_formats_pillow_opens_but_we_do_not(fmt):
     data = encode(Image.new("RGB", (16, 16), (1, 2, 3)), fmt)
     assert Image.open(io.BytesIO(data)).format == fmt  # Pillow alone would accept it
@@ -229,7 +243,7 @@ def test_over_our_cap_but_under_pillows_error(side):
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_cap_never_exceeds_pillows_warning_limit():
-    generous = S.replace(max_pixels=10 ** 9)
+    generous = S.replace(max_pixels=10**9)
     side = int((Image.MAX_IMAGE_PIXELS + 10) ** 0.5) + 1
     expect(ImageTooLarge, bomb_png(side), generous)
 
@@ -243,7 +257,7 @@ def test_tiny_cap_boundary():
 def test_jpeg_header_claiming_huge_size():
     data = bytearray(encode(Image.new("RGB", (16, 16)), "JPEG"))
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", 60000, 60000)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)
     expect(ImageTooLarge, bytes(data))
 
 
@@ -252,8 +266,14 @@ def test_webp_canvas_checked_before_libwebp_allocates():
     assert webp_canvas_size(data[:32]) == (16, 16)
     expect(ImageTooLarge, data, S.replace(max_pixels=255))
     # an extended-format header claiming the largest canvas WebP allows
-    huge = (b"RIFF" + struct.pack("<I", 22) + b"WEBPVP8X" + struct.pack("<I", 10)
-            + b"\x10\0\0\0" + (16383).to_bytes(3, "little") * 2)
+    huge = (
+        b"RIFF"
+        + struct.pack("<I", 22)
+        + b"WEBPVP8X"
+        + struct.pack("<I", 10)
+        + b"\x10\0\0\0"
+        + (16383).to_bytes(3, "little") * 2
+    )
     assert webp_canvas_size(huge) == (16384, 16384)
     expect(ImageTooLarge, huge)
     lossy = encode(Image.new("RGB", (21, 13)), "WEBP", quality=50)
@@ -269,8 +289,7 @@ def test_gif_huge_logical_screen():
 
 def test_gif_frame_claiming_huge_extent():
     # a later frame says it reaches (65535, 65535): Pillow would grow its canvas to that
-    data = raw_gif((10, 10), [gif_frame((0, 0, 10, 10), 1), gif_frame((65000, 65000, 535, 535), 2,
-                                                                      pixels=[2] * 4)])
+    data = raw_gif((10, 10), [gif_frame((0, 0, 10, 10), 1), gif_frame((65000, 65000, 535, 535), 2, pixels=[2] * 4)])
     expect(ImageTooLarge, data)
 
 
@@ -339,7 +358,7 @@ def test_gif_stray_byte_ends_the_animation():
 
 def test_only_our_four_plugins_are_loaded():
     script = (
-        "import io, sys; from PIL import Image; from nsfw.decode import decode; "
+        "import io, sys; from PIL import Image; from nsfw.imaging.decode import decode; "
         "from nsfw.settings import Settings; "
         "b = io.BytesIO(); Image.new('RGB', (4, 4)).save(b, 'WEBP'); "
         "decode(b.getvalue(), Settings()); "
@@ -349,8 +368,9 @@ def test_only_our_four_plugins_are_loaded():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     # (Image.open's preinit() always imports BMP and PPM; they are never asked to open.)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -358,10 +378,10 @@ def test_no_global_state_changed():
     from PIL import ImageFile
 
     before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
-    decode(animation("GIF", 5), S.replace(max_pixels=10 ** 9))
+    decode(animation("GIF", 5), S.replace(max_pixels=10**9))
     with pytest.raises(CorruptImage):
         decode(encode(photo(), "JPEG")[:300], S)
-    assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == before
+    assert before == (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
 
 
 # --- truncated and corrupt -------------------------------------------------------
@@ -371,37 +391,47 @@ def photo(size=(64, 48)) -> Image.Image:
     return Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
 
 
-@pytest.mark.parametrize("fmt, kw", [
-    ("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {}),
-    ("WEBP", {"quality": 80}), ("WEBP", {"lossless": True}),
-])
+@pytest.mark.parametrize(
+    "fmt, kw",
+    [
+        ("JPEG", {}),
+        ("JPEG", {"progressive": True}),
+        ("PNG", {}),
+        ("GIF", {}),
+        ("WEBP", {"quality": 80}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
 @pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9])
 def test_truncated_is_corrupt(fmt, kw, fraction):
     data = encode(photo(), fmt, **kw)
-    expect(CorruptImage, data[:int(len(data) * fraction)])
+    expect(CorruptImage, data[: int(len(data) * fraction)])
 
 
 def test_truncated_jpeg_is_an_error_not_a_grey_half_image():
     data = encode(photo((256, 256)), "JPEG")
-    error = expect(CorruptImage, data[:len(data) // 2])
+    error = expect(CorruptImage, data[: len(data) // 2])
     assert error.code == "corrupt_image" and error.status == 422
 
 
-@pytest.mark.parametrize("name, data", [
-    ("png header only", raw_png(4, 4, 8, 2, [b"\0" * 12] * 4)[:33]),
-    ("png idat garbage", raw_png(4, 4, 8, 2, None, idat=b"not zlib at all")),
-    ("png zero width", raw_png(0, 4, 8, 2, [b""] * 4)),
-    ("png bad colour type", raw_png(4, 4, 8, 5, [b"\0" * 12] * 4)),
-    ("png bad depth", raw_png(4, 4, 7, 2, [b"\0" * 12] * 4)),
-    ("gif header only", raw_gif((4, 4), [])),
-    ("gif no trailer, no frame", raw_gif((4, 4), [], trailer=b"")),
-    ("gif junk before frame", raw_gif((4, 4), [b"\x00junk" + gif_frame((0, 0, 4, 4), 1)])),
-    ("gif bad lzw size", raw_gif((4, 4), [gif_frame((0, 0, 4, 4), 1).replace(b"\0\x08", b"\0\x0f", 1)])),
-    ("gif descriptor cut", raw_gif((4, 4), [b",\0\0"], trailer=b"")),
-    ("jpeg markers only", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"),
-    ("webp riff only", b"RIFF\x04\0\0\0WEBP"),
-    ("webp bad chunk", b"RIFF\x14\0\0\0WEBPVP8 \x08\0\0\0garbage!"),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("png header only", raw_png(4, 4, 8, 2, [b"\0" * 12] * 4)[:33]),
+        ("png idat garbage", raw_png(4, 4, 8, 2, None, idat=b"not zlib at all")),
+        ("png zero width", raw_png(0, 4, 8, 2, [b""] * 4)),
+        ("png bad colour type", raw_png(4, 4, 8, 5, [b"\0" * 12] * 4)),
+        ("png bad depth", raw_png(4, 4, 7, 2, [b"\0" * 12] * 4)),
+        ("gif header only", raw_gif((4, 4), [])),
+        ("gif no trailer, no frame", raw_gif((4, 4), [], trailer=b"")),
+        ("gif junk before frame", raw_gif((4, 4), [b"\x00junk" + gif_frame((0, 0, 4, 4), 1)])),
+        ("gif bad lzw size", raw_gif((4, 4), [gif_frame((0, 0, 4, 4), 1).replace(b"\0\x08", b"\0\x0f", 1)])),
+        ("gif descriptor cut", raw_gif((4, 4), [b",\0\0"], trailer=b"")),
+        ("jpeg markers only", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"),
+        ("webp riff only", b"RIFF\x04\0\0\0WEBP"),
+        ("webp bad chunk", b"RIFF\x14\0\0\0WEBPVP8 \x08\0\0\0garbage!"),
+    ],
+)
 def test_corrupt(name, data):
     expect(CorruptImage, data)
 
@@ -414,7 +444,7 @@ def test_gif_frame_with_too_little_data_is_corrupt():
 # --- modes -----------------------------------------------------------------------
 def test_cmyk_jpeg_is_adobe_inverted():
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red
-    cmyk.paste((0, 0, 0, 255), (0, 0, 8, 16))             # left half black
+    cmyk.paste((0, 0, 0, 255), (0, 0, 8, 16))  # left half black
     data = encode(cmyk, "JPEG", quality=95)
     opened = Image.open(io.BytesIO(data))
     assert opened.mode == "CMYK" and "adobe" in opened.info
@@ -442,12 +472,15 @@ def test_16_bit_grayscale_colour_key_becomes_black():
     assert result.frames[0][0, :, 0].tolist() == [0, 0x12, 0xFF]
 
 
-@pytest.mark.parametrize("key, expected", [
-    ((0x1234, 0x5678, 0x9ABC), [[0, 0, 0], [0x64, 0x64, 0x64], [0xFF, 0, 0x80]]),
-    # a small 16-bit key is not an 8-bit one: only the exact 16-bit colour is transparent
-    ((0x64, 0x64, 0x64), [[0x12, 0x56, 0x9A], [0x64, 0x64, 0x64], [0xFF, 0, 0x80]]),
-    ((0x6400, 0x6400, 0x6400), [[0x12, 0x56, 0x9A], [0, 0, 0], [0xFF, 0, 0x80]]),
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ((0x1234, 0x5678, 0x9ABC), [[0, 0, 0], [0x64, 0x64, 0x64], [0xFF, 0, 0x80]]),
+        # a small 16-bit key is not an 8-bit one: only the exact 16-bit colour is transparent
+        ((0x64, 0x64, 0x64), [[0x12, 0x56, 0x9A], [0x64, 0x64, 0x64], [0xFF, 0, 0x80]]),
+        ((0x6400, 0x6400, 0x6400), [[0x12, 0x56, 0x9A], [0, 0, 0], [0xFF, 0, 0x80]]),
+    ],
+)
 def test_16_bit_rgb_with_colour_key(key, expected):
     row = struct.pack(">9H", 0x1234, 0x5678, 0x9ABC, 0x6400, 0x6400, 0x6400, 0xFFFF, 0x0000, 0x8001)
     result = decode(raw_png(3, 1, 16, 2, [row], png_chunk(b"tRNS", struct.pack(">3H", *key))), S)
@@ -460,10 +493,13 @@ def test_grey_jpeg():
     assert np.abs(result.frames[0].astype(int) - 77).max() <= 1
 
 
-@pytest.mark.parametrize("extra, expected", [
-    (b"", [[7, 7, 7], [9, 9, 9]]),
-    (png_chunk(b"tRNS", struct.pack(">H", 7)), [[0, 0, 0], [9, 9, 9]]),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (b"", [[7, 7, 7], [9, 9, 9]]),
+        (png_chunk(b"tRNS", struct.pack(">H", 7)), [[0, 0, 0], [9, 9, 9]]),
+    ],
+)
 def test_8_bit_grayscale(extra, expected):
     result = decode(raw_png(2, 1, 8, 0, [bytes([7, 9])], extra), S)
     assert result.frames[0][0].tolist() == expected
@@ -501,10 +537,14 @@ RGBA_CASE = ("RGBA", (10, 200, 30, 255), [(255, 0, 0, 0), (1, 2, 3, 0)])
 LA_CASE = ("LA", (90, 255), [(255, 0), (7, 0)])
 
 
-@pytest.mark.parametrize("mode, opaque, clear, fmt, kw", [
-    (*RGBA_CASE, "PNG", {}), (*LA_CASE, "PNG", {}),
-    (*RGBA_CASE, "WEBP", {"lossless": True, "exact": True}),  # exact: keep hidden colours
-])
+@pytest.mark.parametrize(
+    "mode, opaque, clear, fmt, kw",
+    [
+        (*RGBA_CASE, "PNG", {}),
+        (*LA_CASE, "PNG", {}),
+        (*RGBA_CASE, "WEBP", {"lossless": True, "exact": True}),  # exact: keep hidden colours
+    ],
+)
 def test_alpha_onto_black(mode, opaque, clear, fmt, kw):
     decoded = []
     for hidden in clear:
@@ -523,13 +563,33 @@ def test_alpha_onto_black(mode, opaque, clear, fmt, kw):
 def test_gif_transparency_onto_black():
     pixels = [3, 4, 4, 3]
     result = decode(raw_gif((2, 2), [gif_frame((0, 0, 2, 2), pixels=pixels, transparency=3)]), S)
-    assert result.frames[0].reshape(4, 3).tolist() == [[0, 0, 0], list(PALETTE[4]),
-                                                        list(PALETTE[4]), [0, 0, 0]]
+    assert result.frames[0].reshape(4, 3).tolist() == [[0, 0, 0], list(PALETTE[4]), list(PALETTE[4]), [0, 0, 0]]
 
 
-@pytest.mark.parametrize("mode", ["RGB", "L", "1", "P", "PA", "LA", "RGBA", "RGBX", "La", "RGBa",
-                                  "CMYK", "YCbCr", "LAB", "HSV", "I;16", "I;16B", "I;16L",
-                                  "I", "F"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "RGB",
+        "L",
+        "1",
+        "P",
+        "PA",
+        "LA",
+        "RGBA",
+        "RGBX",
+        "La",
+        "RGBa",
+        "CMYK",
+        "YCbCr",
+        "LAB",
+        "HSV",
+        "I;16",
+        "I;16B",
+        "I;16L",
+        "I",
+        "F",
+    ],
+)
 def test_every_mode_becomes_rgb(mode):
     im = Image.new(mode, (5, 3))
     rgb = decode_module._to_rgb(im)
@@ -574,8 +634,8 @@ def test_orientation_matches_exif_transpose(orientation):
 
 
 def jpeg_quadrants(exif: bytes | None) -> bytes:
-    im = Image.new("RGB", (64, 32), (255, 0, 0))      # left red
-    im.paste((0, 0, 255), (32, 0, 64, 32))            # right blue
+    im = Image.new("RGB", (64, 32), (255, 0, 0))  # left red
+    im.paste((0, 0, 255), (32, 0, 64, 32))  # right blue
     return encode(im, "JPEG", quality=95, **({"exif": exif} if exif is not None else {}))
 
 
@@ -583,10 +643,13 @@ def near(pixel, colour) -> bool:
     return np.abs(pixel.astype(int) - colour).max() <= 16
 
 
-@pytest.mark.parametrize("orientation, top, bottom", [
-    (6, (255, 0, 0), (0, 0, 255)),   # rotate 90 clockwise: left edge comes to the top
-    (8, (0, 0, 255), (255, 0, 0)),   # rotate 90 counter-clockwise
-])
+@pytest.mark.parametrize(
+    "orientation, top, bottom",
+    [
+        (6, (255, 0, 0), (0, 0, 255)),  # rotate 90 clockwise: left edge comes to the top
+        (8, (0, 0, 255), (255, 0, 0)),  # rotate 90 counter-clockwise
+    ],
+)
 def test_jpeg_orientation_6_and_8(orientation, top, bottom):
     result = decode(jpeg_quadrants(exif_block([(0x0112, 3, 1, short(orientation))])), S)
     check(result, "JPEG", (32, 64))
@@ -606,8 +669,9 @@ BAD_EXIF = {
     "bad tiff magic": exif_block([(0x0112, 3, 1, short(6))], magic=b"XX*\x00"),
     "exif header only": b"Exif\x00\x00",
     "random bytes": b"Exif\x00\x00" + bytes(np.random.default_rng(3).integers(0, 256, 300, dtype=np.uint8)),
-    "ifd loop": b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00" + struct.pack("<HHII", 0x8769, 4, 1, 8)
-                + struct.pack("<I", 8),
+    "ifd loop": b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00"
+    + struct.pack("<HHII", 0x8769, 4, 1, 8)
+    + struct.pack("<I", 8),
 }
 
 
@@ -629,11 +693,16 @@ def test_orientation_with_extra_values_uses_the_first():
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_zero_denominator_rationals_do_not_block_orientation():
-    exif = exif_block([
-        (0x011A, 5, 1, struct.pack("<I", 50)),  # XResolution: 0/0, right after the IFD
-        (0x0112, 3, 1, short(6)),
-        (0x011B, 5, 1, struct.pack("<I", 58)),  # YResolution: 0/0
-    ]) + b"\0" * 16
+    exif = (
+        exif_block(
+            [
+                (0x011A, 5, 1, struct.pack("<I", 50)),  # XResolution: 0/0, right after the IFD
+                (0x0112, 3, 1, short(6)),
+                (0x011B, 5, 1, struct.pack("<I", 58)),  # YResolution: 0/0
+            ]
+        )
+        + b"\0" * 16
+    )
     result = decode(jpeg_quadrants(exif), S)
     check(result, "JPEG", (32, 64))
 
@@ -695,10 +764,10 @@ def test_frame_pixel_budget_limits_the_window():
 
 def test_gif_composited_as_displayed():
     frames = [
-        gif_frame((0, 0, 4, 4), 1),                        # background
-        gif_frame((1, 1, 2, 2), 2),                        # small patch, kept
+        gif_frame((0, 0, 4, 4), 1),  # background
+        gif_frame((1, 1, 2, 2), 2),  # small patch, kept
         gif_frame((0, 0, 4, 1), pixels=[5, 3, 3, 5], transparency=3, disposal=2),
-        gif_frame((3, 3, 1, 1), 4),                        # after a disposal to background
+        gif_frame((3, 3, 1, 1), 4),  # after a disposal to background
     ]
     result = decode(raw_gif((4, 4), frames), S.replace(max_frames=4))
     f0, f1, f2, f3 = result.frames
@@ -719,8 +788,8 @@ def test_animated_webp_with_alpha_onto_black():
 def test_apng_announcing_more_frames_than_it_holds_is_corrupt():
     data = bytearray(animation("PNG", 3))
     actl = data.index(b"acTL")
-    data[actl + 4:actl + 8] = struct.pack(">I", 1000)
-    data[actl + 12:actl + 16] = struct.pack(">I", zlib.crc32(bytes(data[actl:actl + 12])))
+    data[actl + 4 : actl + 8] = struct.pack(">I", 1000)
+    data[actl + 12 : actl + 16] = struct.pack(">I", zlib.crc32(bytes(data[actl : actl + 12])))
     expect(CorruptImage, bytes(data))
 
 
@@ -734,8 +803,12 @@ def test_apng_default_image_is_the_first_frame():
 
 # --- MPO -------------------------------------------------------------------------
 def mpo() -> bytes:
-    return encode(Image.new("RGB", (40, 30), (255, 0, 0)), "MPO", save_all=True,
-                  append_images=[Image.new("RGB", (40, 30), (0, 0, 255))])
+    return encode(
+        Image.new("RGB", (40, 30), (255, 0, 0)),
+        "MPO",
+        save_all=True,
+        append_images=[Image.new("RGB", (40, 30), (0, 0, 255))],
+    )
 
 
 def test_mpo_is_a_jpeg():
@@ -751,7 +824,7 @@ def test_mpo_with_a_broken_index_still_decodes_as_jpeg():
     mpf = data.index(b"MPF\0")
     big = data[mpf + 4] == 0x4D  # "MM"
     count = data.index(b"\xb0\x01" if big else b"\x01\xb0", mpf)  # NumberOfImages entry
-    data[count + 8:count + 12] = struct.pack(">I" if big else "<I", 7)  # 7 images, 2 entries
+    data[count + 8 : count + 12] = struct.pack(">I" if big else "<I", 7)  # 7 images, 2 entries
     with pytest.warns(UserWarning):
         result = decode(bytes(data), S)
     check(result, "JPEG", (40, 30), 1)
@@ -782,22 +855,41 @@ def test_image_closed_on_every_path(monkeypatch):
 
 def test_unexpected_pillow_exceptions_become_corrupt(monkeypatch):
     data = encode(photo(), "PNG")
-    for exc in (OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError,
-                TypeError, ZeroDivisionError, MemoryError, KeyError, RuntimeError):
+    for exc in (
+        OSError,
+        ValueError,
+        SyntaxError,
+        struct.error,
+        EOFError,
+        IndexError,
+        TypeError,
+        ZeroDivisionError,
+        MemoryError,
+        KeyError,
+        RuntimeError,
+    ):
+
         def boom(*args, exc=exc, **kwargs):
             raise exc("boom")
 
         monkeypatch.setattr(decode_module, "_to_rgb", boom)
         expect(CorruptImage, data)
-    monkeypatch.setattr(decode_module, "_to_rgb", lambda *args: (_ for _ in ()).throw(
-        Image.DecompressionBombError("big")))
+    monkeypatch.setattr(
+        decode_module, "_to_rgb", lambda *args: (_ for _ in ()).throw(Image.DecompressionBombError("big"))
+    )
     expect(ImageTooLarge, data)
 
 
 def test_concurrent_decoding_is_consistent():
-    corpus = [animation("GIF", 40), animation("WEBP", 40, lossless=True), animation("PNG", 40),
-              encode(photo((320, 240)), "JPEG"), palette_image((1, 2, 3)),
-              oriented(6, "JPEG")[0], mpo()]
+    corpus = [
+        animation("GIF", 40),
+        animation("WEBP", 40, lossless=True),
+        animation("PNG", 40),
+        encode(photo((320, 240)), "JPEG"),
+        palette_image((1, 2, 3)),
+        oriented(6, "JPEG")[0],
+        mpo(),
+    ]
     expected = [decode(data, S) for data in corpus]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         for _ in range(3):

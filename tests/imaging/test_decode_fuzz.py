@@ -1,4 +1,4 @@
-"""Fuzz nsfw.decode: whatever the bytes, only the three typed errors may escape.
+"""Fuzz nsfw.imaging.decode: whatever the bytes, only the three typed errors may escape.
 
 Random bytes, random bytes behind each accepted signature, and small valid
 JPEG/PNG/APNG/GIF/WebP/MPO files (with EXIF) mutated by byte flips, inserts,
@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nsfw.decode import DecodedImage, decode
 from nsfw.errors import CorruptImage, ImageTooLarge, UnsupportedMedia
+from nsfw.imaging.decode import DecodedImage, decode
 from nsfw.settings import Settings
 
 # small caps keep every example cheap even when a header claims a large image
@@ -29,8 +29,16 @@ FUZZ = settings(
     deadline=timedelta(seconds=2),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-SIGNATURES = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"GIF87a", b"RIFF\0\0\0\0WEBP",
-              b"RIFF\0\0\0\0WEBPVP8X", b"RIFF\0\0\0\0WEBPVP8L", b"RIFF\0\0\0\0WEBPVP8 "]
+SIGNATURES = [
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF89a",
+    b"GIF87a",
+    b"RIFF\0\0\0\0WEBP",
+    b"RIFF\0\0\0\0WEBPVP8X",
+    b"RIFF\0\0\0\0WEBPVP8L",
+    b"RIFF\0\0\0\0WEBPVP8 ",
+]
 
 
 def _save(im, fmt, **kw) -> bytes:
@@ -46,8 +54,7 @@ def _seeds() -> list[bytes]:
     exif[0x0112] = 6
     exif[0x010F] = "fuzz"
     exif = exif.tobytes()
-    frames = [Image.new("RGBA", (10, 8), (i * 40, 255 - i * 40, 9, 255 if i else 0))
-              for i in range(5)]
+    frames = [Image.new("RGBA", (10, 8), (i * 40, 255 - i * 40, 9, 255 if i else 0)) for i in range(5)]
     palette = photo.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     palette.info["transparency"] = 3
     return [
@@ -115,7 +122,7 @@ def mutated(draw):
         elif action == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=16))
         else:
-            del data[at:at + draw(st.integers(1, 16))]
+            del data[at : at + draw(st.integers(1, 16))]
     if draw(st.booleans()):
         data = data[: draw(st.integers(0, len(data)))]
     return bytes(data)

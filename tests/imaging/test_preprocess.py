@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nsfw.preprocess import to_model_input
+from nsfw.imaging.preprocess import to_model_input
 
 
 def reference(rgb: np.ndarray, size: int) -> np.ndarray:

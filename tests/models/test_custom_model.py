@@ -25,10 +25,19 @@ def keras_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("keras")
     result = subprocess.run(
         [
-            sys.executable, "model/build.py", "--from-tfjs", "model/mobilenet_v2",
-            "--out", str(out / "rebuilt.tflite"), "--keras-out", str(out / "mobilenet_v2.keras"),
+            sys.executable,
+            "model/build.py",
+            "--from-tfjs",
+            "model/mobilenet_v2",
+            "--out",
+            str(out / "rebuilt.tflite"),
+            "--keras-out",
+            str(out / "mobilenet_v2.keras"),
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     return out / "mobilenet_v2.keras"

@@ -7,7 +7,7 @@ For each shipped model (mobilenet_v2, the default, and mobilenet_v2_mid):
 * rebuilding the TFLite model from the committed tfjs files (a real run of
   model/build.py, which needs TensorFlow: the slow tests) gives the committed
   model's outputs to 1e-6;
-* the committed TFLite model fed by nsfw.preprocess.to_model_input reproduces
+* the committed TFLite model fed by nsfw.imaging.preprocess.to_model_input reproduces
   nsfwjs's own scores for that model (tests/golden/golden.json) to 1e-4 for
   every class of every image.
 
@@ -31,18 +31,20 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image, ImageOps
 
-from nsfw.model import ModelError, ModelSpec
-from nsfw.preprocess import to_model_input
+from nsfw.imaging.preprocess import to_model_input
+from nsfw.models.runner import ModelError, ModelSpec
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "model"
 MANIFEST = MODEL_DIR / "manifest.json"
 IMAGES = REPO / "tests" / "data" / "images"
 GOLDEN = REPO / "tests" / "golden" / "golden.json"
 CLASSES = ["drawings", "hentai", "neutral", "porn", "sexy"]
 SHIPPED = ["mobilenet_v2", "mobilenet_v2_mid"]
-SHARDS = {"mobilenet_v2": ["group1-shard1of1.bin"],
-          "mobilenet_v2_mid": ["group1-shard1of2.bin", "group1-shard2of2.bin"]}
+SHARDS = {
+    "mobilenet_v2": ["group1-shard1of1.bin"],
+    "mobilenet_v2_mid": ["group1-shard1of2.bin", "group1-shard2of2.bin"],
+}
 SIZES = {"mobilenet_v2": 224, "mobilenet_v2_mid": 224, "inception_v3": 299}
 
 
@@ -156,13 +158,12 @@ class TestModelSpec:
     def test_an_absent_model_file_is_not_built(self, tmp_path):
         shutil.copyfile(MANIFEST, tmp_path / "manifest.json")
         for name in SIZES:
-            with pytest.raises(ModelError, match=rf"not built.*run `python model/build.py"):
+            with pytest.raises(ModelError, match=r"not built.*run `python model/build.py"):
                 ModelSpec.from_manifest(tmp_path, name)
         with pytest.raises(ModelError, match="--model inception_v3`"):
             ModelSpec.from_manifest(tmp_path, "inception_v3")
 
-    def test_a_locally_built_inception_file_is_checked_against_its_record(self, tmp_path,
-                                                                        manifest):
+    def test_a_locally_built_inception_file_is_checked_against_its_record(self, tmp_path, manifest):
         data = json.loads(MANIFEST.read_text())
         data["files"]["inception_v3.tflite"]["sha256"] = hashlib.sha256(b"local").hexdigest()
         (tmp_path / "manifest.json").write_text(json.dumps(data))
@@ -213,8 +214,7 @@ class TestTfjsFiles:
         last = group["weights"][-1]
         count = int(np.prod(last["shape"]))
         q = last["quantization"]
-        expected = (np.frombuffer(raw[-count:], np.uint8).astype(np.float64) * q["scale"]
-                    + q["min"]).astype(np.float32)
+        expected = (np.frombuffer(raw[-count:], np.uint8).astype(np.float64) * q["scale"] + q["min"]).astype(np.float32)
         np.testing.assert_array_equal(weights[last["name"]].ravel(), expected)
         # The graph maps [0, 1] to [-1, 1] itself: x * 2 - 1.
         scalars = {k.rsplit("/", 2)[-2]: float(v) for k, v in weights.items() if v.ndim == 0}
@@ -223,14 +223,15 @@ class TestTfjsFiles:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
-def test_rebuild_from_committed_tfjs_files_matches_committed_tflite(tmp_path, golden_inputs,
-                                                                    name):
+def test_rebuild_from_committed_tfjs_files_matches_committed_tflite(tmp_path, golden_inputs, name):
     """Slow (30-60 s each): imports TensorFlow, rebuilds the model and converts it to TFLite."""
     rebuilt = tmp_path / "rebuilt.tflite"
     result = subprocess.run(
-        [sys.executable, str(MODEL_DIR / "build.py"), "--from-tfjs", str(MODEL_DIR / name),
-         "--out", str(rebuilt)],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        [sys.executable, str(MODEL_DIR / "build.py"), "--from-tfjs", str(MODEL_DIR / name), "--out", str(rebuilt)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     facts = json.loads(result.stdout)

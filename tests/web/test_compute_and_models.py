@@ -62,7 +62,7 @@ def test_several_models_each_faithful_to_nsfwjs(settings, golden):
 
 def test_a_model_that_is_not_built_stops_start_up(settings):
     from nsfw import create_app
-    from nsfw.model import ModelError
+    from nsfw.models.runner import ModelError
 
     app = create_app(settings.replace(models=("mobilenet_v2", "no_such_model")))
     with pytest.raises(ModelError):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -92,9 +92,7 @@ def test_gunicorn_serves_health_ready_and_predict(gunicorn_server, httpserver):
     # every worker loads its model before accepting requests, so /ready is always 200 here
     for _ in range(4):
         assert requests.get(f"{gunicorn_server}/ready", timeout=5).status_code == 200
-    response = requests.post(
-        f"{gunicorn_server}/predict", params={"url": httpserver.url_for("/a.png")}, timeout=10
-    )
+    response = requests.post(f"{gunicorn_server}/predict", params={"url": httpserver.url_for("/a.png")}, timeout=10)
     assert response.status_code == 200, response.text
     assert set(response.json()) == {"drawings", "hentai", "neutral", "porn", "sexy"}
 

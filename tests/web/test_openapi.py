@@ -17,12 +17,14 @@ import tomllib
 import pytest
 import schemathesis
 from conftest import IMAGES, TESTS
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import nsfw
-from nsfw import create_app, errors, openapi
+from nsfw import create_app, errors
 from nsfw.settings import Settings
+from nsfw.web import openapi
 
 
 def _image(fmt: str, size=(24, 16), mode="RGB") -> bytes:
@@ -35,8 +37,14 @@ PNG = _image("PNG")
 # What schemathesis sends as an image: real ones (so successes are checked too),
 # a truncated one, a non-image and an empty body.
 IMAGE_BODIES = [
-    PNG, _image("JPEG"), _image("GIF", mode="P"), _image("WEBP"), (IMAGES / "drawing_flat.png").read_bytes(),
-    PNG[:40], b"not an image", b"",
+    PNG,
+    _image("JPEG"),
+    _image("GIF", mode="P"),
+    _image("WEBP"),
+    (IMAGES / "drawing_flat.png").read_bytes(),
+    PNG[:40],
+    b"not an image",
+    b"",
 ]
 schemathesis.openapi.media_type("image/*", st.sampled_from(IMAGE_BODIES))
 
@@ -46,9 +54,15 @@ CONFIG = {
     "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
     "phases": {"stateful": {"enabled": False}},
 }
-CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_schema_conformance", "response_headers_conformance",
-          "unsupported_method", "allow_header_conformance"]  # other methods: 405 with an Allow header
+CHECKS = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "unsupported_method",
+    "allow_header_conformance",
+]  # other methods: 405 with an Allow header
 
 
 # No port is allowed, so every URL is refused before any name lookup or connection.
@@ -158,7 +172,7 @@ def test_error_responses_come_from_the_error_classes(document):
 
 def test_version_is_the_projects():
     project = tomllib.loads((TESTS.parent / "pyproject.toml").read_text())["project"]
-    assert openapi.VERSION == project["version"]
+    assert project["version"] == openapi.VERSION
     assert nsfw.__doc__
 
 

@@ -137,9 +137,7 @@ class TestUploads:
 
     def test_raw_image_body(self, client, golden):
         name = golden_images(golden, (".png",))[0]
-        response = client.post(
-            "/predict", data=(IMAGES / name).read_bytes(), content_type="image/png"
-        )
+        response = client.post("/predict", data=(IMAGES / name).read_bytes(), content_type="image/png")
         assert response.status_code == 200, response.get_data(as_text=True)
         for cls in CLASSES:
             assert response.get_json()[cls] == pytest.approx(golden["images"][name]["scores"][cls], abs=1e-4)

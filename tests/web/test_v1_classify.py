@@ -170,13 +170,12 @@ class TestVerdicts:
         assert item["verdict"] == "unknown"
 
     def test_per_request_override_in_query_string(self, client):
-        response = client.post(
-            "/v1/classify?safe_threshold=0&adult_threshold=0.05", json={"image": b64(PNG)}
-        )
+        response = client.post("/v1/classify?safe_threshold=0&adult_threshold=0.05", json={"image": b64(PNG)})
         assert response.get_json()["results"][0]["verdict"] == "adult"
 
     @pytest.mark.parametrize(
-        "query", ["safe_threshold=0.9&adult_threshold=0.5", "adult_threshold=1.5", "safe_threshold=-1", "safe_threshold=x"]
+        "query",
+        ["safe_threshold=0.9&adult_threshold=0.5", "adult_threshold=1.5", "safe_threshold=-1", "safe_threshold=x"],
     )
     def test_inconsistent_thresholds_are_rejected(self, client, query):
         response = client.post(f"/v1/classify?{query}", json={"image": b64(PNG)})

@@ -1,0 +1,32 @@
+"""The HTTP layer: the Flask app factory, one blueprint per API, inputs, OpenAPI and error JSON.
+
+Owns everything that knows about HTTP; it calls the core (``nsfw.pipeline``) and ``nsfw.verdict``.
+Nothing below it (fetch, imaging, models, pipeline) may import from here.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from nsfw.pipeline import Detector
+from nsfw.settings import Settings
+from nsfw.web import api_v1, compute, error_handlers, openapi, routes
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Application factory: settings from the environment unless the caller passes its own.
+
+    Nothing heavy happens here; the model is loaded after gunicorn forks
+    (see gunicorn.conf.py) or, outside gunicorn, on first use.
+    """
+    settings = settings or Settings.from_env()
+    app = Flask("nsfw")
+    # The whole request body; each image in it is held to NSFW_MAX_BYTES as well.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.extensions["nsfw"] = Detector(settings)
+    error_handlers.init_app(app)
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(api_v1.bp)
+    app.register_blueprint(compute.bp)
+    app.register_blueprint(openapi.bp)  # GET /openapi.json, /docs
+    return app
