@@ -18,6 +18,7 @@ import socket
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 from urllib.parse import urljoin
@@ -79,14 +80,18 @@ class Fetcher:
         self._adapter = PinningAdapter(pool_connections=32, pool_maxsize=max(1, settings.threads), max_retries=0)
 
     @contextlib.contextmanager
-    def fetch(self, url: str) -> Iterator[BinaryIO]:
+    def fetch(self, url: str, deadline: float | None = None) -> Iterator[BinaryIO]:
         """Yield the body of ``url`` in a spooled temp file at offset 0; it is gone on exit.
+
+        The download ends by ``NSFW_FETCH_TIMEOUT`` from now, or by ``deadline`` (on the
+        ``time.monotonic`` clock) if that comes first.
 
         Raises InvalidURL, BlockedAddress, UpstreamStatus, FetchFailed,
         FetchTimeout or TooLarge.
         """
         settings = self._settings
-        deadline = time.monotonic() + settings.fetch_timeout
+        own = time.monotonic() + settings.fetch_timeout
+        deadline = own if deadline is None else min(own, deadline)
         spool = tempfile.SpooledTemporaryFile(max_size=settings.spool_bytes, dir=settings.tmp_dir)
         try:
             if settings.spool_bytes == 0:
@@ -187,25 +192,84 @@ class Fetcher:
             raise _transport_error(exc, deadline) from None
 
     def _read_body(self, response: requests.Response, deadline: float, spool: BinaryIO) -> None:
-        """Copy the decoded body to ``spool``, refusing it as soon as it passes the cap."""
+        """Copy the decoded body to ``spool``, refusing it as soon as it passes the cap.
+
+        The cap holds for the bytes on the wire as well as for the decoded ones, and the
+        body is inflated here a bounded piece at a time: a stream of empty deflate blocks
+        inflates to nothing, so a cap on decoded bytes alone would read it until the deadline.
+        """
         cap = self._settings.max_bytes
         length = response.headers.get("Content-Length", "").strip()
         if length.isascii() and length.isdigit() and int(length) > cap:
             raise TooLarge(f"the image is larger than {cap} bytes")
-        total = 0
+        inflater = _Inflater.for_encoding(response.headers.get("Content-Encoding", ""))
+        raw_total = total = 0
         while True:
             try:
-                # decode_content with a bounded amount: a compressed body is inflated
-                # at most this much per call, so a decompression bomb cannot blow up.
-                chunk = response.raw.read(min(READ_CHUNK, cap + 1 - total), decode_content=True)
+                raw = response.raw.read(min(READ_CHUNK, cap + 1 - raw_total), decode_content=False)
             except _TRANSPORT_ERRORS as exc:
                 raise _transport_error(exc, deadline) from None
-            if not chunk:
-                return
-            total += len(chunk)
-            if total > cap:
+            raw_total += len(raw)
+            if raw_total > cap:
                 raise TooLarge(f"the image is larger than {cap} bytes")
-            spool.write(chunk)
+            for chunk in inflater.feed(raw, cap + 1 - total) if raw else inflater.finish():
+                total += len(chunk)
+                if total > cap:
+                    raise TooLarge(f"the image is larger than {cap} bytes")
+                spool.write(chunk)
+            if not raw:
+                return
+
+
+class _Inflater:
+    """Content-Encoding gzip or deflate, inflated at most ``limit`` bytes per step.
+
+    ``identity`` passes through. Each zlib call is given a ``max_length``, so one call
+    never produces more than the cap allows, and its input is the raw bytes just read.
+    """
+
+    def __init__(self, mode: str | None):
+        self._mode = mode  # None, "gzip" or "deflate"
+        self._obj = self._new() if mode else None
+        self._started = False
+
+    @classmethod
+    def for_encoding(cls, header: str) -> _Inflater:
+        codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
+        if not codings:
+            return cls(None)
+        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+            return cls("deflate" if codings[0] == "deflate" else "gzip")
+        raise FetchFailed(f"the image server sent an unsupported Content-Encoding: {header[:40]!r}")
+
+    def _new(self, wbits: int | None = None):
+        return zlib.decompressobj(wbits if wbits is not None else (31 if self._mode == "gzip" else 15))
+
+    def feed(self, data: bytes, limit: int) -> Iterator[bytes]:
+        if self._obj is None:
+            yield data
+            return
+        while data:
+            try:
+                out = self._obj.decompress(data, max(1, limit))
+            except zlib.error:
+                if self._mode == "deflate" and not self._started:  # raw deflate, without zlib's header
+                    self._obj, self._started = self._new(-15), True
+                    continue
+                raise FetchFailed("the image server sent a body that could not be decompressed") from None
+            self._started = True
+            limit -= len(out)
+            yield out
+            if limit <= 0:
+                return  # the caller refuses the body now
+            data = self._obj.unconsumed_tail
+            if self._obj.eof and self._obj.unused_data:  # gzip: the next member
+                data, self._obj = self._obj.unused_data, self._new()
+
+    def finish(self) -> Iterator[bytes]:
+        if self._obj is not None and self._started and not self._obj.eof:
+            raise FetchFailed("the image server sent a body that could not be decompressed (truncated)")
+        return iter(())
 
 
 def _redirect_location(response: requests.Response) -> str | None:
