@@ -14,6 +14,7 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
     default_message = "internal error"
+    retry_after: int | None = None  # seconds, for a Retry-After header
 
     def __init__(self, message: str | None = None):
         self.message = message or self.default_message
@@ -66,6 +67,26 @@ class ImageTooLarge(ServiceError):
     status, code, default_message = 413, "image_too_large", "the image has more pixels than this service accepts"
 
 
+class ImageTooComplex(ServiceError):
+    """The image used up its CPU budget (NSFW_DECODE_CPU_S) before it was decoded."""
+
+    status, code = 422, "image_too_complex"
+    default_message = "decoding the image needs more CPU time than this service allows"
+
+
 # --- the service -------------------------------------------------------------
 class NotReady(ServiceError):
     status, code, default_message = 503, "not_ready", "the model is not loaded yet"
+
+
+class Overloaded(ServiceError):
+    """Admission control: the worker's queues are full; come back shortly rather than wait."""
+
+    status, code, default_message = 503, "overloaded", "the service is busy; retry shortly"
+    retry_after = 1
+
+
+class DeadlineExceeded(ServiceError):
+    """The request's own deadline (NSFW_REQUEST_TIMEOUT) passed before its work was done."""
+
+    status, code, default_message = 504, "deadline_exceeded", "the request did not finish within its deadline"

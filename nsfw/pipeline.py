@@ -12,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
 
 from nsfw.cache import ResultCache
-from nsfw.errors import ServiceError
+from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError
 from nsfw.fetch.fetcher import Fetcher
-from nsfw.imaging.decode import decode
-from nsfw.imaging.preprocess import to_model_input
+from nsfw.imaging.sandbox import DecoderPool
 from nsfw.models.registry import ModelRegistry
 from nsfw.settings import Settings
 from nsfw.verdict import nsfw_score
@@ -41,19 +42,26 @@ class Classification:
 
 
 class Detector:
-    """Fetches, decodes and classifies images; one instance per worker process."""
+    """Fetches, decodes and classifies images; one instance per worker process.
+
+    Every call is held to a deadline (``NSFW_REQUEST_TIMEOUT`` unless the caller passes
+    one) that covers the download, the wait for a decoder, decoding and inference. Work
+    is admitted, not queued without end: at most ``NSFW_MAX_DOWNLOADS`` downloads and
+    ``NSFW_DECODERS + NSFW_QUEUE_DEPTH`` images waiting for or in a decoder at once;
+    past that a call fails at once with ``Overloaded`` (503 with Retry-After).
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.models = ModelRegistry(settings)
         self.cache = ResultCache(settings.cache_size)
-        # Executors start their threads on first use, after the fork; building them here is cheap.
         self.fetcher = Fetcher(settings)
-        self._batch = ThreadPoolExecutor(settings.batch_concurrency, thread_name_prefix="nsfw-batch")
-        # Request threads overlap downloads; decoding and inference run on NSFW_INTERPRETERS
-        # dedicated threads. More of them at once than interpreters only adds GIL contention,
-        # and running them on every request thread gave each thread its own glibc heap full of
-        # freed image buffers (measured: RSS 167 MB per worker instead of about 120).
+        self.decoders = DecoderPool(settings)
+        self._downloads = threading.BoundedSemaphore(settings.max_downloads)
+        # Inference runs on NSFW_INTERPRETERS dedicated threads: more at once than
+        # interpreters only adds GIL contention, and running it on every request thread
+        # gave each thread its own glibc heap (measured: RSS 167 MB per worker, not 120).
+        # The thread starts on first use, after the fork.
         self._cpu = ThreadPoolExecutor(settings.interpreters, thread_name_prefix="nsfw-cpu")
 
     @property
@@ -61,90 +69,112 @@ class Detector:
         return self.models.ready
 
     def load(self) -> None:
-        """Load and warm every model; call after the fork, never at import."""
+        """Load and warm every model and start the decoders; call after the fork, never at import."""
         self.models.load_all()
+        self.decoders.start()
 
-    def classify_url(self, url: str, model: str | None = None) -> Classification:
+    def deadline(self) -> float:
+        """A new request's deadline, on the ``time.monotonic`` clock."""
+        return time.monotonic() + self.settings.request_timeout
+
+    def classify_url(self, url: str, model: str | None = None, deadline: float | None = None) -> Classification:
         runner = self.models.get(model)  # an unknown model fails before any download
+        deadline = deadline or self.deadline()
         started = time.perf_counter()
-        with self.fetcher.fetch(url) as body:
-            data = body.read()
-        return self._classify(data, runner, {"fetch": _ms(started)})
+        if not self._downloads.acquire(blocking=False):
+            raise Overloaded("too many downloads in progress")
+        try:
+            with self.fetcher.fetch(url, deadline=deadline) as body:
+                data = body.read()
+        finally:
+            self._downloads.release()
+        return self._classify(data, runner, {"fetch": _ms(started)}, deadline)
 
-    def classify_bytes(self, data: bytes | BinaryIO, model: str | None = None) -> Classification:
+    def classify_bytes(
+        self, data: bytes | BinaryIO, model: str | None = None, deadline: float | None = None
+    ) -> Classification:
         runner = self.models.get(model)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             data = data.read()
-        return self._classify(bytes(data), runner, {})
+        return self._classify(bytes(data), runner, {}, deadline or self.deadline())
 
-    def classify_many(self, sources: list, model: str | None = None) -> list:
-        """Classify URLs (str) and images (bytes) concurrently, at most NSFW_BATCH_CONCURRENCY
-        at a time; each entry of the answer is a Classification or the ServiceError it met."""
+    def classify_many(self, sources: list, model: str | None = None, deadline: float | None = None) -> list:
+        """Classify URLs (str) and images (bytes), at most NSFW_BATCH_CONCURRENCY at a time;
+        each entry of the answer is a Classification or the ServiceError it met.
+
+        The threads are this call's own, so one batch waiting on slow servers never delays
+        another request; its downloads still count against the worker's NSFW_MAX_DOWNLOADS.
+        """
         self.models.get(model)  # an unknown model fails the whole request, before any work
+        deadline = deadline or self.deadline()
 
         def one(source):
             try:
                 if isinstance(source, str):
-                    return self.classify_url(source, model)
-                return self.classify_bytes(source, model)
+                    return self.classify_url(source, model, deadline)
+                return self.classify_bytes(source, model, deadline)
             except ServiceError as exc:
                 return exc
             except Exception:  # a bug must cost one item, not the batch
                 log.exception("unexpected error classifying one item of a batch")
                 return ServiceError()
 
-        if len(sources) == 1:
-            return [one(sources[0])]
-        return list(self._batch.map(one, sources))
+        if len(sources) <= 1:
+            return [one(source) for source in sources]
+        workers = min(self.settings.batch_concurrency, len(sources))
+        with ThreadPoolExecutor(workers, thread_name_prefix="nsfw-batch") as pool:
+            return list(pool.map(one, sources))
 
     def close(self) -> None:
         self.fetcher.close()
-        for pool in (self._batch, self._cpu):
-            pool.shutdown(wait=False, cancel_futures=True)
+        self.decoders.close()
+        self._cpu.shutdown(wait=False, cancel_futures=True)
 
-    def _classify(self, data: bytes, runner, timings: dict) -> Classification:
+    def _classify(self, data: bytes, runner, timings: dict, deadline: float) -> Classification:
         if self.cache.size <= 0:
-            result = self._run(data, runner)
+            result = self._run(data, runner, deadline)
             return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
         started = time.perf_counter()
         key = (hashlib.sha256(data).digest(), runner.spec.name)
-        result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner))
+        result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline))
         if cached:
             return dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
         return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
 
-    def _run(self, data: bytes, runner) -> Classification:
+    def _run(self, data: bytes, runner, deadline: float) -> Classification:
         submitted = time.perf_counter()
+        image = self.decoders.prepare(data, runner.input_size, deadline)
+        timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
+        waited = _ms(submitted) - image.decode_ms - image.preprocess_ms
 
-        def job():
-            return self._decode_and_infer(data, runner, {"queue": _ms(submitted)})
+        def infer():
+            if time.monotonic() >= deadline:  # dropped, never computed
+                raise DeadlineExceeded()
+            started = time.perf_counter()
+            probs = [runner.predict(tensor) for tensor in image.tensors]
+            return probs, _ms(started)
 
-        return self._cpu.submit(job).result()
-
-    def _decode_and_infer(self, data: bytes, runner, timings: dict) -> Classification:
-        started = time.perf_counter()
-        image = decode(data, self.settings)
-        timings.update(decode=_ms(started), preprocess=0.0, inference=0.0)
+        queued = time.perf_counter()
+        future = self._cpu.submit(infer)
+        try:
+            all_probs, timings["inference"] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            future.cancel()
+            raise DeadlineExceeded() from None
+        timings["queue"] = round(max(0.0, waited) + _ms(queued) - timings["inference"], 3)
 
         best, best_nsfw = None, -1.0
-        for frame in image.frames:
-            t0 = time.perf_counter()
-            tensor = to_model_input(frame, runner.input_size)
-            t1 = time.perf_counter()
-            probs = runner.predict(tensor)
-            timings["preprocess"] += _ms(t0, t1)
-            timings["inference"] += _ms(t1)
+        for probs in all_probs:
             scores = {name: float(p) for name, p in zip(runner.classes, probs)}
             if (total := nsfw_score(scores)) > best_nsfw:
                 best, best_nsfw = scores, total
-
         return Classification(
             model=runner.spec.name,
             scores=best,
             image_format=image.format,
             width=image.width,
             height=image.height,
-            frames=len(image.frames),
+            frames=len(image.tensors),
             timings_ms=timings,
         )
 

@@ -20,6 +20,19 @@ MiB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# What a decoder process needs before it holds any pixels (interpreter, numpy, Pillow, heap
+# slack), and what one pixel costs at the peak of a JPEG or PNG decode: Pillow's 4-byte RGBX
+# image plus the 3-byte RGB array made from it strip by strip, and allocator slack (measured
+# 8.2 bytes per pixel at 10 MP with the base included; see README "Security").
+DECODER_BASE_MB = 64
+BYTES_PER_PIXEL = 8.0
+
+
+def pixels_for_memory(memory_mb: int) -> int:
+    """The pixel cap a decoder memory budget allows: the default NSFW_MAX_PIXELS."""
+    return int((memory_mb - DECODER_BASE_MB) * MiB / BYTES_PER_PIXEL)
+
+
 class ConfigError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
@@ -42,9 +55,12 @@ class Settings:
     user_agent: str = "nsfw-service/1.0 (+image classifier)"
     spool_bytes: int = 1 * MiB
     tmp_dir: str | None = None
-    # decoding
-    max_pixels: int = 50_000_000
+    # decoding (in sandboxed decoder processes, see nsfw/imaging/sandbox.py)
+    max_pixels: int | None = None  # None: derived from decode_memory_mb
     max_frames: int = 8
+    decode_cpu_s: float = 2.0
+    decode_memory_mb: int = 448
+    decoders: int = 2
     # models
     model_dir: Path = REPO_ROOT / "model"
     models: tuple = ("mobilenet_v2",)
@@ -60,13 +76,26 @@ class Settings:
     max_batch: int = 16
     batch_concurrency: int = 4
     max_request_bytes: int = 32 * MiB
+    # admission control
+    request_timeout: float = 20.0
+    queue_depth: int = 8
+    max_downloads: int = 16
     # server (read by gunicorn.conf.py)
     port: int = 8080
     workers: int = dataclasses.field(default_factory=_cpu_count)
-    threads: int = 4
+    threads: int = 16
     worker_timeout: int = 30
 
     def __post_init__(self):
+        if self.max_pixels is None:
+            object.__setattr__(self, "max_pixels", pixels_for_memory(self.decode_memory_mb))
+        if self.max_pixels < 1:
+            raise ConfigError(
+                f"NSFW_DECODE_MEMORY_MB={self.decode_memory_mb} leaves no memory for pixels "
+                f"(at least {DECODER_BASE_MB + 1} is needed)"
+            )
+        if not self.request_timeout < self.worker_timeout:
+            raise ConfigError("NSFW_REQUEST_TIMEOUT must be below NSFW_WORKER_TIMEOUT")
         if not self.safe_threshold < self.adult_threshold:
             raise ConfigError("NSFW_SAFE_THRESHOLD must be below NSFW_ADULT_THRESHOLD")
         if not self.models:
@@ -93,8 +122,11 @@ class Settings:
             user_agent=env.get("NSFW_USER_AGENT", defaults.user_agent),
             spool_bytes=read.number("NSFW_SPOOL_BYTES", defaults.spool_bytes, int, low=1),
             tmp_dir=env.get("NSFW_TMP_DIR") or None,
-            max_pixels=read.number("NSFW_MAX_PIXELS", defaults.max_pixels, int, low=1),
-            max_frames=read.number("NSFW_MAX_FRAMES", defaults.max_frames, int, low=1),
+            max_pixels=read.number("NSFW_MAX_PIXELS", None, int, low=1),
+            max_frames=read.number("NSFW_MAX_FRAMES", defaults.max_frames, int, low=1, high=64),
+            decode_cpu_s=read.number("NSFW_DECODE_CPU_S", defaults.decode_cpu_s, float, low=0.05),
+            decode_memory_mb=read.number("NSFW_DECODE_MEMORY_MB", defaults.decode_memory_mb, int, low=1),
+            decoders=read.number("NSFW_DECODERS", defaults.decoders, int, low=1, high=64),
             model_dir=Path(env.get("NSFW_MODEL_DIR") or defaults.model_dir),
             models=read.names("NSFW_MODELS", defaults.models),
             model_path=env.get("NSFW_MODEL_PATH") or None,
@@ -108,6 +140,9 @@ class Settings:
             max_batch=read.number("NSFW_MAX_BATCH", defaults.max_batch, int, low=1),
             batch_concurrency=read.number("NSFW_BATCH_CONCURRENCY", defaults.batch_concurrency, int, low=1),
             max_request_bytes=read.number("NSFW_MAX_REQUEST_BYTES", defaults.max_request_bytes, int, low=1),
+            request_timeout=read.number("NSFW_REQUEST_TIMEOUT", defaults.request_timeout, float, low=0.5),
+            queue_depth=read.number("NSFW_QUEUE_DEPTH", defaults.queue_depth, int, low=0),
+            max_downloads=read.number("NSFW_MAX_DOWNLOADS", defaults.max_downloads, int, low=1),
             port=read.number("PORT", defaults.port, int, low=1, high=65535),
             workers=read.number("WEB_CONCURRENCY", defaults.workers, int, low=1),
             threads=read.number("NSFW_THREADS", defaults.threads, int, low=1),

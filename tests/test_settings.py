@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from nsfw.settings import ConfigError, Settings
+from nsfw.settings import ConfigError, Settings, pixels_for_memory
 
 
 def test_defaults_without_environment():
@@ -16,9 +16,26 @@ def test_defaults_without_environment():
     assert s.fetch_allow_nets == ()
     assert s.fetch_allow_ports == {80, 443}
     assert s.max_redirects == 3
-    assert s.max_pixels == 50_000_000
+    # derived from the decoder's memory budget (448 MiB): still above a 48 MP phone photo
+    assert s.decode_memory_mb == 448
+    assert s.max_pixels == 50_331_648 > 8000 * 6000
     assert s.max_frames == 8
+    assert s.decode_cpu_s == 2.0
+    assert s.request_timeout == 20.0 < s.worker_timeout
     assert s.port == 8080
+
+
+def test_pixel_cap_follows_the_memory_budget_unless_set():
+    small = Settings.from_env({"NSFW_DECODE_MEMORY_MB": "128"})
+    assert small.max_pixels == pixels_for_memory(128) == 8_388_608
+    assert Settings.from_env({"NSFW_DECODE_MEMORY_MB": "128", "NSFW_MAX_PIXELS": "1000"}).max_pixels == 1000
+    with pytest.raises(ConfigError, match="NSFW_DECODE_MEMORY_MB"):
+        Settings.from_env({"NSFW_DECODE_MEMORY_MB": "32"})
+
+
+def test_request_deadline_must_end_before_gunicorn_gives_up_on_the_worker():
+    with pytest.raises(ConfigError, match="NSFW_REQUEST_TIMEOUT"):
+        Settings.from_env({"NSFW_REQUEST_TIMEOUT": "30", "NSFW_WORKER_TIMEOUT": "30"})
 
 
 def test_values_from_environment():
@@ -53,6 +70,11 @@ def test_values_from_environment():
         ("NSFW_FETCH_ALLOW_PORTS", "70000"),
         ("PORT", "0"),
         ("WEB_CONCURRENCY", "many"),
+        ("NSFW_DECODE_CPU_S", "0"),
+        ("NSFW_DECODERS", "0"),
+        ("NSFW_QUEUE_DEPTH", "-1"),
+        ("NSFW_MAX_DOWNLOADS", "0"),
+        ("NSFW_REQUEST_TIMEOUT", "soon"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):

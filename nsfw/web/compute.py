@@ -14,7 +14,7 @@ from nsfw.errors import MissingURL
 from nsfw.verdict import categories
 from nsfw.web import inputs
 from nsfw.web.openapi import doc, image_body, json_response, ref
-from nsfw.web.openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
+from nsfw.web.openapi_schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
 
 bp = Blueprint("compute", __name__)
 
@@ -26,7 +26,7 @@ bp = Blueprint("compute", __name__)
     "sub-categories with float scores out.",
     body=image_body(required=True),
     responses={200: json_response("the Swiss AI Center answer", ref("ComputeResponse"))},
-    errors=(MissingURL, TooLarge, *DECODE_ERRORS, ModelError, BODY_TOO_LARGE),
+    errors=(MissingURL, TooLarge, *DECODE_ERRORS, *ADMISSION_ERRORS, ModelError, BODY_TOO_LARGE),
 )
 def compute():
     detector = current_app.extensions["nsfw"]

@@ -25,7 +25,10 @@ def error_response(status: int, code: str, message: str):
 
 
 def _service_error(exc: ServiceError):
-    return error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 # Werkzeug's own 413 (request body over MAX_CONTENT_LENGTH) gets the same code

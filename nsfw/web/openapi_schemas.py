@@ -23,8 +23,9 @@ FORMATS = ["JPEG", "PNG", "GIF", "WEBP"]  # what decode.sniff_format recognises
 # Error groups that views name in @doc(errors=...). Werkzeug's own errors are
 # rendered through the app's handlers to learn their status and code.
 FETCH_ERRORS = (e.InvalidURL, e.BlockedAddress, e.UpstreamStatus, e.FetchFailed, e.FetchTimeout, e.TooLarge)
-DECODE_ERRORS = (e.UnsupportedMedia, e.CorruptImage, e.ImageTooLarge)
-ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, InvalidBase64, e.ServiceError)
+DECODE_ERRORS = (e.UnsupportedMedia, e.CorruptImage, e.ImageTooLarge, e.ImageTooComplex)
+ADMISSION_ERRORS = (e.Overloaded, e.DeadlineExceeded)  # the worker is full, or the request ran out of time
+ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, InvalidBase64, e.ServiceError)
 BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
 # Re-exported so a view's @doc needs one import: BatchTooLarge, InvalidRequest,
 # InvalidThresholds, ModelError, NotFound, TooLarge, UnknownModel.

@@ -15,7 +15,15 @@ from flask import Blueprint, current_app, jsonify, request
 from nsfw.errors import MissingURL, NotReady
 from nsfw.web import inputs
 from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
-from nsfw.web.openapi_schemas import BODY_TOO_LARGE, DECODE_ERRORS, FETCH_ERRORS, URL, ModelError, UnknownModel
+from nsfw.web.openapi_schemas import (
+    ADMISSION_ERRORS,
+    BODY_TOO_LARGE,
+    DECODE_ERRORS,
+    FETCH_ERRORS,
+    URL,
+    ModelError,
+    UnknownModel,
+)
 
 bp = Blueprint("nsfw", __name__)
 
@@ -64,7 +72,7 @@ def ready():
             },
         )
     },
-    errors=(MissingURL, *FETCH_ERRORS, *DECODE_ERRORS, UnknownModel, ModelError, BODY_TOO_LARGE),
+    errors=(MissingURL, *FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, UnknownModel, ModelError, BODY_TOO_LARGE),
 )
 def predict():
     detector_ = detector()

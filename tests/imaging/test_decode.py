@@ -864,7 +864,6 @@ def test_unexpected_pillow_exceptions_become_corrupt(monkeypatch):
         IndexError,
         TypeError,
         ZeroDivisionError,
-        MemoryError,
         KeyError,
         RuntimeError,
     ):
@@ -878,6 +877,13 @@ def test_unexpected_pillow_exceptions_become_corrupt(monkeypatch):
         decode_module, "_to_rgb", lambda *args: (_ for _ in ()).throw(Image.DecompressionBombError("big"))
     )
     expect(ImageTooLarge, data)
+
+
+def test_running_out_of_memory_is_image_too_large_not_corrupt(monkeypatch):
+    """In a decoder process a MemoryError means NSFW_DECODE_MEMORY_MB was reached: the image is too big."""
+    monkeypatch.setattr(decode_module, "_to_rgb", lambda *args: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(ImageTooLarge, match="memory"):
+        decode(encode(photo(), "PNG"), S)
 
 
 def test_concurrent_decoding_is_consistent():

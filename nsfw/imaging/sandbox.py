@@ -1,0 +1,295 @@
+"""Decode and preprocess untrusted images in child processes held to a CPU and a memory budget.
+
+A hostile image can cost far more than its bytes suggest: a progressive JPEG that repeats
+a refinement scan costs minutes of CPU, a 2 KB lossless WebP decodes into gigabytes. Byte
+and pixel caps do not see either, so every image is decoded in a decoder process that
+
+* is killed by the kernel when one image has used ``NSFW_DECODE_CPU_S`` seconds of CPU
+  (``ITIMER_PROF``, whose default action ends the process; nothing in the decoder can
+  postpone it, unlike a Python-level timeout that waits for a C loop to return);
+* cannot grow its heap past ``NSFW_DECODE_MEMORY_MB`` (``RLIMIT_DATA``): an allocation over
+  it fails inside Pillow or numpy and the image is refused, the worker never sees it;
+* writes no files, dumps no core and opens few descriptors;
+* hands back only the model's input tensors, never the full-size pixels, so the worker's
+  own memory stays flat whatever it is sent; and
+* is killed when the request's deadline passes while it still works.
+
+The protocol is a length-prefixed JSON header plus raw bytes each way; nothing from the
+decoder is unpickled, so a decoder subverted by its input gains nothing in the worker.
+Run as ``python -m nsfw.imaging.sandbox CONFIG_JSON`` by :class:`DecoderPool` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import queue
+import resource
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from nsfw.errors import (
+    CorruptImage,
+    DeadlineExceeded,
+    ImageTooComplex,
+    ImageTooLarge,
+    Overloaded,
+    ServiceError,
+    UnsupportedMedia,
+)
+from nsfw.settings import Settings
+
+_HEADER = struct.Struct("!II")  # json length, payload length
+_MAX_JSON = 64 * 1024
+_ERRORS = {cls.code: cls for cls in (CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedMedia)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What the decoder hands back: the image's facts and one model input per chosen frame."""
+
+    format: str
+    width: int
+    height: int
+    frame_count: int
+    tensors: tuple  # float32 arrays of shape (1, size, size, 3)
+    decode_ms: float
+    preprocess_ms: float
+
+
+class DecoderPool:
+    """Decoder processes of one worker, started lazily and replaced when one is killed.
+
+    ``prepare`` borrows an idle decoder, waiting at most until the caller's deadline;
+    at most ``NSFW_QUEUE_DEPTH`` callers may wait at once, the next gets ``Overloaded``
+    at once instead of piling up behind them.
+    """
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._config = json.dumps(
+            {
+                "max_pixels": settings.max_pixels,
+                "max_frames": settings.max_frames,
+                "cpu_seconds": settings.decode_cpu_s,
+                "memory_bytes": settings.decode_memory_mb * 1024 * 1024,
+            }
+        )
+        self._idle: queue.LifoQueue[_Decoder | None] = queue.LifoQueue()
+        for _ in range(settings.decoders):
+            self._idle.put(None)  # a slot whose decoder is started on first use
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self) -> None:
+        """Start every decoder now (after the fork), so the first requests do not pay for it."""
+        slots = [self._idle.get() for _ in range(self._settings.decoders)]
+        try:
+            slots = [slot or _Decoder(self._config) for slot in slots]
+        finally:
+            for slot in slots:
+                self._idle.put(slot)
+
+    def prepare(self, data: bytes, size: int, deadline: float) -> Prepared:
+        """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic)."""
+        with self._lock:
+            if self._waiting >= self._settings.decoders + self._settings.queue_depth:
+                raise Overloaded("every decoder is busy and the queue is full")
+            self._waiting += 1
+        try:
+            try:
+                decoder = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise DeadlineExceeded("the request waited too long for a decoder") from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        try:
+            if decoder is None or not decoder.alive():
+                decoder = _Decoder(self._config)
+            return decoder.run(data, size, deadline, self._settings.max_frames)
+        except BaseException:
+            if decoder is not None and not decoder.alive():
+                decoder = None
+            raise
+        finally:
+            self._idle.put(decoder)
+
+    def close(self) -> None:
+        while True:
+            try:
+                decoder = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            if decoder is not None:
+                decoder.kill()
+
+    def pids(self) -> list[int]:
+        """The decoder processes alive now (for tests and the benchmark)."""
+        return [d.proc.pid for d in list(self._idle.queue) if d is not None and d.alive()]
+
+
+class _Decoder:
+    """One decoder process and its pipes; used by one thread at a time."""
+
+    def __init__(self, config: str):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nsfw.imaging.sandbox", config],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            pipe.close()
+
+    def run(self, data: bytes, size: int, deadline: float, max_frames: int) -> Prepared:
+        try:
+            _write(self.proc.stdin, {"size": size}, data)
+            header, payload = _read(self.proc.stdout, deadline)
+        except TimeoutError:
+            self.kill()
+            raise DeadlineExceeded("the image was not decoded before the request's deadline") from None
+        except (EOFError, OSError, ValueError):
+            self.kill()
+            raise self._death() from None
+        if "error" in header:
+            error = header["error"]
+            cls = _ERRORS.get(error.get("code"), CorruptImage)
+            raise cls(str(error.get("message") or cls.default_message)[:500])
+        frames = header["frames"]
+        if header["size"] != size or not 1 <= frames <= max_frames or len(payload) != frames * size * size * 12:
+            self.kill()
+            raise CorruptImage("the decoder answered nonsense")
+        tensors = np.frombuffer(payload, dtype=np.float32).reshape(frames, 1, size, size, 3)
+        return Prepared(
+            format=str(header["format"]),
+            width=int(header["width"]),
+            height=int(header["height"]),
+            frame_count=int(header["frame_count"]),
+            tensors=tuple(tensors),
+            decode_ms=float(header["decode_ms"]),
+            preprocess_ms=float(header["preprocess_ms"]),
+        )
+
+    def _death(self) -> ServiceError:
+        code = self.proc.returncode
+        if code in (-signal.SIGPROF, -signal.SIGXCPU):
+            return ImageTooComplex()
+        if code == -signal.SIGKILL:  # the kernel's OOM killer; RLIMIT_DATA should have come first
+            return ImageTooLarge("decoding the image needs more memory than this service allows")
+        return CorruptImage("the decoder failed on this image")
+
+
+def _write(pipe, header: dict, payload: bytes) -> None:
+    raw = json.dumps(header).encode()
+    pipe.write(_HEADER.pack(len(raw), len(payload)) + raw)
+    pipe.write(payload)
+    pipe.flush()
+
+
+def _read(pipe, deadline: float | None = None) -> tuple[dict, bytes]:
+    """One message; TimeoutError if ``deadline`` passes first, EOFError if the peer is gone."""
+    head = _read_exactly(pipe, _HEADER.size, deadline)
+    json_len, payload_len = _HEADER.unpack(head)
+    if json_len > _MAX_JSON:
+        raise ValueError("header too long")
+    header = json.loads(_read_exactly(pipe, json_len, deadline))
+    if not isinstance(header, dict):
+        raise ValueError("header is not an object")
+    return header, _read_exactly(pipe, payload_len, deadline)
+
+
+def _read_exactly(pipe, n: int, deadline: float | None) -> bytes:
+    fd = pipe.fileno()
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+# --- the decoder process ---------------------------------------------------------------------
+def _confine(memory_bytes: int) -> None:
+    """Limits that hold for the decoder's whole life."""
+    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write fails with EFBIG instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU budget's timer ends the process
+
+
+def _serve(config: dict) -> None:
+    from nsfw.imaging.decode import decode
+    from nsfw.imaging.preprocess import to_model_input
+
+    settings = Settings(max_pixels=config["max_pixels"], max_frames=config["max_frames"])
+    cpu_seconds = float(config["cpu_seconds"])
+    _confine(int(config["memory_bytes"]))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            job, data = _read(stdin)
+        except EOFError:
+            return
+        signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
+        try:
+            t0 = time.perf_counter()
+            image = decode(data, settings)
+            del data
+            t1 = time.perf_counter()
+            size = int(job["size"])
+            tensors = [to_model_input(frame, size) for frame in image.frames]
+            t2 = time.perf_counter()
+            header = {
+                "format": image.format,
+                "width": image.width,
+                "height": image.height,
+                "frame_count": image.frame_count,
+                "frames": len(tensors),
+                "size": size,
+                "decode_ms": round((t1 - t0) * 1000, 3),
+                "preprocess_ms": round((t2 - t1) * 1000, 3),
+            }
+            del image
+            payload = b"".join(t.astype(np.float32, copy=False).tobytes() for t in tensors)
+        except ServiceError as exc:
+            header, payload = {"error": exc.to_dict()}, b""
+        except MemoryError:
+            header, payload = (
+                {"error": ImageTooLarge("decoding the image needs more memory than allowed").to_dict()},
+                b"",
+            )
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+        _write(stdout, header, payload)
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.argv[1]))
