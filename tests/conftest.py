@@ -51,7 +51,9 @@ def settings(httpserver, spool_dir):
 
 @pytest.fixture
 def app(settings):
-    return create_app(settings)
+    app = create_app(settings)
+    yield app
+    app.extensions["nsfw"].close()  # its decoder processes too
 
 
 @pytest.fixture

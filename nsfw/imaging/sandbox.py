@@ -45,10 +45,12 @@ from nsfw.errors import (
     ServiceError,
     UnsupportedMedia,
 )
-from nsfw.settings import Settings
+from nsfw.imaging.headers import HEAD_BYTES, sniff_format, webp_canvas_size
+from nsfw.settings import DECODER_BASE_MB, MiB, Settings
 
 _HEADER = struct.Struct("!II")  # json length, payload length
 _MAX_JSON = 64 * 1024
+WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
 _ERRORS = {cls.code: cls for cls in (CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedMedia)}
 
 
@@ -86,7 +88,7 @@ class DecoderPool:
         self._idle: queue.LifoQueue[_Decoder | None] = queue.LifoQueue()
         for _ in range(settings.decoders):
             self._idle.put(None)  # a slot whose decoder is started on first use
-        self._waiting = 0
+        self._admitted = 0  # images in a decoder or waiting for one
         self._lock = threading.Lock()
         self._closed = False
 
@@ -102,27 +104,27 @@ class DecoderPool:
     def prepare(self, data: bytes, size: int, deadline: float) -> Prepared:
         """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic)."""
         with self._lock:
-            if self._waiting >= self._settings.decoders + self._settings.queue_depth:
+            if self._admitted >= self._settings.decoders + self._settings.queue_depth:
                 raise Overloaded("every decoder is busy and the queue is full")
-            self._waiting += 1
+            self._admitted += 1
         try:
             try:
                 decoder = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise DeadlineExceeded("the request waited too long for a decoder") from None
+            try:
+                if decoder is None or not decoder.alive():
+                    decoder = _Decoder(self._config)
+                return decoder.run(data, size, deadline, self._settings.max_frames)
+            except BaseException:
+                if decoder is not None and not decoder.alive():
+                    decoder = None
+                raise
+            finally:
+                self._idle.put(decoder)
         finally:
             with self._lock:
-                self._waiting -= 1
-        try:
-            if decoder is None or not decoder.alive():
-                decoder = _Decoder(self._config)
-            return decoder.run(data, size, deadline, self._settings.max_frames)
-        except BaseException:
-            if decoder is not None and not decoder.alive():
-                decoder = None
-            raise
-        finally:
-            self._idle.put(decoder)
+                self._admitted -= 1
 
     def close(self) -> None:
         while True:
@@ -245,13 +247,24 @@ def _confine(memory_bytes: int) -> None:
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU budget's timer ends the process
 
 
+def _check_webp_memory(data: bytes, memory_bytes: int) -> None:
+    """libwebp decodes into a buffer of its own before Pillow copies it: a WebP costs about
+    twice what a JPEG of the same size does, so it is held to half the pixels up front
+    (a failed allocation inside libwebp would otherwise look like a corrupt file)."""
+    if sniff_format(data[:HEAD_BYTES]) == "WEBP" and (size := webp_canvas_size(data[:HEAD_BYTES])):
+        width, height = size
+        if width * height * WEBP_BYTES_PER_PIXEL > memory_bytes - DECODER_BASE_MB * MiB:
+            raise ImageTooLarge(f"decoding a {width}x{height} WebP needs more memory than this service allows")
+
+
 def _serve(config: dict) -> None:
     from nsfw.imaging.decode import decode
     from nsfw.imaging.preprocess import to_model_input
 
     settings = Settings(max_pixels=config["max_pixels"], max_frames=config["max_frames"])
     cpu_seconds = float(config["cpu_seconds"])
-    _confine(int(config["memory_bytes"]))
+    memory_bytes = int(config["memory_bytes"])
+    _confine(memory_bytes)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
@@ -261,6 +274,7 @@ def _serve(config: dict) -> None:
         signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
         try:
             t0 = time.perf_counter()
+            _check_webp_memory(data, memory_bytes)
             image = decode(data, settings)
             del data
             t1 = time.perf_counter()

@@ -10,7 +10,7 @@ from flask import Flask
 
 from nsfw.pipeline import Detector
 from nsfw.settings import Settings
-from nsfw.web import api_v1, compute, error_handlers, openapi, routes
+from nsfw.web import api_v1, compute, error_handlers, headers, inputs, openapi, routes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -21,10 +21,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     settings = settings or Settings.from_env()
     app = Flask("nsfw")
+    app.request_class = type("Request", (inputs.SpooledRequest,), {"tmp_dir": settings.tmp_dir})
     # The whole request body; each image in it is held to NSFW_MAX_BYTES as well.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["nsfw"] = Detector(settings)
     error_handlers.init_app(app)
+    headers.init_app(app)
     app.register_blueprint(routes.bp)
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(compute.bp)

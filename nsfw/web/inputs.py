@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import tempfile
 
 from flask import Request
 
@@ -87,7 +88,10 @@ def uploads(request: Request, max_bytes: int) -> list[Item]:
 def batch(request: Request, max_bytes: int, max_batch: int) -> tuple[list[Item], Options]:
     """Everything a /v1/classify request asks for, in input order."""
     if (request.mimetype or "") == "application/json":
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # json's parser recurses once per level: "[" * 100000
+            raise InvalidRequest("the JSON body is nested too deeply") from None
         if not isinstance(body, dict):
             raise InvalidRequest("the body must be a JSON object")
         items = _json_items(body, max_bytes)
@@ -133,3 +137,18 @@ def _sized(source: str, data: bytes, max_bytes: int) -> Item:
     if len(data) > max_bytes:
         return Item(source=source, error=TooLarge(f"the image is larger than {max_bytes} bytes"))
     return Item(source=source, data=data)
+
+
+class SpooledRequest(Request):
+    """Flask's request, with multipart uploads spooled in ``NSFW_TMP_DIR`` like downloads.
+
+    Werkzeug puts an upload in an anonymous file in the system's temp dir; set ``tmp_dir``
+    on a subclass (``create_app`` does) so every temporary file of the service goes where
+    the operator said. Small uploads stay in memory.
+    """
+
+    tmp_dir: str | None = None
+    spool_bytes = 512 * 1024
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return tempfile.SpooledTemporaryFile(max_size=self.spool_bytes, mode="rb+", dir=self.tmp_dir)

@@ -15,8 +15,10 @@ by this app, so the page works offline and nothing is fetched at run time.
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -31,6 +33,7 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException, NotFound
 
 from nsfw.errors import ServiceError
+from nsfw.web.headers import html_policy
 from nsfw.web.openapi_schemas import SCHEMAS, error_body
 
 TITLE = "nsfw-service"
@@ -111,7 +114,7 @@ def build(app: Flask) -> dict:
         title=TITLE,
         version=VERSION,
         openapi_version="3.1.0",
-        info={"description": (sys.modules[__package__].__doc__ or "").strip()},
+        info={"description": (sys.modules["nsfw"].__doc__ or "").strip()},
     )
     for name, schema in copy.deepcopy(SCHEMAS).items():
         api.components.schema(name, schema)
@@ -224,9 +227,7 @@ PAGE = """<!DOCTYPE html>
 <body>
 <div id="swagger-ui"></div>
 <script src="{bundle}"></script>
-<script>
-window.ui = SwaggerUIBundle({{url: {spec}, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null}});
-</script>
+<script>{script}</script>
 </body>
 </html>
 """
@@ -247,15 +248,24 @@ def swagger_ui():
     def asset(name):
         return escape(url_for("docs.swagger_asset", asset=name))
 
+    spec_url = json.dumps(url_for("docs.openapi_json")).replace("<", "\\u003c")
+    script = (
+        f'window.ui = SwaggerUIBundle({{url: {spec_url}, dom_id: "#swagger-ui", '
+        "deepLinking: true, validatorUrl: null});"
+    )
     page = PAGE.format(
         version=escape(SWAGGER_UI_VERSION),
         title=TITLE,
         css=asset("swagger-ui.css"),
         icon=asset("favicon-32x32.png"),
         bundle=asset("swagger-ui-bundle.js"),
-        spec=json.dumps(url_for("docs.openapi_json")).replace("<", "\\u003c"),
+        script=script,
     )
-    return Response(page, mimetype="text/html")
+    response = Response(page, mimetype="text/html")
+    # The inline script is allowed by its hash, and nothing else inline is.
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    response.headers["Content-Security-Policy"] = html_policy((digest,))
+    return response
 
 
 @bp.get("/docs/<asset>")

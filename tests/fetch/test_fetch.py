@@ -7,6 +7,7 @@ records every socket connect during these tests and refuses any target
 outside loopback, so no test can reach another machine even by mistake.
 """
 
+import contextlib
 import gc
 import gzip
 import ipaddress
@@ -832,3 +833,38 @@ def test_successes_keep_only_pooled_sockets(server, fetcher):
 )
 def test_url_canonical_form(url, canonical):
     assert urls.parse(url, PORTS).url == canonical
+
+
+def empty_deflate_blocks(conn, stop):
+    """gzip that never inflates to a byte: a header, then empty stored blocks, forever."""
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Type: image/jpeg\r\n\r\n")
+    conn.sendall(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
+    block = b"\x00\x00\x00\xff\xff" * 13000  # 65 KB of non-final empty blocks
+    with contextlib.suppress(OSError):
+        while not stop.is_set():
+            conn.sendall(block)
+
+
+def test_endless_empty_deflate_blocks_hit_the_raw_byte_cap_at_once(raw_servers, make_fetcher):
+    srv = raw_servers(empty_deflate_blocks)
+    fetcher = make_fetcher(resolver=resolve_to("127.0.0.1"), max_bytes=2 * 1024 * 1024, fetch_timeout=10)
+    cpu, started = time.process_time(), time.monotonic()
+    with pytest.raises(TooLarge):
+        fetch_bytes(fetcher, f"http://127.0.0.1:{srv.port}/")
+    assert time.monotonic() - started < 3 and time.process_time() - cpu < 2
+
+
+def test_a_deadline_earlier_than_the_fetch_timeout_wins(raw_servers, make_fetcher):
+    srv = raw_servers(drip(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", b"x" * 100, 0.2))
+    fetcher = make_fetcher(resolver=resolve_to("127.0.0.1"), fetch_timeout=10)
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout), fetcher.fetch(f"http://127.0.0.1:{srv.port}/", deadline=started + 1):
+        pass
+    assert time.monotonic() - started < 2
+
+
+def test_unknown_content_encodings_are_refused(server, fetcher):
+    server.expect_request("/br").respond_with_data(b"\x0b\x02\x80hello\x03", headers={"Content-Encoding": "br"})
+    with pytest.raises(FetchFailed, match="Content-Encoding"):
+        fetch_bytes(fetcher, f"http://127.0.0.1:{server.port}/br")

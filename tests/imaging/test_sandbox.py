@@ -1,0 +1,159 @@
+"""The decoder processes: whatever an image costs, the worker pays a bounded price.
+
+Real decoder processes, real hostile images built at test time (tests/hostile_images.py).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import IMAGES
+from hostile_images import lossless_webp_bomb, scan_bomb_jpeg
+
+from nsfw.errors import CorruptImage, DeadlineExceeded, ImageTooComplex, ImageTooLarge, Overloaded, UnsupportedMedia
+from nsfw.imaging.decode import decode
+from nsfw.imaging.preprocess import to_model_input
+from nsfw.imaging.sandbox import DecoderPool
+from nsfw.settings import Settings
+
+
+@pytest.fixture
+def make_pool():
+    pools = []
+
+    def make(**changes):
+        pool = DecoderPool(Settings().replace(**changes))
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+def soon(seconds=10.0):
+    return time.monotonic() + seconds
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def test_the_decoder_gives_exactly_what_decoding_here_gives(make_pool):
+    pool = make_pool()
+    data = (IMAGES / "chelsea.png").read_bytes()
+    prepared = pool.prepare(data, 224, soon())
+    local = decode(data, Settings())
+    assert (prepared.format, prepared.width, prepared.height) == ("PNG", local.width, local.height)
+    assert len(prepared.tensors) == 1
+    np.testing.assert_array_equal(prepared.tensors[0], to_model_input(local.frames[0], 224))
+
+
+def test_typed_errors_come_back_typed_and_the_decoder_survives(make_pool):
+    pool = make_pool(decoders=1)
+    with pytest.raises(UnsupportedMedia):
+        pool.prepare(b"not an image at all", 224, soon())
+    with pytest.raises(CorruptImage):
+        pool.prepare((IMAGES / "chelsea.png").read_bytes()[:2000], 224, soon())
+    (pid,) = pool.pids()
+    pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
+    assert pool.pids() == [pid]
+
+
+def test_scan_bomb_is_stopped_at_the_cpu_budget(make_pool):
+    pool = make_pool(decoders=1, decode_cpu_s=1.0)
+    bomb = scan_bomb_jpeg(3000, 2048)  # about 11 s of CPU if left alone
+    pool.start()
+    (first,) = pool.pids()
+    cpu, started = children_cpu(), time.monotonic()
+    with pytest.raises(ImageTooComplex):
+        pool.prepare(bomb, 224, soon(30))
+    elapsed, spent = time.monotonic() - started, children_cpu() - cpu
+    assert spent <= 1.5 and elapsed < 5, (spent, elapsed)
+    # the killed decoder is replaced, and the next image is decoded as usual
+    pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
+    assert pool.pids() and pool.pids() != [first]
+
+
+def test_memory_bomb_is_refused_and_the_worker_never_holds_its_pixels(make_pool):
+    pool = make_pool(decoders=1)
+    bomb = lossless_webp_bomb(7071)  # 50 MP: under the pixel cap, over the memory budget
+    assert len(bomb) < 4096 and 7071 * 7071 <= pool._settings.max_pixels
+    before = _rss_mb(os.getpid())
+    with pytest.raises(ImageTooLarge, match="memory"):
+        pool.prepare(bomb, 224, soon(30))
+    assert _rss_mb(os.getpid()) - before < 20
+
+
+def test_a_48_megapixel_photo_still_classifies(make_pool):
+    pool = make_pool(decoders=1)
+    rng = np.random.default_rng(1)
+    import io
+
+    from PIL import Image
+
+    small = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    big = Image.fromarray(small).resize((8000, 6000))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=85)
+    prepared = pool.prepare(buf.getvalue(), 224, soon(60))
+    assert (prepared.width, prepared.height) == (8000, 6000)
+    (pid,) = pool.pids()
+    assert _hwm_mb(pid) <= 448 + 40  # the decoder stays within its budget (plus shared libraries)
+
+
+def test_the_deadline_kills_a_decode_in_progress(make_pool):
+    pool = make_pool(decoders=1, decode_cpu_s=30.0)
+    bomb = scan_bomb_jpeg(3000, 2048)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        pool.prepare(bomb, 224, soon(0.5))
+    assert time.monotonic() - started < 2
+    pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
+
+
+def test_a_full_queue_is_refused_at_once(make_pool):
+    pool = make_pool(decoders=1, queue_depth=0, decode_cpu_s=30.0)
+    pool.start()
+    bomb = scan_bomb_jpeg(3000, 2048)
+    busy = threading.Thread(target=lambda: pytest.raises(DeadlineExceeded, pool.prepare, bomb, 224, soon(3)))
+    busy.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    with pytest.raises(Overloaded) as caught:
+        pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
+    assert time.monotonic() - started < 0.1 and caught.value.retry_after == 1
+    busy.join(10)
+
+
+def test_a_decoder_that_dies_is_an_error_for_its_image_only(make_pool):
+    pool = make_pool(decoders=1, decode_cpu_s=30.0)
+    pool.start()
+    (pid,) = pool.pids()
+    threading.Timer(0.3, os.kill, (pid, signal.SIGSEGV)).start()
+    with pytest.raises(CorruptImage, match="decoder failed"):
+        pool.prepare(scan_bomb_jpeg(3000, 2048), 224, soon())
+    pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
+
+
+def _status(pid: int, field: str) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(field)
+
+
+def _rss_mb(pid: int) -> float:
+    return _status(pid, "VmRSS")
+
+
+def _hwm_mb(pid: int) -> float:
+    return _status(pid, "VmHWM")
