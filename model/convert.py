@@ -108,6 +108,7 @@ def _graph_model(tfjs_dir: Path):
     import tensorflow as tf
     import tfjs_graph
 
+    _require_onednn(tf)
     plain = tfjs_graph.graph_function(tfjs_dir, split_fused=True)
     fused = tfjs_graph.graph_function(tfjs_dir, split_fused=False)
     data = _convert(tf.lite.TFLiteConverter.from_concrete_functions([plain], plain))
@@ -121,9 +122,33 @@ def _graph_model(tfjs_dir: Path):
     return (data, (lambda x: fused(tf.constant(x)).numpy()), size, tfjs_graph.weight_count(tfjs_dir), facts)
 
 
+def _require_onednn(tf) -> None:
+    """Fail clearly unless TensorFlow runs with its oneDNN ops (needed by the graph-model reference).
+
+    TensorFlow's only CPU kernel for ``_FusedDepthwiseConv2dNative`` is
+    oneDNN's: without oneDNN the op gets a placeholder kernel that computes
+    nothing ("Missing 0-th output"). Stock x86 TensorFlow turns oneDNN on by
+    default only on CPUs with AVX512-VNNI/BF16, AVX-VNNI or AMX, so
+    ``build_tflite`` turns it on before importing TensorFlow; this catches a
+    TensorFlow imported earlier, or built without oneDNN.
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    if not _pywrap_util_port.IsMklEnabled():
+        raise SystemExit(
+            f"TensorFlow {tf.__version__} runs without oneDNN (imported before TF_ENABLE_ONEDNN_OPTS=1 "
+            "was set, or built without it); the graph-model reference needs oneDNN's "
+            "_FusedDepthwiseConv2dNative kernel"
+        )
+
+
 def build_tflite(tfjs_dir: Path, out: Path, keras_out: Path | None = None) -> dict:
     """tfjs dir -> TFLite file; return facts for the manifest. Exits on a failed check."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN on, whatever the CPU: TensorFlow's default depends on the CPU's
+    # features, and the graph-model reference cannot run without it (see
+    # _require_onednn). The .tflite files do not depend on it.
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     import keras
     import tensorflow as tf
 
