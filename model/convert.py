@@ -89,16 +89,21 @@ def _convert(converter) -> bytes:
 def _layers_model(tfjs_dir: Path, keras_out: Path | None):
     """(TFLite bytes, reference callable, input size, float weight count, facts)."""
     import tensorflow as tf
-    from tfjs_to_keras import tfjs_to_keras
+    from tfjs_to_keras import build_keras_model, load_tfjs
 
-    model = tfjs_to_keras(tfjs_dir)
+    model_json, weights = load_tfjs(tfjs_dir)
+    model = build_keras_model(model_json, weights)
     if keras_out is not None:
         keras_out.parent.mkdir(parents=True, exist_ok=True)
         model.save(str(keras_out))
-    data = _convert(tf.lite.TFLiteConverter.from_keras_model(model))
+    # Converted: the same model with BatchNormalization folded in float64 by
+    # numpy, not by TensorFlow's CPU-dependent Rsqrt (tfjs_to_keras docstring).
+    folded = build_keras_model(model_json, weights, fold_batchnorm=True)
+    data = _convert(tf.lite.TFLiteConverter.from_keras_model(folded))
     count = sum(int(np.prod(w.shape)) for w in model.weights)
     facts = {
-        "converter": "tf.lite.TFLiteConverter.from_keras_model",
+        "converter": "tf.lite.TFLiteConverter.from_keras_model (BatchNormalization folded "
+        "beforehand in float64: model/tfjs_to_keras.py fold_batchnorm)",
         "reference": "the Keras 3 model rebuilt by model/tfjs_to_keras.py",
     }
     return data, (lambda x: model.predict(x, verbose=0)), int(model.input_shape[1]), count, facts
