@@ -1,12 +1,15 @@
 """tfjs files -> float32 TFLite file, checked against TensorFlow and against nsfwjs.
 
 * layers-models (mobilenet_v2, inception_v3): rebuilt as Keras 3 models
-  (tfjs_to_keras.py), converted with ``TFLiteConverter.from_keras_model``;
-  the reference is the Keras model.
+  (tfjs_to_keras.py); the one converted with
+  ``TFLiteConverter.from_keras_model`` has its BatchNormalizations folded in
+  float64 by numpy (so the .tflite does not depend on the CPU); the
+  reference is the unfolded Keras model.
 * graph-models (mobilenet_v2_mid): rebuilt as a TensorFlow function whose
   weights are graph constants (tfjs_graph.py), converted with
   ``TFLiteConverter.from_concrete_functions``; the reference is TensorFlow
-  running the graph as tfjs wrote it (fused ops and all).
+  running the graph as tfjs wrote it (fused ops and all, which needs
+  oneDNN: ``build_tflite`` turns it on).
 
 Every conversion is plain float32 (no quantization, no optimizations). The
 TFLite file must answer what its reference answers to 1e-5 on fixed inputs
