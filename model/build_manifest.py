@@ -67,7 +67,9 @@ STEPS = [
     "npm pack + sha512 integrity check",
     "node model/extract_tfjs.cjs (model.min.js, shard .min.js -> model.json, .bin)",
     "weights: uint8 dequantized in float64 (q * scale + min), then cast to float32",
-    "layers-models: Keras 3 model (model/tfjs_to_keras.py), tf.lite.TFLiteConverter.from_keras_model",
+    "layers-models: Keras 3 model (model/tfjs_to_keras.py); BatchNormalization folded into "
+    "x * multiplier + offset in float64 by numpy, not by TensorFlow's CPU-dependent Rsqrt; "
+    "tf.lite.TFLiteConverter.from_keras_model",
     "graph-models: TensorFlow GraphDef with fused ops split into stock ops "
     "(model/tfjs_graph.py), tf.lite.TFLiteConverter.from_concrete_functions",
     "float32, no optimizations; TFLite checked against TensorFlow (1e-5) and, with "

@@ -1,12 +1,15 @@
 """tfjs files -> float32 TFLite file, checked against TensorFlow and against nsfwjs.
 
 * layers-models (mobilenet_v2, inception_v3): rebuilt as Keras 3 models
-  (tfjs_to_keras.py), converted with ``TFLiteConverter.from_keras_model``;
-  the reference is the Keras model.
+  (tfjs_to_keras.py); the one converted with
+  ``TFLiteConverter.from_keras_model`` has its BatchNormalizations folded in
+  float64 by numpy (so the .tflite does not depend on the CPU); the
+  reference is the unfolded Keras model.
 * graph-models (mobilenet_v2_mid): rebuilt as a TensorFlow function whose
   weights are graph constants (tfjs_graph.py), converted with
   ``TFLiteConverter.from_concrete_functions``; the reference is TensorFlow
-  running the graph as tfjs wrote it (fused ops and all).
+  running the graph as tfjs wrote it (fused ops and all, which needs
+  oneDNN: ``build_tflite`` turns it on).
 
 Every conversion is plain float32 (no quantization, no optimizations). The
 TFLite file must answer what its reference answers to 1e-5 on fixed inputs
@@ -89,16 +92,21 @@ def _convert(converter) -> bytes:
 def _layers_model(tfjs_dir: Path, keras_out: Path | None):
     """(TFLite bytes, reference callable, input size, float weight count, facts)."""
     import tensorflow as tf
-    from tfjs_to_keras import tfjs_to_keras
+    from tfjs_to_keras import build_keras_model, load_tfjs
 
-    model = tfjs_to_keras(tfjs_dir)
+    model_json, weights = load_tfjs(tfjs_dir)
+    model = build_keras_model(model_json, weights)
     if keras_out is not None:
         keras_out.parent.mkdir(parents=True, exist_ok=True)
         model.save(str(keras_out))
-    data = _convert(tf.lite.TFLiteConverter.from_keras_model(model))
+    # Converted: the same model with BatchNormalization folded in float64 by
+    # numpy, not by TensorFlow's CPU-dependent Rsqrt (tfjs_to_keras docstring).
+    folded = build_keras_model(model_json, weights, fold_batchnorm=True)
+    data = _convert(tf.lite.TFLiteConverter.from_keras_model(folded))
     count = sum(int(np.prod(w.shape)) for w in model.weights)
     facts = {
-        "converter": "tf.lite.TFLiteConverter.from_keras_model",
+        "converter": "tf.lite.TFLiteConverter.from_keras_model (BatchNormalization folded "
+        "beforehand in float64: model/tfjs_to_keras.py fold_batchnorm)",
         "reference": "the Keras 3 model rebuilt by model/tfjs_to_keras.py",
     }
     return data, (lambda x: model.predict(x, verbose=0)), int(model.input_shape[1]), count, facts
@@ -108,6 +116,7 @@ def _graph_model(tfjs_dir: Path):
     import tensorflow as tf
     import tfjs_graph
 
+    _require_onednn(tf)
     plain = tfjs_graph.graph_function(tfjs_dir, split_fused=True)
     fused = tfjs_graph.graph_function(tfjs_dir, split_fused=False)
     data = _convert(tf.lite.TFLiteConverter.from_concrete_functions([plain], plain))
@@ -121,9 +130,33 @@ def _graph_model(tfjs_dir: Path):
     return (data, (lambda x: fused(tf.constant(x)).numpy()), size, tfjs_graph.weight_count(tfjs_dir), facts)
 
 
+def _require_onednn(tf) -> None:
+    """Fail clearly unless TensorFlow runs with its oneDNN ops (needed by the graph-model reference).
+
+    TensorFlow's only CPU kernel for ``_FusedDepthwiseConv2dNative`` is
+    oneDNN's: without oneDNN the op gets a placeholder kernel that computes
+    nothing ("Missing 0-th output"). Stock x86 TensorFlow turns oneDNN on by
+    default only on CPUs with AVX512-VNNI/BF16, AVX-VNNI or AMX, so
+    ``build_tflite`` turns it on before importing TensorFlow; this catches a
+    TensorFlow imported earlier, or built without oneDNN.
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    if not _pywrap_util_port.IsMklEnabled():
+        raise SystemExit(
+            f"TensorFlow {tf.__version__} runs without oneDNN (imported before TF_ENABLE_ONEDNN_OPTS=1 "
+            "was set, or built without it); the graph-model reference needs oneDNN's "
+            "_FusedDepthwiseConv2dNative kernel"
+        )
+
+
 def build_tflite(tfjs_dir: Path, out: Path, keras_out: Path | None = None) -> dict:
     """tfjs dir -> TFLite file; return facts for the manifest. Exits on a failed check."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN on, whatever the CPU: TensorFlow's default depends on the CPU's
+    # features, and the graph-model reference cannot run without it (see
+    # _require_onednn). The .tflite files do not depend on it.
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     import keras
     import tensorflow as tf
 

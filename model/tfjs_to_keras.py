@@ -18,10 +18,26 @@ accepted; any
 other option value is an error rather than a silent guess), the graph is
 wired by walking ``inbound_nodes``, and every tfjs weight must be consumed
 exactly once. TensorFlow is imported lazily so ``load_tfjs`` works without it.
+
+``fold_batchnorm=True`` builds the model that gets converted to TFLite: each
+(inference-only) BatchNormalization becomes ``x * multiplier + offset`` with
+``multiplier = gamma / sqrt(variance + epsilon)`` and ``offset = beta - mean *
+multiplier`` computed here in float64 and rounded once to float32, as tfjs
+computes them (in doubles). Left to the converter, the fold would go through
+TensorFlow's float32 ``Rsqrt`` kernel, which is an approximation (Eigen's AVX
+path: the ``rsqrtps`` estimate plus one Newton step) whose last bits depend
+on the CPU (``rsqrtps`` is only specified to a relative error of 1.5 *
+2**-12): the converted weights differed by a few ulp, and the model's outputs
+by 1.8e-6, between an Intel and an AMD build. With the fold in numpy, the
+converter only multiplies the conv kernels by the multipliers (exactly
+rounded float32 products), and the .tflite is the same on every x86 CPU.
+The default (unfolded) model, with Keras's own BatchNormalization, is the
+build's reference and what ``--keras-out`` saves.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -63,6 +79,52 @@ def load_tfjs(model_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     return model_json, weights
 
 
+def fold_batchnorm(params: dict[str, np.ndarray], epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inference-mode BatchNormalization as float32 (multiplier, offset), computed in float64.
+
+    ``params`` holds ``moving_mean``, ``moving_variance`` and, when the layer
+    has them, ``gamma`` and ``beta``. Only correctly rounded operations
+    (+, -, *, /, sqrt) are used, so the result is the same on every CPU.
+    """
+    mean = params["moving_mean"].astype(np.float64)
+    variance = params["moving_variance"].astype(np.float64)
+    gamma = params["gamma"].astype(np.float64) if "gamma" in params else np.ones_like(variance)
+    beta = params["beta"].astype(np.float64) if "beta" in params else np.zeros_like(mean)
+    multiplier = gamma / np.sqrt(variance + float(epsilon))
+    offset = beta - mean * multiplier
+    return multiplier.astype(np.float32), offset.astype(np.float32)
+
+
+@functools.cache
+def _folded_batchnorm_class():
+    from tensorflow import keras
+
+    class FoldedBatchNormalization(keras.layers.Layer):
+        """An inference-mode BatchNormalization, folded: ``x * multiplier + offset`` (see ``fold_batchnorm``)."""
+
+        def __init__(self, epsilon: float, center: bool, scale: bool, **kwargs):
+            super().__init__(**kwargs)
+            self.epsilon, self.center, self.scale = epsilon, center, scale
+
+        def build(self, input_shape):
+            channels = (int(input_shape[-1]),)
+            self.multiplier = self.add_weight(shape=channels, initializer="ones", trainable=False, name="multiplier")
+            self.offset = self.add_weight(shape=channels, initializer="zeros", trainable=False, name="offset")
+
+        def call(self, inputs):
+            return inputs * self.multiplier + self.offset
+
+        def tfjs_variables(self) -> set[str]:
+            """The tfjs (Keras 2) variables this layer is folded from."""
+            names = {"moving_mean", "moving_variance"}
+            return names | ({"gamma"} if self.scale else set()) | ({"beta"} if self.center else set())
+
+        def set_tfjs_weights(self, params: dict[str, np.ndarray]) -> None:
+            self.set_weights(list(fold_batchnorm(params, self.epsilon)))
+
+    return FoldedBatchNormalization
+
+
 def _expect(layer: dict, key: str, allowed) -> None:
     value = layer["config"].get(key)
     if value not in allowed:
@@ -74,7 +136,7 @@ def _activation(layer: dict) -> str:
     return layer["config"]["activation"]
 
 
-def _make_layer(layer: dict):
+def _make_layer(layer: dict, fold_batchnorm: bool = False):
     """Keras 3 layer for one Keras 2.2.4 layer config (without weights)."""
     from tensorflow import keras
 
@@ -108,6 +170,10 @@ def _make_layer(layer: dict):
         )
     if kind == "BatchNormalization":
         _expect(layer, "axis", (-1, 3))
+        if fold_batchnorm:
+            return _folded_batchnorm_class()(
+                epsilon=cfg["epsilon"], center=cfg["center"], scale=cfg["scale"], name=name
+            )
         return keras.layers.BatchNormalization(
             axis=-1,
             momentum=cfg["momentum"],
@@ -161,6 +227,14 @@ def _assign_weights(layer, weights: dict[str, np.ndarray], used: set[str]) -> No
         owner, _, var = key.rpartition("/")
         if owner == layer.name:
             by_name[_VARIABLE_ALIASES.get(var, var)] = key
+    if hasattr(layer, "set_tfjs_weights"):  # a folded BatchNormalization
+        if set(by_name) != layer.tfjs_variables():
+            raise ValueError(
+                f"{layer.name}: tfjs has weights {sorted(by_name)}, expected {sorted(layer.tfjs_variables())}"
+            )
+        layer.set_tfjs_weights({var: weights[key] for var, key in by_name.items()})
+        used.update(by_name.values())
+        return
     for variable in layer.weights:
         key = by_name.get(variable.name)
         if key is None:
@@ -178,8 +252,12 @@ def _assign_weights(layer, weights: dict[str, np.ndarray], used: set[str]) -> No
         layer.set_weights(values)
 
 
-def build_keras_model(model_json: dict, weights: dict[str, np.ndarray]):
-    """Functional Keras 3 model equivalent to the tfjs layers-model."""
+def build_keras_model(model_json: dict, weights: dict[str, np.ndarray], fold_batchnorm: bool = False):
+    """Functional Keras 3 model equivalent to the tfjs layers-model.
+
+    ``fold_batchnorm``: BatchNormalization layers as float64-folded
+    ``x * multiplier + offset`` (the model to convert; see the module docstring).
+    """
     from tensorflow import keras
 
     topology = model_json["modelTopology"]
@@ -196,7 +274,7 @@ def build_keras_model(model_json: dict, weights: dict[str, np.ndarray]):
             shape = cfg["batch_input_shape"]
             outputs[name] = [keras.Input(shape=tuple(shape[1:]), dtype=cfg["dtype"], name=name)]
             continue
-        built = _make_layer(layer)
+        built = _make_layer(layer, fold_batchnorm)
         keras_layers.append(built)
         outputs[name] = []
         for node in layer["inbound_nodes"]:
@@ -225,7 +303,7 @@ def build_keras_model(model_json: dict, weights: dict[str, np.ndarray]):
     return model
 
 
-def tfjs_to_keras(model_dir: str | Path):
+def tfjs_to_keras(model_dir: str | Path, fold_batchnorm: bool = False):
     """Load a tfjs layers-model directory and return the Keras 3 model."""
     model_json, weights = load_tfjs(model_dir)
-    return build_keras_model(model_json, weights)
+    return build_keras_model(model_json, weights, fold_batchnorm)
