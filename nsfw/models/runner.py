@@ -70,6 +70,7 @@ class ModelSpec:
             command = (entry.get("build") or {}).get("command") or f"python model/build.py --model {name}"
             raise ModelError(
                 f"model {name!r} is not built ({spec.path} is missing or has no recorded checksum); run `{command}`"
+                " (it needs Node.js and npm, to fetch nsfwjs, and TensorFlow, from requirements-dev.txt)"
             )
         return spec
 

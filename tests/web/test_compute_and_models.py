@@ -96,3 +96,14 @@ def test_a_model_that_is_not_built_stops_start_up(settings):
     app = create_app(settings.replace(models=("mobilenet_v2", "no_such_model")))
     with pytest.raises(ModelError):
         app.extensions["nsfw"].load()
+
+
+def test_a_model_that_is_not_built_names_the_build_and_what_it_needs(tmp_path):
+    from nsfw.models.runner import ModelError, ModelSpec
+
+    (tmp_path / "manifest.json").write_bytes((TESTS.parent / "model" / "manifest.json").read_bytes())
+    with pytest.raises(ModelError) as failure:
+        ModelSpec.from_manifest(tmp_path, "inception_v3")
+    message = str(failure.value)
+    assert "python model/build.py --model inception_v3" in message
+    assert "Node.js" in message and "npm" in message and "TensorFlow" in message
