@@ -5,8 +5,11 @@ adult, unknown (a person reviews it), definitely safe. The service does the
 same with one number, ``nsfw = porn + hentai + sexy``, and two thresholds.
 
 The category view follows the Swiss AI Center's NSFW service
-(safe/nsfw with sub-categories) where our classes map honestly. Our model has
-no "nudity" class (GantMan's "porn" covers nudity too), so none is invented.
+(swiss-ai-center/image-nsfw-detector-service): safe/nsfw, with sub-categories
+under the names its code answers, where our classes map onto them. It has
+two sub-categories no class of ours carries: ``nsfw_nudity`` (GantMan's
+"porn" covers nudity too) and ``safe_person`` (our "neutral" holds every safe
+photo, with or without people). They are left out, never given a made-up score.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from nsfw.errors import ServiceError
 NSFW_CLASSES = ("hentai", "porn", "sexy")
 SAFE_CLASSES = ("drawings", "neutral")
 
-# our class -> Swiss AI Center sub-category
+# our class -> the Swiss AI Center service's sub-category
 SUBCATEGORIES = {
-    "porn": "porn",
-    "sexy": "suggestive",
-    "hentai": "cartoon_sex",
-    "neutral": "neutral",
-    "drawings": "cartoon_neutral",
+    "drawings": "safe_cartoon",
+    "hentai": "nsfw_cartoon",
+    "neutral": "safe_general",
+    "porn": "nsfw_porn",
+    "sexy": "nsfw_suggestive",
 }
+# Its sub-categories that no class of ours carries: never answered.
+UNMAPPED_SUBCATEGORIES = ("nsfw_nudity", "safe_person")
 
 
 class InvalidThresholds(ServiceError):

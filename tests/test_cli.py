@@ -49,3 +49,10 @@ def test_serving_never_imports_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_writes_nothing_to_stderr_on_success():
+    """stderr is for what the user must read: not LiteRT's XNNPACK INFO line."""
+    result = run_cli(str(IMAGES / "chelsea.png"))
+    assert result.returncode == 0
+    assert result.stderr == ""

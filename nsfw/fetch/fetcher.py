@@ -1,9 +1,9 @@
 """The one place this service makes outbound HTTP requests.
 
 The URL comes from an untrusted caller, so every hop of a fetch is: parse
-strictly (:mod:`nsfw.urls`), resolve the name once, refuse it if ANY of its
-addresses is not public (:mod:`nsfw.addresses`), then connect to the address
-that was checked (:mod:`nsfw.transport`). Redirects are followed here, not by
+strictly (:mod:`nsfw.fetch.urls`), resolve the name once, refuse it if ANY of
+its addresses is not public (:mod:`nsfw.fetch.addresses`), then connect to the
+address that was checked (:mod:`nsfw.fetch.transport`). Redirects are followed here, not by
 requests, so each hop gets the same checks. One deadline covers DNS, connect,
 headers, body and all redirects, and the decoded body is capped in size, so a
 hostile server can cost neither unbounded time nor unbounded memory or disk.

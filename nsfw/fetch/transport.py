@@ -137,7 +137,7 @@ class _PinnedHTTPSPool(HTTPSConnectionPool):
 
 
 class PinnedRequest(PreparedRequest):
-    """A GET of ``target`` (a :class:`nsfw.urls.Target`) that may only be sent to ``ip``."""
+    """A GET of ``target`` (a :class:`nsfw.fetch.urls.Target`) that may only be sent to ``ip``."""
 
     def __init__(self, target, ip, headers):
         super().__init__()

@@ -10,10 +10,14 @@ can hang when their threads were created in the parent).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import queue
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -66,6 +70,7 @@ class ModelSpec:
             command = (entry.get("build") or {}).get("command") or f"python model/build.py --model {name}"
             raise ModelError(
                 f"model {name!r} is not built ({spec.path} is missing or has no recorded checksum); run `{command}`"
+                " (it needs Node.js and npm, to fetch nsfwjs, and TensorFlow, from requirements-dev.txt)"
             )
         return spec
 
@@ -169,8 +174,45 @@ class Model(Runner):
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            interpreter = Interpreter(model_path=str(self.spec.path), num_threads=self._threads)
-            interpreter.allocate_tensors()
+            with _without_litert_info():
+                interpreter = Interpreter(model_path=str(self.spec.path), num_threads=self._threads)
+                interpreter.allocate_tensors()
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load {self.spec.path}: {exc}") from None
         return interpreter
+
+
+# LiteRT's native logger writes "INFO: Created TensorFlow Lite XNNPACK delegate
+# for CPU." straight to file descriptor 2 when the first interpreter of a
+# process allocates its tensors. ai-edge-litert 2.3.0 exports no way to raise
+# that logger's level, and TF_CPP_MIN_LOG_LEVEL does not reach it, so fd 2 is
+# pointed at a temporary file while an interpreter is created, and everything
+# written there except the logger's INFO lines (warnings, errors, other
+# threads' output) is copied back to the real stderr afterwards.
+_STDERR_LOCK = threading.Lock()
+_LITERT_INFO = b"INFO: "
+
+
+@contextlib.contextmanager
+def _without_litert_info():
+    try:
+        held = tempfile.TemporaryFile()
+    except OSError:  # no writable temp dir: let the line through rather than fail
+        held = None
+    if held is None:
+        yield
+        return
+    with _STDERR_LOCK, held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = memoryview(b"".join(line for line in held if not line.startswith(_LITERT_INFO)))
+            while kept:
+                kept = kept[os.write(2, kept) :]

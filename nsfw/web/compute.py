@@ -1,9 +1,12 @@
 """POST /compute: the Swiss AI Center NSFW service's contract, for its clients.
 
-An image upload in, ``{"prediction_category", "prediction_subcategory",
-"scores_dict_cat", "scores_dict_sub_cat"}`` out, with float scores. Our
-classes map onto its sub-categories as documented in ``verdict.py``; there is
-no "nudity" sub-category because this model has no such class.
+An image upload in; out, the JSON that service's code
+(swiss-ai-center/image-nsfw-detector-service, ``src/my_service.py``) answers:
+``{"prediction_category", "prediction_subcategory", "scores_dict_cat",
+"scores_dict_sub_cat"}`` with its key names and its scores as strings
+(``str()`` of the float). Our classes map onto its sub-categories as listed
+in ``verdict.py``; its ``nsfw_nudity`` and ``safe_person`` are absent because
+no class of this model carries them, and a score for them would be invented.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ bp = Blueprint("compute", __name__)
 @doc(
     "Classify one upload in the Swiss AI Center shape",
     description="A multipart field `image` (or a raw `image/*` body) in; categories and "
-    "sub-categories with float scores out.",
+    "sub-categories out, with the scores as decimal strings, as the Swiss AI Center service "
+    "answers. Its `nsfw_nudity` and `safe_person` sub-categories are absent: no class of "
+    "this model carries them.",
     body=image_body(required=True),
     responses={200: json_response("the Swiss AI Center answer", ref("ComputeResponse"))},
     errors=(MissingURL, TooLarge, *DECODE_ERRORS, *ADMISSION_ERRORS, ModelError, BODY_TOO_LARGE),
@@ -33,11 +38,12 @@ def compute():
     data = inputs.single_upload(request, detector.settings.max_bytes)
     result = detector.classify_bytes(data)
     view = categories(result.scores)
-    subcategories = view["subcategories"]
-    by_category = {"safe": view["safe"], "nsfw": view["nsfw"]}
+    by_category = {"nsfw": view["nsfw"], "safe": view["safe"]}
+    subcategories = dict(sorted(view["subcategories"].items()))
+    # That service takes the first of equal scores, in this (alphabetical) order.
     return jsonify(
         prediction_category=max(by_category, key=by_category.get),
         prediction_subcategory=max(subcategories, key=subcategories.get),
-        scores_dict_cat=by_category,
-        scores_dict_sub_cat=subcategories,
+        scores_dict_cat={name: str(float(value)) for name, value in by_category.items()},
+        scores_dict_sub_cat={name: str(float(value)) for name, value in subcategories.items()},
     )

@@ -3,7 +3,7 @@
 Enums are computed from the code that produces the values (class names and
 sub-categories from ``verdict.py``, error codes from the error classes), and
 response objects forbid unknown keys, so a change of shape in the code fails
-the schemathesis test (tests/test_openapi.py) until the document follows.
+the schemathesis test (tests/web/test_openapi.py) until the document follows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
 from nsfw import errors as e
 from nsfw.models.registry import UnknownModel  # noqa: F401
 from nsfw.models.runner import ModelError  # noqa: F401
-from nsfw.verdict import NSFW_CLASSES, SAFE_CLASSES, SUBCATEGORIES, InvalidThresholds  # noqa: F401
+from nsfw.verdict import (  # noqa: F401
+    NSFW_CLASSES,
+    SAFE_CLASSES,
+    SUBCATEGORIES,
+    UNMAPPED_SUBCATEGORIES,
+    InvalidThresholds,
+)
 from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
 
 CLASSES = sorted(SUBCATEGORIES)
@@ -49,10 +55,18 @@ def closed(properties: dict, required=None, **extra) -> dict:
 
 PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
 SUM = {"type": "number", "minimum": 0, "description": "a sum of probabilities (may pass 1 by rounding)"}
+# A score as the Swiss AI Center service sends it: str() of a float, e.g. "0.93" or "1e-05".
+SCORE_STRING = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(e-[0-9]+)?$"}
 URL = {"type": "string", "format": "uri", "description": "an absolute http or https URL"}
 BASE64 = {"type": "string", "description": "a base64 image, or a data: URL holding one"}
 THRESHOLD = {"type": "number", "minimum": 0, "maximum": 1}
 TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mOM6jnBgA0wMeAAg1MCAFM9Ab4N7TEPAAAAAElFTkSuQmCC"
+
+
+UNMAPPED_NOTE = (
+    " and ".join(UNMAPPED_SUBCATEGORIES) + " are absent: no class of this model carries them "
+    "(its porn covers nudity, its neutral covers people)"
+)
 
 
 def error_object(code_enum: list[str]) -> dict:
@@ -74,9 +88,12 @@ SCHEMAS = {
         {
             "safe": {**SUM, "description": " + ".join(SAFE_CLASSES)},
             "nsfw": {**SUM, "description": " + ".join(NSFW_CLASSES)},
-            "subcategories": closed(dict.fromkeys(SUBCATEGORIES.values(), PROBABILITY)),
+            "subcategories": closed(
+                dict.fromkeys(sorted(SUBCATEGORIES.values()), PROBABILITY),
+                description=UNMAPPED_NOTE,
+            ),
         },
-        description="the Swiss AI Center category view of the scores",
+        description="the Swiss AI Center category view of the scores, under that service's names",
     ),
     "Classification": closed(
         {
@@ -150,9 +167,12 @@ SCHEMAS = {
         {
             "prediction_category": {"type": "string", "enum": ["nsfw", "safe"]},
             "prediction_subcategory": {"type": "string", "enum": sorted(SUBCATEGORIES.values())},
-            "scores_dict_cat": closed({"safe": SUM, "nsfw": SUM}),
-            "scores_dict_sub_cat": closed(dict.fromkeys(SUBCATEGORIES.values(), PROBABILITY)),
+            "scores_dict_cat": closed({"nsfw": SCORE_STRING, "safe": SCORE_STRING}),
+            "scores_dict_sub_cat": closed(
+                dict.fromkeys(sorted(SUBCATEGORIES.values()), SCORE_STRING),
+                description=UNMAPPED_NOTE,
+            ),
         },
-        description="the Swiss AI Center NSFW service's answer",
+        description="the Swiss AI Center NSFW service's answer: its keys, its scores as decimal strings",
     ),
 }

@@ -11,20 +11,49 @@ from conftest import IMAGES, TESTS
 PNG = "chelsea.png"
 
 
-def test_compute_answers_in_the_swiss_ai_center_shape(client, golden):
+def test_compute_answers_what_the_swiss_ai_center_service_answers(client, golden):
+    """Its src/my_service.py: its sub-category names, its categories, its scores as str(float)."""
     data = {"image": (io.BytesIO((IMAGES / PNG).read_bytes()), PNG)}
     response = client.post("/compute", data=data, content_type="multipart/form-data")
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == {"prediction_category", "prediction_subcategory", "scores_dict_cat", "scores_dict_sub_cat"}
-    g = golden["images"][PNG]["scores"]
     assert body["prediction_category"] == "safe"
-    assert body["prediction_subcategory"] == "neutral"
-    assert body["scores_dict_cat"]["safe"] == pytest.approx(g["neutral"] + g["drawings"], abs=1e-4)
-    assert body["scores_dict_cat"]["nsfw"] == pytest.approx(g["porn"] + g["hentai"] + g["sexy"], abs=1e-4)
-    assert body["scores_dict_sub_cat"]["suggestive"] == pytest.approx(g["sexy"], abs=1e-4)
-    assert body["scores_dict_sub_cat"]["cartoon_sex"] == pytest.approx(g["hentai"], abs=1e-4)
-    assert all(isinstance(v, float) for v in body["scores_dict_sub_cat"].values())
+    assert body["prediction_subcategory"] == "safe_general"
+    cat, sub = body["scores_dict_cat"], body["scores_dict_sub_cat"]
+    assert set(cat) == {"nsfw", "safe"}
+    assert set(sub) == {"nsfw_cartoon", "nsfw_porn", "nsfw_suggestive", "safe_cartoon", "safe_general"}
+    assert all(isinstance(v, str) for v in (*cat.values(), *sub.values()))
+    g = golden["images"][PNG]["scores"]
+    expected_sub = {
+        "nsfw_cartoon": g["hentai"],
+        "nsfw_porn": g["porn"],
+        "nsfw_suggestive": g["sexy"],
+        "safe_cartoon": g["drawings"],
+        "safe_general": g["neutral"],
+    }
+    for name, value in expected_sub.items():
+        assert float(sub[name]) == pytest.approx(value, abs=1e-4), name
+    assert float(cat["safe"]) == pytest.approx(g["neutral"] + g["drawings"], abs=1e-4)
+    assert float(cat["nsfw"]) == pytest.approx(g["porn"] + g["hentai"] + g["sexy"], abs=1e-4)
+
+
+def test_compute_never_invents_the_sub_categories_this_model_has_not(client):
+    data = {"image": (io.BytesIO((IMAGES / PNG).read_bytes()), PNG)}
+    body = client.post("/compute", data=data, content_type="multipart/form-data").get_json()
+    assert "nsfw_nudity" not in body["scores_dict_sub_cat"]
+    assert "safe_person" not in body["scores_dict_sub_cat"]
+
+
+def test_compute_scores_are_the_classify_scores_as_strings(client):
+    raw = (IMAGES / PNG).read_bytes()
+    body = client.post("/compute", data=raw, content_type="image/png").get_json()
+    (item,) = client.post("/v1/classify", data=raw, content_type="image/png").get_json()["results"]
+    assert {k: float(v) for k, v in body["scores_dict_sub_cat"].items()} == item["categories"]["subcategories"]
+    assert {k: float(v) for k, v in body["scores_dict_cat"].items()} == {
+        "nsfw": item["categories"]["nsfw"],
+        "safe": item["categories"]["safe"],
+    }
 
 
 def test_compute_without_an_image(client):
@@ -67,3 +96,14 @@ def test_a_model_that_is_not_built_stops_start_up(settings):
     app = create_app(settings.replace(models=("mobilenet_v2", "no_such_model")))
     with pytest.raises(ModelError):
         app.extensions["nsfw"].load()
+
+
+def test_a_model_that_is_not_built_names_the_build_and_what_it_needs(tmp_path):
+    from nsfw.models.runner import ModelError, ModelSpec
+
+    (tmp_path / "manifest.json").write_bytes((TESTS.parent / "model" / "manifest.json").read_bytes())
+    with pytest.raises(ModelError) as failure:
+        ModelSpec.from_manifest(tmp_path, "inception_v3")
+    message = str(failure.value)
+    assert "python model/build.py --model inception_v3" in message
+    assert "Node.js" in message and "npm" in message and "TensorFlow" in message

@@ -85,7 +85,7 @@ def no_network(monkeypatch):
 
     def refuse(*args, **kwargs):
         attempts.append(args)
-        raise OSError("tests/test_openapi.py: no network during the schemathesis run")
+        raise OSError("tests/web/test_openapi.py: no network during the schemathesis run")
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
