@@ -60,7 +60,7 @@ class Settings:
     max_batch: int = 16
     batch_concurrency: int = 4
     max_request_bytes: int = 32 * MiB
-    # server (read by gunicorn.conf.py)
+    # server (read by nsfw/gunicorn_conf.py)
     port: int = 8080
     workers: int = dataclasses.field(default_factory=_cpu_count)
     threads: int = 4
