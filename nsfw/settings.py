@@ -18,6 +18,17 @@ from pathlib import Path
 
 MiB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# An installed wheel carries the shipped models inside the package (see pyproject.toml);
+# a checkout (or an editable install) has them in the repo's model/ directory.
+PACKAGED_MODEL_DIR = Path(__file__).resolve().parent / "_model"
+REPO_MODEL_DIR = REPO_ROOT / "model"
+
+
+def default_model_dir() -> Path:
+    """Where the shipped models are when NSFW_MODEL_DIR is not set."""
+    if (PACKAGED_MODEL_DIR / "manifest.json").is_file():
+        return PACKAGED_MODEL_DIR
+    return REPO_MODEL_DIR
 
 
 class ConfigError(ValueError):
@@ -46,7 +57,7 @@ class Settings:
     max_pixels: int = 50_000_000
     max_frames: int = 8
     # models
-    model_dir: Path = REPO_ROOT / "model"
+    model_dir: Path = dataclasses.field(default_factory=default_model_dir)
     models: tuple = ("mobilenet_v2",)
     model_path: str | None = None
     model_classes: tuple = ("drawings", "hentai", "neutral", "porn", "sexy")
