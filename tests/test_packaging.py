@@ -192,3 +192,21 @@ def test_the_unpacked_wheel_classifies_from_any_directory(wheel, tmp_path):
         timeout=60,
     )
     assert Path(where.stdout.strip()) == site / PACKAGED
+
+
+# -- the habits: ruff pinned once, CI runs the README's test command ------------------------
+
+
+def test_the_pre_commit_hook_runs_the_pinned_ruff():
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    rev = re.search(r"astral-sh/ruff-pre-commit\n\s+rev: v(\S+)", config)
+    assert rev, config
+    assert rev.group(1) == pins("requirements-dev.txt")["ruff"]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)\n```", quick_start, re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
