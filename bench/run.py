@@ -57,7 +57,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--timeout",
-        help="wrk request timeout (default 2s; quick 10s, so that a throttled machine does not fail the smoke run)",
+        help="request timeout (default 2s; quick 10s, so that a throttled machine does not fail the smoke run)",
+    )
+    p.add_argument(
+        "--load",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk if it is on PATH, else Python threads (default auto)",
     )
     p.add_argument(
         "--env",
@@ -108,7 +114,7 @@ def progress(text: str) -> None:
 class Bench:
     """State of one run: the service, the image server and the cells measured so far."""
 
-    def __init__(self, args, wrk: str, service: Service, static: StaticServer):
+    def __init__(self, args, wrk: str | None, service: Service, static: StaticServer):
         self.args, self.wrk, self.service, self.static = args, wrk, service, static
         self.cells: list[Cell] = []
         self.workers: list[int] = []
@@ -135,7 +141,7 @@ class Bench:
     def settle(self, timeout: float = 15.0) -> None:
         """Wait until the service is idle again.
 
-        When wrk stops, requests it had sent are still queued in the workers and
+        When the load stops, requests it had sent are still queued in the workers and
         are processed to the end; without this the next cell would pay for them.
         """
         deadline = time.monotonic() + timeout
@@ -217,7 +223,16 @@ class Bench:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    wrk = load.ensure_wrk(log=lambda m: print(m, flush=True))
+    wrk = None if args.load == "python" else load.find_wrk()
+    if args.load == "wrk" and not wrk:
+        print("error: --load wrk, but wrk is not on PATH (install it with the system package manager)", file=sys.stderr)
+        return 2
+    if args.load == "auto" and not wrk:
+        progress(
+            "wrk is not on PATH: using the Python load generator, which competes with the service for CPU; "
+            "install wrk with the system package manager for the full benchmark"
+        )
+    progress(f"load generator: {load.describe(wrk)}")
     idle = procstats.MachineMeter()
     time.sleep(1.0)
     background = idle.percent()
@@ -295,6 +310,7 @@ def main(argv=None) -> int:
         "ready_s": ready_s,
         "idle_rss_mb": idle_rss,
     }
+    facts["load_generator"] = load.describe(wrk)
     save(args, argv, table, cells, facts, bench.problems)
     return 1 if bench.problems else 0
 
@@ -313,10 +329,10 @@ def save(args, argv, table: str, cells: list[Cell], facts: dict, problems: list[
     )
     before, after = facts["calibration_ms"]
     notes = [
-        f"Per cell: {args.duration:g} s of wrk (`--latency`, timeout {args.timeout}). CPU % = the "
+        f"Per cell: {args.duration:g} s of load from {facts['load_generator']} (timeout {args.timeout}). CPU % = the "
         "service's (master + workers) utime+stime over the cell as % of all cores, split per worker; "
         "CPU ms/req = the same CPU time per request; other CPU % = the whole machine minus the "
-        "service (wrk, the image server, anything else running); RSS = VmRSS of each worker after "
+        "service (the load generator, the image server, anything else running); RSS = VmRSS of each worker after "
         "the cell (MB = 10^6 bytes); stage columns = median of the service's Server-Timing.",
         f"Machine {facts['busy_before_pct']:.0f}% busy before the run; calibration {before:.1f} ms "
         f"before and {after:.1f} ms after (a fixed single-core numpy + Python workload, best of 5; "

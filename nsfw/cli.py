@@ -1,38 +1,156 @@
-"""Command line: classify local files or URLs with the same core the server uses.
+"""The ``nsfw`` command: classify images with the server's own core, serve the HTTP API, list models.
 
-    python -m nsfw photo.jpg https://example.com/image.png
+    nsfw photo.jpg https://example.com/image.png    # the same as `nsfw classify ...`
+    nsfw serve
+    nsfw models
 
-Prints one JSON object per line: the five scores, or the error the HTTP API
-would have answered.
+``python -m nsfw`` is the same command. ``nsfw --help`` explains the output, the
+exit codes and the environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+from pathlib import Path
 
-from nsfw.errors import ServiceError
-from nsfw.pipeline import Detector
 from nsfw.settings import ConfigError, Settings
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("classify", "serve", "models")
+GUNICORN_CONFIG = "python:nsfw.gunicorn_conf"
+WSGI_APP = "nsfw:create_app()"
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nsfw", description=__doc__.split("\n")[0])
-    parser.add_argument("images", nargs="+", help="image file paths or http(s) URLs")
+USAGE = """\
+%(prog)s [-h] COMMAND ...
+       %(prog)s FILE|URL ...           (the same as `%(prog)s classify FILE|URL ...`)"""
+
+DESCRIPTION = """\
+Classify images with the GantMan nsfw_model (the nsfwjs MobileNetV2), with the same
+core and the same scores as the HTTP API, or run that API.
+
+commands (`%(prog)s COMMAND --help` for each):
+  classify FILE|URL ...  classify image files and http(s) URLs; the default command,
+                         so `%(prog)s photo.jpg` is `%(prog)s classify photo.jpg`
+                         (for a file named like a command: `%(prog)s classify serve`)
+  serve                  run the HTTP API under gunicorn on 0.0.0.0:$PORT (default 8080)
+                         with the project's gunicorn settings
+  models                 list the served models (--all: every model in the manifest)
+                         and check their files against the manifest, as the server does
+"""
+
+OUTPUT = """\
+output:
+  JSON Lines on stdout: one JSON object per line, one line per image (classify) or per
+  model (models). classify prints, in input order,
+    {"source": "photo.jpg", "drawings": 0.0013, "hentai": 0.0008, "neutral": 0.9308,
+     "porn": 0.0629, "sexy": 0.0042}
+  or, for an image that failed, the error the HTTP API would answer:
+    {"source": "http://10.0.0.1/a.jpg", "error": {"code": "blocked_address", "message": "..."}}
+  ("unreadable" for a file that cannot be opened). Messages about the run go to stderr.
+
+exit status:
+  0  every image was classified (models: every served model's file is in order)
+  1  at least one image failed; its line says why, and the others were still classified
+  2  usage or configuration error: bad arguments, a bad NSFW_* value, missing or
+     altered model files
+"""
+
+ENVIRONMENT = """\
+environment:
+  The NSFW_* variables configure the command as they configure the server: models
+  (NSFW_MODELS, NSFW_MODEL_DIR, NSFW_MODEL_PATH), limits, timeouts and which networks
+  URLs may reach (NSFW_FETCH_ALLOW_NETS). serve also reads PORT, WEB_CONCURRENCY,
+  NSFW_THREADS and NSFW_WORKER_TIMEOUT, and gunicorn's own GUNICORN_CMD_ARGS. The full
+  list is the Configuration table in the README.
+"""
+
+EPILOG = f"{OUTPUT}\n{ENVIRONMENT}"
+
+
+def main(argv: list[str] | None = None, prog: str = "nsfw") -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        argv = ["classify", *argv]  # `nsfw FILE ...`, the original command line
+    parser = _parser(prog)
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     try:
-        detector = Detector(Settings.from_env())
+        return args.run(args)
     except ConfigError as exc:
-        parser.error(str(exc))
-    failed = 0
+        args.parser.error(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=prog, usage=USAGE, description=DESCRIPTION, epilog=EPILOG, formatter_class=formatter
+    )
+    # the commands are described in DESCRIPTION, laid out by hand
+    commands = parser.add_subparsers(dest="command", help=argparse.SUPPRESS)
+
+    classify = commands.add_parser(
+        "classify",
+        prog=f"{prog} classify",
+        description="Classify image files and http(s) URLs; one JSON line per image on stdout.",
+        epilog=EPILOG,
+        formatter_class=formatter,
+    )
+    classify.add_argument("images", nargs="+", metavar="FILE|URL", help="image file paths or http(s) URLs")
+    classify.add_argument("--model", help="one of the served models (default: the first of NSFW_MODELS)")
+    classify.set_defaults(run=_classify, parser=classify)
+
+    serve = commands.add_parser(
+        "serve",
+        prog=f"{prog} serve",
+        description="Run the HTTP API under gunicorn with the project's settings (nsfw/gunicorn_conf.py):\n"
+        "bind 0.0.0.0:$PORT, WEB_CONCURRENCY workers, each loading its models before it\n"
+        "accepts requests. Exit status 2 if the configuration or the model files are wrong.",
+        epilog=ENVIRONMENT,
+        formatter_class=formatter,
+    )
+    serve.set_defaults(run=_serve, parser=serve)
+
+    models = commands.add_parser(
+        "models",
+        prog=f"{prog} models",
+        description="List the served models (NSFW_MODELS, then NSFW_MODEL_PATH as 'custom'), one JSON\n"
+        "line each, and check each file against the manifest as the server does at start.",
+        epilog=EPILOG,
+        formatter_class=formatter,
+    )
+    models.add_argument("--all", action="store_true", help="also list the manifest's models that are not served")
+    models.set_defaults(run=_models, parser=models)
+    return parser
+
+
+def _classify(args) -> int:
+    from nsfw.errors import ServiceError
+    from nsfw.pipeline import Detector
+
+    settings = Settings.from_env()
+    if args.model is not None and args.model not in settings.models:
+        args.parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
+    detector = Detector(settings)
     try:
+        try:
+            detector.load()
+        except ServiceError as exc:  # missing or altered model files: nothing can be classified
+            args.parser.exit(EXIT_USAGE, f"{args.parser.prog}: error: {exc}\n")
+        failed = 0
         for source in args.images:
             try:
                 if source.startswith(("http://", "https://")):
-                    result = detector.classify_url(source)
+                    result = detector.classify_url(source, args.model)
                 else:
                     with open(source, "rb") as fh:
-                        result = detector.classify_bytes(fh)
+                        result = detector.classify_bytes(fh, args.model)
                 line = {"source": source, **result.scores}
             except ServiceError as exc:
                 failed += 1
@@ -43,4 +161,71 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(line), flush=True)
     finally:
         detector.close()
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _serve(args) -> int:
+    """Check the configuration, then become gunicorn (exec: signals reach it directly)."""
+    settings = Settings.from_env()
+    problems = [line["error"] for line in _describe_models(settings, include_unserved=False) if "error" in line]
+    if problems:
+        args.parser.exit(EXIT_USAGE, "".join(f"{args.parser.prog}: error: {p}\n" for p in problems))
+    command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, WSGI_APP]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return EXIT_USAGE  # not reached
+
+
+def _models(args) -> int:
+    settings = Settings.from_env()
+    lines = _describe_models(settings, include_unserved=args.all)
+    for line in lines:
+        print(json.dumps(line), flush=True)
+    return EXIT_USAGE if any(line["served"] and "error" in line for line in lines) else EXIT_OK
+
+
+def _describe_models(settings: Settings, include_unserved: bool) -> list[dict]:
+    """One dict per model: what the manifest (or NSFW_MODEL_PATH) says, and whether it would load."""
+    from nsfw.models.registry import CUSTOM
+    from nsfw.models.runner import ModelError, ModelSpec
+
+    model_dir = Path(settings.model_dir)
+    try:
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        known = dict(manifest["models"])
+    except (OSError, ValueError, KeyError, TypeError):
+        known = {}
+    names = [*settings.models, *(n for n in known if include_unserved and n not in settings.models)]
+    lines = []
+    for name in names:
+        line = {"name": name, "served": name in settings.models, "default": name == settings.models[0]}
+        if name == CUSTOM:
+            path = Path(settings.model_path)
+            line.update(
+                description="the operator's own model (NSFW_MODEL_PATH)",
+                file=str(path),
+                input_size=settings.model_input_size,
+                classes=list(settings.model_classes),
+            )
+            if not path.exists():
+                line["error"] = f"NSFW_MODEL_PATH {path} does not exist"
+            lines.append(line)
+            continue
+        entry = known.get(name, {})
+        line.update(
+            description=entry.get("description", ""),
+            file=str(model_dir / entry.get("file", "")),
+            input_size=(entry.get("input") or {}).get("size"),
+            classes=entry.get("classes", []),
+        )
+        try:
+            spec = ModelSpec.from_manifest(model_dir, name)
+            spec.verify()
+            line["sha256"] = spec.sha256
+        except ModelError as exc:
+            line["error"] = str(exc)
+        except OSError as exc:
+            line["error"] = f"cannot read {model_dir / entry.get('file', '')}: {exc}"
+        lines.append(line)
+    return lines

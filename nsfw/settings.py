@@ -18,6 +18,17 @@ from pathlib import Path
 
 MiB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# An installed wheel carries the shipped models inside the package (see pyproject.toml);
+# a checkout (or an editable install) has them in the repo's model/ directory.
+PACKAGED_MODEL_DIR = Path(__file__).resolve().parent / "_model"
+REPO_MODEL_DIR = REPO_ROOT / "model"
+
+
+def default_model_dir() -> Path:
+    """Where the shipped models are when NSFW_MODEL_DIR is not set."""
+    if (PACKAGED_MODEL_DIR / "manifest.json").is_file():
+        return PACKAGED_MODEL_DIR
+    return REPO_MODEL_DIR
 
 
 # What a decoder process needs before it holds any pixels (interpreter, numpy, Pillow, heap
@@ -62,7 +73,7 @@ class Settings:
     decode_memory_mb: int = 448
     decoders: int = 2
     # models
-    model_dir: Path = REPO_ROOT / "model"
+    model_dir: Path = dataclasses.field(default_factory=default_model_dir)
     models: tuple = ("mobilenet_v2",)
     model_path: str | None = None
     model_classes: tuple = ("drawings", "hentai", "neutral", "porn", "sexy")
@@ -80,7 +91,7 @@ class Settings:
     request_timeout: float = 20.0
     queue_depth: int = 8
     max_downloads: int = 16
-    # server (read by gunicorn.conf.py)
+    # server (read by nsfw/gunicorn_conf.py)
     port: int = 8080
     workers: int = dataclasses.field(default_factory=_cpu_count)
     threads: int = 16
