@@ -48,6 +48,7 @@ from nsfw.errors import (
 from nsfw.imaging.headers import HEAD_BYTES, sniff_format, webp_canvas_size
 from nsfw.settings import DECODER_BASE_MB, MiB, Settings
 
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _HEADER = struct.Struct("!II")  # json length, payload length
 _MAX_JSON = 64 * 1024
 WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
@@ -145,6 +146,8 @@ class _Decoder:
 
     def __init__(self, config: str):
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        # the decoder imports this very package, wherever the worker found it
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_PARENT, env.get("PYTHONPATH"))))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nsfw.imaging.sandbox", config],
             stdin=subprocess.PIPE,
