@@ -21,7 +21,16 @@ from nsfw.errors import ServiceError
 NSFW_CLASSES = ("hentai", "porn", "sexy")
 SAFE_CLASSES = ("drawings", "neutral")
 
-# our class -> the Swiss AI Center service's sub-category
+# our class -> the /v1/classify `categories` sub-category: the names of the Swiss AI Center
+# service's documentation page, which /v1 has answered since 1.0; kept so /v1 clients keep working
+V1_SUBCATEGORIES = {
+    "drawings": "cartoon_neutral",
+    "hentai": "cartoon_sex",
+    "neutral": "neutral",
+    "porn": "porn",
+    "sexy": "suggestive",
+}
+# our class -> the sub-category that service's code answers (what /compute speaks)
 SUBCATEGORIES = {
     "drawings": "safe_cartoon",
     "hentai": "nsfw_cartoon",
@@ -70,12 +79,13 @@ def verdict(scores: dict, thresholds: Thresholds) -> str:
     return "unknown"
 
 
-def categories(scores: dict) -> dict:
-    """``{"safe": neutral+drawings, "nsfw": porn+hentai+sexy, "subcategories": {...}}``."""
+def categories(scores: dict, names: dict = V1_SUBCATEGORIES) -> dict:
+    """``{"safe": neutral+drawings, "nsfw": porn+hentai+sexy, "subcategories": {...}}``, the
+    sub-categories under ``names`` (``SUBCATEGORIES`` for the Swiss AI Center service's own)."""
     return {
         "safe": sum(scores.get(name, 0.0) for name in SAFE_CLASSES),
         "nsfw": nsfw_score(scores),
-        "subcategories": {SUBCATEGORIES[k]: v for k, v in scores.items() if k in SUBCATEGORIES},
+        "subcategories": {names[k]: v for k, v in scores.items() if k in names},
     }
 
 

@@ -18,6 +18,7 @@ from nsfw.verdict import (  # noqa: F401
     SAFE_CLASSES,
     SUBCATEGORIES,
     UNMAPPED_SUBCATEGORIES,
+    V1_SUBCATEGORIES,
     InvalidThresholds,
 )
 from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
@@ -89,11 +90,12 @@ SCHEMAS = {
             "safe": {**SUM, "description": " + ".join(SAFE_CLASSES)},
             "nsfw": {**SUM, "description": " + ".join(NSFW_CLASSES)},
             "subcategories": closed(
-                dict.fromkeys(sorted(SUBCATEGORIES.values()), PROBABILITY),
-                description=UNMAPPED_NOTE,
+                dict.fromkeys(V1_SUBCATEGORIES.values(), PROBABILITY),
+                description="no nudity: this model has no such class (its porn covers nudity)",
             ),
         },
-        description="the Swiss AI Center category view of the scores, under that service's names",
+        description="the category view of the Swiss AI Center service's documentation "
+        "(/compute answers in the names its code uses)",
     ),
     "Classification": closed(
         {

@@ -49,7 +49,14 @@ def test_compute_scores_are_the_classify_scores_as_strings(client):
     raw = (IMAGES / PNG).read_bytes()
     body = client.post("/compute", data=raw, content_type="image/png").get_json()
     (item,) = client.post("/v1/classify", data=raw, content_type="image/png").get_json()["results"]
-    assert {k: float(v) for k, v in body["scores_dict_sub_cat"].items()} == item["categories"]["subcategories"]
+    scores = item["scores"]
+    assert {k: float(v) for k, v in body["scores_dict_sub_cat"].items()} == {
+        "nsfw_cartoon": scores["hentai"],
+        "nsfw_porn": scores["porn"],
+        "nsfw_suggestive": scores["sexy"],
+        "safe_cartoon": scores["drawings"],
+        "safe_general": scores["neutral"],
+    }
     assert {k: float(v) for k, v in body["scores_dict_cat"].items()} == {
         "nsfw": item["categories"]["nsfw"],
         "safe": item["categories"]["safe"],

@@ -148,15 +148,14 @@ class TestResultShape:
         s, cat = item["scores"], item["categories"]
         assert cat["safe"] == pytest.approx(s["neutral"] + s["drawings"])
         assert cat["nsfw"] == pytest.approx(s["porn"] + s["hentai"] + s["sexy"])
-        # the Swiss AI Center service's own sub-category names, floats as in the rest of /v1
         assert cat["subcategories"] == {
-            "nsfw_porn": s["porn"],
-            "nsfw_suggestive": s["sexy"],
-            "nsfw_cartoon": s["hentai"],
-            "safe_general": s["neutral"],
-            "safe_cartoon": s["drawings"],
+            "porn": s["porn"],
+            "suggestive": s["sexy"],
+            "cartoon_sex": s["hentai"],
+            "neutral": s["neutral"],
+            "cartoon_neutral": s["drawings"],
         }
-        assert "nsfw_nudity" not in cat["subcategories"] and "safe_person" not in cat["subcategories"]
+        assert "nudity" not in cat["subcategories"]
 
 
 class TestVerdicts:
