@@ -19,6 +19,7 @@ def test_defaults_without_environment():
     assert s.max_pixels == 50_000_000
     assert s.max_frames == 8
     assert s.port == 8080
+    assert (s.header_timeout, s.body_timeout) == (10.0, 5.0)
 
 
 def test_values_from_environment():
@@ -30,6 +31,8 @@ def test_values_from_environment():
             "NSFW_FETCH_ALLOW_PORTS": "80,8000",
             "PORT": "9000",
             "WEB_CONCURRENCY": "3",
+            "NSFW_HEADER_TIMEOUT": "2",
+            "NSFW_BODY_TIMEOUT": "0.5",
         }
     )
     assert s.fetch_timeout == 2.5
@@ -38,6 +41,7 @@ def test_values_from_environment():
     assert s.fetch_allow_ports == {80, 8000}
     assert s.port == 9000
     assert s.workers == 3
+    assert (s.header_timeout, s.body_timeout) == (2.0, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +57,8 @@ def test_values_from_environment():
         ("NSFW_FETCH_ALLOW_PORTS", "70000"),
         ("PORT", "0"),
         ("WEB_CONCURRENCY", "many"),
+        ("NSFW_HEADER_TIMEOUT", "0"),
+        ("NSFW_BODY_TIMEOUT", "never"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
