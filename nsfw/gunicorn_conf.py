@@ -19,7 +19,7 @@ _settings = Settings.from_env()
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.workers
-worker_class = "gthread"
+worker_class = "nsfw.web.worker.Worker"  # gthread, with slow clients waited for on the poller
 threads = _settings.threads
 # A request is bounded by the fetch deadline; this only catches a stuck worker.
 timeout = _settings.worker_timeout

@@ -96,6 +96,10 @@ class Settings:
     workers: int = dataclasses.field(default_factory=_cpu_count)
     threads: int = 16
     worker_timeout: int = 30
+    # slow clients (read by nsfw.web.worker): a request head must arrive whole within
+    # header_timeout of the connection being ready; a body may go silent for body_timeout
+    header_timeout: float = 10.0
+    body_timeout: float = 5.0
 
     def __post_init__(self):
         if self.max_pixels is None:
@@ -158,6 +162,8 @@ class Settings:
             workers=read.number("WEB_CONCURRENCY", defaults.workers, int, low=1),
             threads=read.number("NSFW_THREADS", defaults.threads, int, low=1),
             worker_timeout=read.number("NSFW_WORKER_TIMEOUT", defaults.worker_timeout, int, low=1),
+            header_timeout=read.number("NSFW_HEADER_TIMEOUT", defaults.header_timeout, float, low=0.1),
+            body_timeout=read.number("NSFW_BODY_TIMEOUT", defaults.body_timeout, float, low=0.1),
         )
 
 

@@ -23,6 +23,7 @@ def test_defaults_without_environment():
     assert s.decode_cpu_s == 2.0
     assert s.request_timeout == 20.0 < s.worker_timeout
     assert s.port == 8080
+    assert (s.header_timeout, s.body_timeout) == (10.0, 5.0)
 
 
 def test_pixel_cap_follows_the_memory_budget_unless_set():
@@ -47,6 +48,8 @@ def test_values_from_environment():
             "NSFW_FETCH_ALLOW_PORTS": "80,8000",
             "PORT": "9000",
             "WEB_CONCURRENCY": "3",
+            "NSFW_HEADER_TIMEOUT": "2",
+            "NSFW_BODY_TIMEOUT": "0.5",
         }
     )
     assert s.fetch_timeout == 2.5
@@ -55,6 +58,7 @@ def test_values_from_environment():
     assert s.fetch_allow_ports == {80, 8000}
     assert s.port == 9000
     assert s.workers == 3
+    assert (s.header_timeout, s.body_timeout) == (2.0, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +79,8 @@ def test_values_from_environment():
         ("NSFW_QUEUE_DEPTH", "-1"),
         ("NSFW_MAX_DOWNLOADS", "0"),
         ("NSFW_REQUEST_TIMEOUT", "soon"),
+        ("NSFW_HEADER_TIMEOUT", "0"),
+        ("NSFW_BODY_TIMEOUT", "never"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):

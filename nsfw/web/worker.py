@@ -1,0 +1,432 @@
+"""gunicorn's gthread worker, hardened against slow clients, with JSON errors.
+
+gunicorn exposes itself directly on every documented deployment (Procfile,
+Dockerfile, app.yaml), and its gthread worker reads a request's head and body
+on a pool thread with blocking sockets: a client that sends half a header, or
+a few bytes of a body, and then stalls holds that thread for good. With four
+threads, four such clients stop the worker and /health with it.
+
+This worker keeps everything of gthread (keep-alive, graceful shutdown,
+heartbeat, max_requests) and changes where bytes are waited for:
+
+* The main (poller) thread reads each request without blocking until its head
+  is complete and, for a body with a Content-Length, until that body (up to
+  ``READ_AHEAD`` bytes) is in too. Only then does a pool thread get the
+  connection, with the bytes pushed back into gunicorn's parser, so parsing
+  and reading a small body never wait on the client. Keep-alive and pipelined
+  requests take the same path.
+* A head must be complete within ``NSFW_HEADER_TIMEOUT`` seconds; a body may go
+  silent for at most ``NSFW_BODY_TIMEOUT`` seconds, whether it is waited for
+  here or read later by the pool thread (a socket timeout). Either way the
+  client gets a JSON 408 and the connection is closed.
+* gunicorn's own errors (bad request line, header too large, URI too long...)
+  are answered in the service's JSON error shape instead of HTML.
+* Closing a connection "gracefully" (half-close, then drain what the client
+  still sends) is done on the poller too: gthread does it on the main thread
+  with a blocking two-second drain, which a client that never closes turns
+  into a two-second stall of the whole worker.
+
+TLS, PROXY protocol, uWSGI and h2c connections are not read ahead (their
+bytes are not plain HTTP/1 heads); they are served exactly as gthread does.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import selectors
+import socket
+import time
+from functools import partial
+
+from gunicorn import http, util
+from gunicorn.workers import gthread
+from werkzeug.exceptions import RequestTimeout
+
+from nsfw.settings import Settings
+
+#: Most bytes of one request head waited for on the poller; a head that is
+#: longer gets a 431 (gunicorn's own default allows up to ~800 KB of header).
+HEAD_CAP = 64 * 1024
+#: Most bytes of one request body read ahead on the poller. A longer body is
+#: read by the pool thread once this much has arrived.
+READ_AHEAD = 1024 * 1024
+#: Most bytes buffered on the poller across all connections of a worker; over
+#: it, connections go to the pool as they are (still bounded by the socket
+#: timeout), so many clients cannot make the worker hold gigabytes.
+BUFFER_BUDGET = 64 * 1024 * 1024
+#: How long a closed connection is drained for, and how much of it.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
+#: How long in-progress heads get once the worker is stopping.
+STOP_HEAD_LINGER = 2.0
+
+# gunicorn's status for a parse error, as the service's stable error code.
+_CODES = {
+    400: ("invalid_request", "the request is not valid HTTP"),
+    403: ("forbidden", "request forbidden"),
+    408: ("request_timeout", "the request did not arrive in time"),
+    414: ("uri_too_long", "the request line is too long"),
+    417: ("expectation_failed", "the Expect header cannot be met"),
+    431: ("header_too_large", "the request header is too large"),
+    500: ("internal_error", "internal error"),
+    501: ("not_implemented", "the transfer coding is not supported"),
+}
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    417: "Expectation Failed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+
+
+def error_bytes(status: int, code: str | None = None, message: str | None = None) -> bytes:
+    """A complete HTTP/1.1 error response in the service's JSON shape; the connection closes after it."""
+    default_code, default_message = _CODES.get(status, ("invalid_request", "the request is not valid HTTP"))
+    body = json.dumps({"error": {"code": code or default_code, "message": message or default_message}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def body_to_wait_for(head: bytes) -> int:
+    """How many body bytes to read ahead for this head: its Content-Length, up to READ_AHEAD.
+
+    Nothing when the body is chunked, the client waits for "100 Continue", or
+    the head is odd in a way gunicorn's parser will judge: guessing too much
+    here would make a valid request wait for bytes that never come; too little
+    only means the pool thread reads the rest.
+    """
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            continue
+        name = name.lower()
+        if name in (b"transfer-encoding", b"expect"):
+            return 0
+        if name == b"content-length":
+            value = value.strip(b" \t")
+            if length is not None or not value.isdigit():
+                return 0
+            length = int(value)
+    return min(length or 0, READ_AHEAD)
+
+
+class _Capture:
+    """Stands in for the client socket so gunicorn's handle_error picks the status; the bytes are discarded."""
+
+    def __init__(self):
+        self.data = b""
+
+    def gettimeout(self):
+        return 0.0
+
+    def setblocking(self, flag):
+        pass
+
+    def sendall(self, data):
+        self.data += data
+
+    def status(self) -> int:
+        try:
+            return int(self.data.split(b" ", 2)[1])
+        except (IndexError, ValueError):
+            return 500
+
+
+class _TimedBody:
+    """A request body reader whose socket timeout answers 408 while the application reads it.
+
+    werkzeug turns any OSError from ``wsgi.input`` into a 400 "client
+    disconnected"; a stalled upload deserves the 408 it is.
+    """
+
+    def __init__(self, reader, req, timeout: float):
+        self.reader = reader
+        self.req = req
+        self.timeout = timeout
+
+    def read(self, size=None):
+        try:
+            return self.reader.read(size)
+        except TimeoutError:
+            self.req.force_close()
+            raise RequestTimeout(f"the request body stalled for {self.timeout:g} s") from None
+
+
+class Conn(gthread.TConn):
+    """A client connection: gthread's, plus the bytes read ahead on the poller."""
+
+    def __init__(self, cfg, sock, client, server, worker):
+        super().__init__(cfg, sock, client, server)
+        self.worker = worker
+        self.inbox = bytearray()
+        self.deadline = 0.0
+        self.scanned = 0  # inbox[:scanned] holds no end of head and no bare LF
+        self.head_len = None  # set once the head is complete
+        self.want = 0  # bytes (head + body) to have before handing over
+
+    def init(self):
+        super().init()
+        # Blocking from here on (pool thread): every read, and every write, is bounded.
+        self.sock.settimeout(self.worker.body_timeout)
+
+    def close(self, graceful=False):
+        if graceful:
+            self.worker.linger(self.sock)
+        else:
+            super().close()
+
+
+class Worker(gthread.ThreadWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        settings = Settings.from_env()
+        self.header_timeout = settings.header_timeout
+        self.body_timeout = settings.body_timeout
+        # TLS, PROXY protocol, uWSGI and h2c start with bytes that are not an HTTP/1 head.
+        cfg = self.cfg
+        self.read_ahead = (
+            not cfg.is_ssl and cfg.protocol == "http" and cfg.proxy_protocol == "off" and cfg.http2_cleartext == "off"
+        )
+        limit = cfg.limit_request_line
+        self.line_limit = 8190 if limit < 0 or limit >= 8190 else limit  # as gunicorn's parser; 0 is no limit
+        self.reading = set()  # connections read on the poller
+        self.lingering = {}  # socket -> [time it gets closed, bytes drained]
+        self.buffered = 0
+        self.stop_at = None
+        self.next_sweep = 0.0
+
+    # -- connections in ------------------------------------------------------
+
+    def accept(self, listener):
+        try:
+            client, addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        self.enqueue_req(Conn(self.cfg, client, addr, listener.getsockname(), self))
+
+    def enqueue_req(self, conn):
+        """Every request, new or kept alive, comes through here (on the main thread)."""
+        if not self.read_ahead:
+            return super().enqueue_req(conn)
+        if conn.parser is not None:  # read ahead into the next request while draining a body
+            conn.inbox[:0] = conn.parser.unreader.take_buffered()
+            self.buffered += len(conn.inbox)
+        conn.scanned = 0
+        conn.head_len = None
+        conn.want = 0
+        conn.deadline = time.monotonic() + self.header_timeout
+        if self.stop_at is not None:
+            conn.deadline = min(conn.deadline, self.stop_at)
+        conn.sock.setblocking(False)
+        self.reading.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_bytes, conn))
+        self.guarded(self.advance, conn)
+
+    def on_bytes(self, conn, sock):
+        self.guarded(self.read_some, conn, sock)
+
+    def guarded(self, step, conn, *args):
+        try:
+            step(conn, *args)
+        except Exception:  # a bug here must cost one connection, never the worker
+            self.log.exception("Error reading a request ahead")
+            if conn in self.reading:
+                self.forget(conn)
+
+    def read_some(self, conn, sock):
+        room = HEAD_CAP if conn.head_len is None else conn.want
+        room = min(room - len(conn.inbox) + 1, BUFFER_BUDGET - self.buffered, 256 * 1024)
+        if room <= 0:
+            self.hand_over(conn)
+            return
+        try:
+            data = sock.recv(room)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away mid-request; nothing to answer
+            self.forget(conn)
+            return
+        conn.inbox += data
+        self.buffered += len(data)
+        if conn.head_len is not None:
+            conn.deadline = time.monotonic() + self.body_timeout
+        self.advance(conn)
+
+    def advance(self, conn):
+        """Hand the connection over once the pool thread will not wait on the client; reject what never will."""
+        inbox = conn.inbox
+        if conn.head_len is None:
+            verdict = self.scan_head(conn)
+            if verdict == "more":
+                if len(inbox) >= HEAD_CAP:
+                    self.reject(conn, 414 if b"\r\n" not in inbox else 431)
+                return
+            if verdict == "parser":  # gunicorn rejects it without reading further
+                self.hand_over(conn)
+                return
+            conn.head_len = verdict
+            conn.want = verdict + body_to_wait_for(bytes(inbox[:verdict]))
+            conn.deadline = time.monotonic() + self.body_timeout
+        if len(inbox) >= conn.want:
+            self.hand_over(conn)
+
+    def scan_head(self, conn):
+        """The head's length once complete, "parser" if gunicorn can already refuse it, else "more"."""
+        inbox = conn.inbox
+        start = max(conn.scanned - 3, 0)
+        end = inbox.find(b"\r\n\r\n", start)
+        limit = len(inbox) if end < 0 else end + 4
+        lf = inbox.find(b"\n", conn.scanned, limit)
+        while lf >= 0:
+            if lf == 0 or inbox[lf - 1] != 0x0D:
+                return "parser"  # a bare LF: refused as soon as the parser sees it
+            lf = inbox.find(b"\n", lf + 1, limit)
+        conn.scanned = len(inbox)
+        if end >= 0:
+            return end + 4
+        if self.line_limit:
+            line = inbox[2:] if inbox[:2] == b"\r\n" else inbox
+            eol = line.find(b"\r\n")
+            if eol > self.line_limit or (eol < 0 and len(line) - 2 > self.line_limit):
+                return "parser"  # LimitRequestLine, raised before anything else is read
+        return "more"
+
+    def hand_over(self, conn):
+        self.drop(conn)
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.parser.unreader.unread(bytes(conn.inbox))
+        conn.inbox = bytearray()
+        conn.data_ready = True
+        super().enqueue_req(conn)
+
+    def drop(self, conn):
+        """Stop reading this connection on the poller."""
+        self.reading.discard(conn)
+        self.buffered -= len(conn.inbox)
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def forget(self, conn):
+        """Close a connection read on the poller, with nothing to answer."""
+        self.drop(conn)
+        self.nr_conns -= 1
+        conn.close()
+
+    def reject(self, conn, status, message=None):
+        """Answer an error from the poller (never blocking) and close the connection."""
+        self.drop(conn)
+        conn.inbox = bytearray()
+        self.nr_conns -= 1
+        self.log.info("Rejected request from ip=%s: %s", conn.client[0] if conn.client else "", status)
+        try:
+            conn.sock.send(error_bytes(status, message=message))
+        except OSError:
+            pass
+        self.linger(conn.sock)
+
+    # -- timeouts --------------------------------------------------------------
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        if now < self.next_sweep:  # called after every poller wake-up; a sweep is O(connections)
+            return
+        self.next_sweep = now + 0.1
+        if not self.alive and self.stop_at is None:
+            self.stop_at = now + STOP_HEAD_LINGER
+            for conn in self.reading:
+                conn.deadline = min(conn.deadline, self.stop_at)
+        for conn in [c for c in self.reading if c.deadline <= now]:
+            if conn.inbox or conn.head_len is not None:
+                phase = "head" if conn.head_len is None else "body"
+                timeout = self.header_timeout if conn.head_len is None else self.body_timeout
+                self.reject(conn, 408, f"the request {phase} did not arrive within {timeout:g} s")
+            else:  # an idle connection (new or kept alive) that never sent a byte
+                self.forget(conn)
+        for sock in [s for s, (until, _) in self.lingering.items() if until <= now]:
+            self.unlinger(sock)
+
+    # -- closing ---------------------------------------------------------------
+
+    def linger(self, sock):
+        """Half-close, then drain what the client still sends (on the poller), so the answer is not cut by a reset."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+            self.poller.register(sock, selectors.EVENT_READ, self.on_linger)
+        except (OSError, ValueError, KeyError):
+            sock.close()
+            return
+        self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0]
+
+    def on_linger(self, sock):
+        try:
+            data = sock.recv(16384)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        entry = self.lingering[sock]
+        entry[1] += len(data)
+        if not data or entry[1] >= LINGER_BYTES:
+            self.unlinger(sock)
+
+    def unlinger(self, sock):
+        self.lingering.pop(sock, None)
+        try:
+            self.poller.unregister(sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        sock.close()
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            for conn in list(self.reading):
+                self.reading.discard(conn)
+                conn.sock.close()
+            for sock in list(self.lingering):
+                self.lingering.pop(sock)
+                sock.close()
+
+    # -- requests on the pool ---------------------------------------------------
+
+    def handle_request(self, req, conn):
+        body = getattr(req, "body", None)
+        reader = getattr(body, "reader", None)
+        if reader is not None:
+            body.reader = _TimedBody(reader, req, self.body_timeout)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            if reader is not None:
+                body.reader = reader  # gunicorn's own drain expects the socket's TimeoutError
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's error handling (status, log lines, access log), answered as JSON."""
+        capture = _Capture()
+        super().handle_error(req, capture, addr, exc)
+        try:
+            util.write_nonblock(client, error_bytes(capture.status()))
+        except Exception:
+            self.log.debug("Failed to send error message.")
