@@ -20,7 +20,7 @@ from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("classify", "serve", "models")
-GUNICORN_CONFIG = "python:nsfw.gunicorn_conf"
+GUNICORN_CONFIG = "python:nsfw.server.gunicorn_conf"
 WSGI_APP = "nsfw:create_app()"
 
 USAGE = """\
@@ -109,7 +109,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         prog=f"{prog} serve",
-        description="Run the HTTP API under gunicorn with the project's settings (nsfw/gunicorn_conf.py):\n"
+        description="Run the HTTP API under gunicorn with the project's settings (nsfw/server/gunicorn_conf.py):\n"
         "bind 0.0.0.0:$PORT, WEB_CONCURRENCY workers, each loading its models before it\n"
         "accepts requests. Exit status 2 if the configuration or the model files are wrong.",
         epilog=ENVIRONMENT,

@@ -91,12 +91,12 @@ class Settings:
     request_timeout: float = 20.0
     queue_depth: int = 8
     max_downloads: int = 16
-    # server (read by nsfw/gunicorn_conf.py)
+    # server (read by nsfw/server/gunicorn_conf.py)
     port: int = 8080
     workers: int = dataclasses.field(default_factory=_cpu_count)
     threads: int = 16
     worker_timeout: int = 30
-    # slow clients (read by nsfw.web.worker): a request head must arrive whole within
+    # slow clients (read by nsfw.server.worker): a request head must arrive whole within
     # header_timeout of the connection being ready; a body may go silent for body_timeout
     header_timeout: float = 10.0
     body_timeout: float = 5.0

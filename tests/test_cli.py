@@ -167,7 +167,7 @@ def test_models_lists_a_custom_model(tmp_path):
 def test_root_gunicorn_conf_is_the_packaged_one():
     """`gunicorn app:app` from a checkout and `nsfw serve` read the same settings."""
     code = (
-        "import runpy, json, nsfw.gunicorn_conf as m; root = runpy.run_path('gunicorn.conf.py'); "
+        "import runpy, json, nsfw.server.gunicorn_conf as m; root = runpy.run_path('gunicorn.conf.py'); "
         "names = [k for k in vars(m) if not k.startswith('_')]; "
         "print(json.dumps([k for k in names if root.get(k) is not getattr(m, k)]))"
     )

@@ -157,7 +157,7 @@ def test_the_wheel_holds_the_package_the_models_and_the_console_script(wheel):
         }
         for file, sha in shipped.items():
             assert hashlib.sha256(zf.read(f"{PACKAGED}/{file}")).hexdigest() == sha, file
-    assert {"nsfw/__init__.py", "nsfw/cli.py", "nsfw/gunicorn_conf.py", f"{PACKAGED}/manifest.json"} <= names
+    assert {"nsfw/__init__.py", "nsfw/cli.py", "nsfw/server/gunicorn_conf.py", f"{PACKAGED}/manifest.json"} <= names
     top = {n.split("/")[0] for n in names}
     assert top == {"nsfw", dist_info}, f"the wheel installs more than the package: {sorted(top)}"
     assert not [n for n in names if n.endswith((".pyc", ".bin")) or "/__pycache__/" in n]

@@ -5,7 +5,7 @@ each worker loads its own model after the fork (post_worker_init), so the
 parent never starts runtime threads a child would inherit dead.
 
 Part of the package so that an installed ``nsfw serve`` finds it
-(``-c python:nsfw.gunicorn_conf``); the checkout's ``gunicorn.conf.py``
+(``-c python:nsfw.server.gunicorn_conf``); the checkout's ``gunicorn.conf.py``
 re-exports it for ``gunicorn app:app``. It lives outside ``nsfw.web`` on
 purpose: the gunicorn master reads it, and importing ``nsfw.web`` would load
 Flask and numpy (about 40 MB and a thread) into a process that serves nothing.
@@ -19,7 +19,7 @@ _settings = Settings.from_env()
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.workers
-worker_class = "nsfw.web.worker.Worker"  # gthread, with slow clients waited for on the poller
+worker_class = "nsfw.server.worker.Worker"  # gthread, with slow clients waited for on the poller
 threads = _settings.threads
 # A request is bounded by the fetch deadline; this only catches a stuck worker.
 timeout = _settings.worker_timeout

@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Application factory: settings from the environment unless the caller passes its own.
 
     Nothing heavy happens here; the model is loaded after gunicorn forks
-    (see nsfw/gunicorn_conf.py) or, outside gunicorn, on first use.
+    (see nsfw/server/gunicorn_conf.py) or, outside gunicorn, on first use.
     """
     settings = settings or Settings.from_env()
     app = Flask("nsfw")
