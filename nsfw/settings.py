@@ -94,7 +94,7 @@ class Settings:
     # server (read by nsfw/server/gunicorn_conf.py)
     port: int = 8080
     workers: int = dataclasses.field(default_factory=_cpu_count)
-    threads: int = 16
+    threads: int = 32
     worker_timeout: int = 30
     # slow clients (read by nsfw.server.worker): a request head must arrive whole within
     # header_timeout of the connection being ready; a body may go silent for body_timeout

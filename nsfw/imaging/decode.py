@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
@@ -87,8 +88,15 @@ class DecodedImage:
     frame_count: int  # frames in the file, counted up to FRAME_CEILING
 
 
-def decode(source: BinaryIO | bytes, settings: Settings) -> DecodedImage:
-    """Decode an image body (read from its start) under the rules above."""
+def decode(
+    source: BinaryIO | bytes, settings: Settings, on_header: Callable[[int], None] | None = None
+) -> DecodedImage:
+    """Decode an image body (read from its start) under the rules above.
+
+    ``on_header(pixels)`` is called once the headers are checked and before any pixel is
+    decoded, with the number of canvas pixels the decode will produce (frames walked
+    included): the decoder process sets the image's CPU budget from it.
+    """
     fp, data = _body(source)
     fmt = sniff_format(data[:HEAD_BYTES])
     if fmt is None:
@@ -101,7 +109,7 @@ def decode(source: BinaryIO | bytes, settings: Settings) -> DecodedImage:
         # a 16-bit PNG's colour key is in 16-bit units; Pillow hands us 8-bit RGB
         key_shift = 8 if fmt == "PNG" and data[24:25] == b"\x10" else 0
         del data  # the scans are done; Pillow reads the stream
-        return _decode(fp, fmt, gif, cap, settings.max_frames, key_shift)
+        return _decode(fp, fmt, gif, cap, settings.max_frames, key_shift, on_header)
     except ServiceError:
         raise
     except Image.DecompressionBombError as exc:
@@ -142,7 +150,7 @@ def _prescan(data: bytes, fmt: str, cap: int) -> GifLayout | None:
     return None
 
 
-def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift) -> DecodedImage:
+def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_header=None) -> DecodedImage:
     im = Image.open(fp, formats=[fmt])
     try:
         width, height = im.size
@@ -159,6 +167,8 @@ def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift) -> Decod
         count = min(count, FRAME_CEILING)
         window = min(count, max(1, FRAME_PIXEL_BUDGET // canvas))
         picks = _spread(window, max_frames)
+        if on_header is not None:
+            on_header(canvas * (picks[-1] + 1))
 
         frames = []
         orientation = 1

@@ -152,3 +152,34 @@ def png_chunk_count(data: bytes, limit: int) -> int:
         chunks += 1
         pos += 12 + int.from_bytes(data[pos : pos + 4], "big")
     return chunks
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers (not DHT, JPG, DAC)
+
+
+def image_size(data: bytes, limit: int = 1000) -> tuple[int, int] | None:
+    """Width and height as the headers state them, read cheaply; None if not found quickly.
+
+    Only an estimate for ordering work (the decoder checks everything again): a JPEG's
+    frame header is looked for among its first ``limit`` segments.
+    """
+    fmt = sniff_format(data[:HEAD_BYTES])
+    if fmt == "PNG" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if fmt == "GIF" and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if fmt == "WEBP":
+        return webp_canvas_size(data[:HEAD_BYTES])
+    if fmt == "JPEG":
+        pos = 2
+        for _ in range(limit):
+            if pos + 9 > len(data) or data[pos] != 0xFF:
+                return None
+            marker = data[pos + 1]
+            if marker in _JPEG_SOF:
+                height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+                return width, height
+            if marker == 0xDA or marker in _JPEG_STANDALONE or marker == 0xFF:
+                return None
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None

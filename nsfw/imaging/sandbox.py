@@ -22,9 +22,10 @@ Run as ``python -m nsfw.imaging.sandbox CONFIG_JSON`` by :class:`DecoderPool` on
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import json
 import os
-import queue
 import resource
 import select
 import signal
@@ -45,12 +46,18 @@ from nsfw.errors import (
     ServiceError,
     UnsupportedMedia,
 )
-from nsfw.imaging.headers import HEAD_BYTES, sniff_format, webp_canvas_size
+from nsfw.imaging.headers import HEAD_BYTES, image_size, sniff_format, webp_canvas_size
 from nsfw.settings import DECODER_BASE_MB, MiB, Settings
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _HEADER = struct.Struct("!II")  # json length, payload length
 _MAX_JSON = 64 * 1024
+# The CPU budget of one image grows with the pixels it decodes: legitimate decodes cost
+# 8-20 ns a pixel here (JPEG to lossy WebP), so 100 ns is five times the worst of them,
+# while a small file that makes the decoder work far harder than its size is stopped
+# early (a 1 MP scan bomb after 0.35 s, not NSFW_DECODE_CPU_S).
+BASE_CPU_S = 0.25
+CPU_S_PER_PIXEL = 100e-9
 WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
 _ERRORS = {cls.code: cls for cls in (CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedMedia)}
 
@@ -71,9 +78,11 @@ class Prepared:
 class DecoderPool:
     """Decoder processes of one worker, started lazily and replaced when one is killed.
 
-    ``prepare`` borrows an idle decoder, waiting at most until the caller's deadline;
-    at most ``NSFW_QUEUE_DEPTH`` callers may wait at once, the next gets ``Overloaded``
-    at once instead of piling up behind them.
+    ``prepare`` waits for an idle decoder at most until the caller's deadline. Waiting
+    images are served smallest first (by the pixel count their headers state), so a
+    photo is never stuck behind a queue of 50-megapixel decodes; at most
+    ``NSFW_QUEUE_DEPTH`` may wait, and when the queue is full a smaller newcomer takes
+    the place of the largest waiting image, which gets ``Overloaded`` (503) at once.
     """
 
     def __init__(self, settings: Settings):
@@ -86,59 +95,94 @@ class DecoderPool:
                 "memory_bytes": settings.decode_memory_mb * 1024 * 1024,
             }
         )
-        self._idle: queue.LifoQueue[_Decoder | None] = queue.LifoQueue()
-        for _ in range(settings.decoders):
-            self._idle.put(None)  # a slot whose decoder is started on first use
-        self._admitted = 0  # images in a decoder or waiting for one
+        self._idle: list[_Decoder | None] = [None] * settings.decoders  # None: started on first use
+        self._waiting: list[_Waiter] = []  # a heap, smallest image first
+        self._order = itertools.count()
         self._lock = threading.Lock()
-        self._closed = False
 
     def start(self) -> None:
-        """Start every decoder now (after the fork), so the first requests do not pay for it."""
-        slots = [self._idle.get() for _ in range(self._settings.decoders)]
+        """Start every idle decoder now (after the fork), so the first requests do not pay for it."""
+        with self._lock:
+            slots, self._idle = self._idle, []
         try:
             slots = [slot or _Decoder(self._config) for slot in slots]
         finally:
             for slot in slots:
-                self._idle.put(slot)
+                self._release(slot)
 
     def prepare(self, data: bytes, size: int, deadline: float) -> Prepared:
         """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic)."""
-        with self._lock:
-            if self._admitted >= self._settings.decoders + self._settings.queue_depth:
-                raise Overloaded("every decoder is busy and the queue is full")
-            self._admitted += 1
+        decoder = self._acquire(data, deadline)
         try:
-            try:
-                decoder = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise DeadlineExceeded("the request waited too long for a decoder") from None
-            try:
-                if decoder is None or not decoder.alive():
-                    decoder = _Decoder(self._config)
-                return decoder.run(data, size, deadline, self._settings.max_frames)
-            except BaseException:
-                if decoder is not None and not decoder.alive():
-                    decoder = None
-                raise
-            finally:
-                self._idle.put(decoder)
+            if decoder is None or not decoder.alive():
+                decoder = _Decoder(self._config)
+            return decoder.run(data, size, deadline, self._settings.max_frames)
+        except BaseException:
+            if decoder is not None and not decoder.alive():
+                decoder = None
+            raise
         finally:
-            with self._lock:
-                self._admitted -= 1
+            self._release(decoder)
+
+    def _acquire(self, data: bytes, deadline: float) -> _Decoder | None:
+        dims = image_size(data)
+        waiter = _Waiter(dims[0] * dims[1] if dims else 1 << 62, next(self._order))
+        with self._lock:
+            if self._idle and not self._waiting:
+                return self._idle.pop()
+            if len(self._waiting) >= self._settings.queue_depth:
+                largest = max(self._waiting, default=None)
+                if largest is None or not waiter < largest:
+                    raise Overloaded("every decoder is busy and the queue is full")
+                self._waiting.remove(largest)
+                heapq.heapify(self._waiting)
+                largest.evicted = True
+                largest.ready.set()
+            heapq.heappush(self._waiting, waiter)
+        waiter.ready.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            if waiter.handed:
+                return waiter.decoder
+            if not waiter.evicted:
+                self._waiting.remove(waiter)
+                heapq.heapify(self._waiting)
+        if waiter.evicted:
+            raise Overloaded("every decoder is busy and smaller images are waiting")
+        raise DeadlineExceeded("the request waited too long for a decoder")
+
+    def _release(self, decoder: _Decoder | None) -> None:
+        with self._lock:
+            if self._waiting:
+                waiter = heapq.heappop(self._waiting)
+                waiter.decoder, waiter.handed = decoder, True
+                waiter.ready.set()
+            else:
+                self._idle.append(decoder)
 
     def close(self) -> None:
-        while True:
-            try:
-                decoder = self._idle.get_nowait()
-            except queue.Empty:
-                return
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for decoder in idle:
             if decoder is not None:
                 decoder.kill()
 
     def pids(self) -> list[int]:
-        """The decoder processes alive now (for tests and the benchmark)."""
-        return [d.proc.pid for d in list(self._idle.queue) if d is not None and d.alive()]
+        """The idle decoder processes alive now (for tests and the benchmark)."""
+        with self._lock:
+            return [d.proc.pid for d in self._idle if d is not None and d.alive()]
+
+
+@dataclasses.dataclass(eq=False)
+class _Waiter:
+    pixels: int
+    order: int
+    ready: threading.Event = dataclasses.field(default_factory=threading.Event)
+    decoder: _Decoder | None = None
+    handed: bool = False
+    evicted: bool = False
+
+    def __lt__(self, other: _Waiter) -> bool:
+        return (self.pixels, self.order) < (other.pixels, other.order)
 
 
 class _Decoder:
@@ -275,10 +319,17 @@ def _serve(config: dict) -> None:
         except EOFError:
             return
         signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
+        started_cpu = time.process_time()
+
+        def budget(pixels: int, started_cpu: float = started_cpu) -> None:
+            """Re-arm the timer for what this many pixels may cost, never past NSFW_DECODE_CPU_S."""
+            allowed = min(cpu_seconds, BASE_CPU_S + pixels * CPU_S_PER_PIXEL)
+            signal.setitimer(signal.ITIMER_PROF, max(0.001, allowed - (time.process_time() - started_cpu)))
+
         try:
             t0 = time.perf_counter()
             _check_webp_memory(data, memory_bytes)
-            image = decode(data, settings)
+            image = decode(data, settings, on_header=budget)
             del data
             t1 = time.perf_counter()
             size = int(job["size"])

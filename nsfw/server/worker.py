@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import selectors
 import socket
 import time
@@ -58,6 +59,14 @@ BUFFER_BUDGET = 64 * 1024 * 1024
 #: How long a closed connection is drained for, and how much of it.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024
+#: Slowest average rate a body may arrive at, after NSFW_BODY_TIMEOUT seconds of grace
+#: (as Apache's mod_reqtimeout MinRate): a client dripping a byte every few seconds
+#: never goes silent long enough for the per-read timeout, but falls behind this.
+MIN_BODY_RATE = 16 * 1024
+#: A header line gunicorn accepts as it is (a token, a colon, visible characters and blanks).
+_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t\x21-\x7e\x80-\xff]{0,8190}")
+#: The liveness probe, answered by the poller itself (see ``answer_health``).
+HEALTH_BODY = b'{"status":"ok"}\n'
 #: How long in-progress heads get once the worker is stopping.
 STOP_HEAD_LINGER = 2.0
 
@@ -150,17 +159,28 @@ class _TimedBody:
     disconnected"; a stalled upload deserves the 408 it is.
     """
 
-    def __init__(self, reader, req, timeout: float):
+    def __init__(self, reader, req, sock, timeout: float):
         self.reader = reader
         self.req = req
+        self.sock = sock
         self.timeout = timeout
+        self.start = time.monotonic()
+        self.received = 0
 
     def read(self, size=None):
+        # each read may wait at most the time left at MIN_BODY_RATE, and never longer than the timeout
+        left = self.start + self.timeout + self.received / MIN_BODY_RATE - time.monotonic()
+        if left <= 0:
+            self.req.force_close()
+            raise RequestTimeout(f"the request body arrived slower than {MIN_BODY_RATE // 1024} KiB/s")
+        self.sock.settimeout(min(self.timeout, left))
         try:
-            return self.reader.read(size)
+            data = self.reader.read(size)
         except TimeoutError:
             self.req.force_close()
             raise RequestTimeout(f"the request body stalled for {self.timeout:g} s") from None
+        self.received += len(data)
+        return data
 
 
 class Conn(gthread.TConn):
@@ -174,6 +194,7 @@ class Conn(gthread.TConn):
         self.scanned = 0  # inbox[:scanned] holds no end of head and no bare LF
         self.head_len = None  # set once the head is complete
         self.want = 0  # bytes (head + body) to have before handing over
+        self.body_start = 0.0  # when the head was complete
 
     def init(self):
         super().init()
@@ -265,8 +286,13 @@ class Worker(gthread.ThreadWorker):
         conn.inbox += data
         self.buffered += len(data)
         if conn.head_len is not None:
-            conn.deadline = time.monotonic() + self.body_timeout
+            conn.deadline = self.body_deadline(conn.body_start, len(conn.inbox) - conn.head_len)
         self.advance(conn)
+
+    def body_deadline(self, start: float, received: int) -> float:
+        """Silent for at most NSFW_BODY_TIMEOUT, and never slower than MIN_BODY_RATE on average."""
+        now = time.monotonic()
+        return min(now + self.body_timeout, start + self.body_timeout + received / MIN_BODY_RATE)
 
     def advance(self, conn):
         """Hand the connection over once the pool thread will not wait on the client; reject what never will."""
@@ -282,9 +308,56 @@ class Worker(gthread.ThreadWorker):
                 return
             conn.head_len = verdict
             conn.want = verdict + body_to_wait_for(bytes(inbox[:verdict]))
-            conn.deadline = time.monotonic() + self.body_timeout
+            if conn.want == verdict and self.answer_health(conn):
+                return
+            conn.body_start = time.monotonic()
+            conn.deadline = conn.body_start + self.body_timeout
         if len(inbox) >= conn.want:
             self.hand_over(conn)
+
+    def answer_health(self, conn) -> bool:
+        """Answer ``GET /health`` here on the poller, never queued behind a pool thread.
+
+        A platform restarts an instance whose health check fails, and restarting a loaded
+        instance makes the overload worse: so liveness must not wait for a thread, however
+        busy the pool is. The answer is the app's own (``{"status":"ok"}``); whether the
+        app can serve is what ``/ready`` says. False (and nothing sent) for any other request.
+        """
+        line, _, rest = bytes(conn.inbox[: conn.head_len]).partition(b"\r\n")
+        method, _, line = line.partition(b" ")
+        target, _, version = line.partition(b" ")
+        if method not in (b"GET", b"HEAD") or target != b"/health" or version not in (b"HTTP/1.1", b"HTTP/1.0"):
+            return False
+        lines = rest.split(b"\r\n")[:-2]  # the head ends with an empty line
+        if len(lines) > self.cfg.limit_request_fields or not all(_FIELD.fullmatch(line) for line in lines):
+            return False  # gunicorn's parser refuses it, with its own status
+        fields = {name.lower(): value.strip().lower() for name, _, value in (ln.partition(b":") for ln in lines)}
+        if b"transfer-encoding" in fields or b"content-length" in fields:
+            return False  # a body the parser must see
+        close = version == b"HTTP/1.0" or b"close" in fields.get(b"connection", b"") or self.stop_at is not None
+        response = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+            + b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(HEALTH_BODY), b"close" if close else b"keep-alive")
+            + (HEALTH_BODY if method == b"GET" else b"")
+        )
+        try:
+            sent = conn.sock.send(response)
+        except OSError:
+            sent = -1
+        if sent != len(response):  # a full send buffer or a gone client: not worth waiting for
+            self.forget(conn)
+            return True
+        if close:
+            self.drop(conn)
+            self.nr_conns -= 1
+            self.linger(conn.sock)
+            return True
+        del conn.inbox[: conn.head_len]  # a pipelined request may follow
+        self.buffered -= conn.head_len
+        conn.scanned, conn.head_len, conn.want = 0, None, 0
+        conn.deadline = time.monotonic() + self.header_timeout
+        self.advance(conn)
+        return True
 
     def scan_head(self, conn):
         """The head's length once complete, "parser" if gunicorn can already refuse it, else "more"."""
@@ -415,12 +488,13 @@ class Worker(gthread.ThreadWorker):
         body = getattr(req, "body", None)
         reader = getattr(body, "reader", None)
         if reader is not None:
-            body.reader = _TimedBody(reader, req, self.body_timeout)
+            body.reader = _TimedBody(reader, req, conn.sock, self.body_timeout)
         try:
             return super().handle_request(req, conn)
         finally:
             if reader is not None:
                 body.reader = reader  # gunicorn's own drain expects the socket's TimeoutError
+                conn.sock.settimeout(self.body_timeout)
 
     def handle_error(self, req, client, addr, exc):
         """gunicorn's error handling (status, log lines, access log), answered as JSON."""

@@ -16,7 +16,15 @@ import pytest
 from conftest import IMAGES
 from hostile_images import lossless_webp_bomb, scan_bomb_jpeg
 
-from nsfw.errors import CorruptImage, DeadlineExceeded, ImageTooComplex, ImageTooLarge, Overloaded, UnsupportedMedia
+from nsfw.errors import (
+    CorruptImage,
+    DeadlineExceeded,
+    ImageTooComplex,
+    ImageTooLarge,
+    Overloaded,
+    ServiceError,
+    UnsupportedMedia,
+)
 from nsfw.imaging.decode import decode
 from nsfw.imaging.preprocess import to_model_input
 from nsfw.imaging.sandbox import DecoderPool
@@ -123,7 +131,9 @@ def test_a_full_queue_is_refused_at_once(make_pool):
     pool = make_pool(decoders=1, queue_depth=0, decode_cpu_s=30.0)
     pool.start()
     bomb = scan_bomb_jpeg(3000, 2048)
-    busy = threading.Thread(target=lambda: pytest.raises(DeadlineExceeded, pool.prepare, bomb, 224, soon(3)))
+    busy = threading.Thread(
+        target=lambda: pytest.raises((DeadlineExceeded, ImageTooComplex), pool.prepare, bomb, 224, soon(3))
+    )
     busy.start()
     time.sleep(0.3)
     started = time.monotonic()
@@ -157,3 +167,39 @@ def _rss_mb(pid: int) -> float:
 
 def _hwm_mb(pid: int) -> float:
     return _status(pid, "VmHWM")
+
+
+def test_the_cpu_budget_shrinks_with_the_pixels(make_pool):
+    """A small image may not burn the whole NSFW_DECODE_CPU_S: its budget follows its pixels."""
+    pool = make_pool(decoders=1, decode_cpu_s=10.0)
+    cpu = children_cpu()
+    with pytest.raises(ImageTooComplex):
+        pool.prepare(scan_bomb_jpeg(3000, 1024), 224, soon(30))  # 1 MP: 0.25 s + 0.1 s
+    pool.close()
+    assert children_cpu() - cpu < 1.0
+
+
+def test_waiting_images_are_served_smallest_first_and_a_full_queue_sheds_the_largest(make_pool):
+    pool = make_pool(decoders=1, queue_depth=1, decode_cpu_s=3.0)
+    pool.start()
+    small = (IMAGES / "chelsea.png").read_bytes()
+    big = scan_bomb_jpeg(10, 2048)  # 4 MP, cheap: only its size matters here
+    outcomes = {}
+
+    def run(name, data, delay):
+        time.sleep(delay)
+        try:
+            pool.prepare(data, 224, soon(20))
+            outcomes[name] = "ok"
+        except ServiceError as exc:
+            outcomes[name] = exc.code
+
+    hog = threading.Thread(target=run, args=("hog", scan_bomb_jpeg(3000, 2048), 0))
+    waiting_big = threading.Thread(target=run, args=("big", big, 0.2))
+    newcomer = threading.Thread(target=run, args=("small", small, 0.4))
+    for thread in (hog, waiting_big, newcomer):
+        thread.start()
+    for thread in (hog, waiting_big, newcomer):
+        thread.join(30)
+    # the queue held one place: the big image had it, the small one took it over
+    assert outcomes["big"] == "overloaded" and outcomes["small"] == "ok"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import time
 
 import pytest
@@ -54,12 +55,25 @@ def test_a_batch_of_bombs_costs_each_item_its_budget_only(client):
     assert time.monotonic() - started < 10  # two decoders, four items of 1 s CPU each
 
 
-def test_overload_is_503_with_retry_after(app, client, settings):
-    app.extensions["nsfw"].decoders._admitted = 10**6  # every decoder busy, every place taken
+def test_overload_is_503_with_retry_after(settings, spool_dir):
+    from nsfw.web import create_app
+
+    app = create_app(settings.replace(decoders=1, queue_depth=0, decode_cpu_s=3.0))
     try:
+        client = app.test_client()
+        busy = threading.Thread(
+            target=client.post,
+            args=("/predict",),
+            kwargs={"data": scan_bomb_jpeg(3000, 2048), "content_type": "image/jpeg"},
+        )
+        busy.start()
+        time.sleep(0.5)  # the one decoder is at work on the bomb
+        started = time.monotonic()
         response = client.post("/predict", data=(IMAGES / "chelsea.png").read_bytes(), content_type="image/png")
+        assert time.monotonic() - started < 0.5
+        busy.join(10)
     finally:
-        app.extensions["nsfw"].decoders._admitted = 0
+        app.extensions["nsfw"].close()
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "overloaded"
     assert response.headers["Retry-After"] == "1"

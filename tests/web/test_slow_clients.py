@@ -29,8 +29,9 @@ SLACK = 2.0
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def serving(spool, **extra_env):
+    """gunicorn with the repo's config on a free port; on exit, the worker must have lived."""
     port = free_port()
     env = dict(
         os.environ,
@@ -38,9 +39,10 @@ def server(tmp_path_factory):
         WEB_CONCURRENCY="1",
         NSFW_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
         NSFW_BODY_TIMEOUT=str(BODY_TIMEOUT),
-        NSFW_TMP_DIR=str(tmp_path_factory.mktemp("spool")),
+        NSFW_TMP_DIR=str(spool),
     )
     env.pop("NSFW_THREADS", None)
+    env.update(extra_env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT,
@@ -70,6 +72,12 @@ def server(tmp_path_factory):
     assert worker_lived, log
     # Nothing left counted as open: the worker does not sit out its 20 s graceful timeout.
     assert time.monotonic() - stopping < 10, log
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("spool")) as proc:
+        yield proc
 
 
 @contextlib.contextmanager
@@ -217,3 +225,39 @@ def test_real_uploads_still_classify(server):
         form = session.post(f"{server.base_url}/predict", files={"image": ("c.png", image, "image/png")}, timeout=30)
         assert form.status_code == 200, form.text
         assert set(form.json()) == keys
+
+
+def drip(sock: socket.socket, piece: bytes, every: float, until: float) -> None:
+    while time.monotonic() < until:
+        try:
+            sock.sendall(piece)
+        except OSError:
+            return  # the server closed it
+        time.sleep(every)
+
+
+def test_an_upload_that_drips_is_cut_at_the_minimum_rate(server):
+    """Never silent for NSFW_BODY_TIMEOUT, but far slower than 16 KiB/s: cut all the same."""
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000000\r\n\r\n"
+    with connections(server.port, 1, head + b"\x89PNG") as (s,):
+        sent = time.monotonic()
+        drip(s, b"\0" * 64, BODY_TIMEOUT / 3, sent + BODY_TIMEOUT + 0.5)
+        answer = answered_then_closed(s, sent + BODY_TIMEOUT + SLACK + 1)
+        assert answer is not None
+        assert_json_error(*answer, 408, "request_timeout")
+
+
+def test_health_is_answered_when_no_thread_is_free(tmp_path):
+    """/health never queues behind work: with the worker's only thread held by an upload, it answers."""
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 3000000\r\n\r\n"
+    with serving(tmp_path, NSFW_THREADS="1") as server:
+        with connections(server.port, 1, head + b"\0" * 1_200_000) as (s,):
+            time.sleep(0.3)  # past the read-ahead: the one pool thread now reads this body
+            started = time.monotonic()
+            for _ in range(5):
+                drip(s, b"\0" * 64, 0, 0.0)
+                s.sendall(b"\0" * 64)
+                health_answers_fast(server.base_url, 1)
+            assert time.monotonic() - started < 5
+            with pytest.raises(requests.Timeout):  # anything else waits for the thread
+                requests.get(f"{server.base_url}/ready", timeout=0.5)
