@@ -88,7 +88,7 @@ class Settings:
     batch_concurrency: int = 4
     max_request_bytes: int = 32 * MiB
     # admission control
-    request_timeout: float = 20.0
+    request_timeout: float = 15.0
     queue_depth: int = 8
     max_downloads: int = 16
     # server (read by nsfw/server/gunicorn_conf.py)

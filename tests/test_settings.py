@@ -21,7 +21,7 @@ def test_defaults_without_environment():
     assert s.max_pixels == 50_331_648 > 8000 * 6000
     assert s.max_frames == 8
     assert s.decode_cpu_s == 2.0
-    assert s.request_timeout == 20.0 < s.worker_timeout
+    assert s.request_timeout == 15.0 < s.worker_timeout
     assert s.port == 8080
     assert (s.header_timeout, s.body_timeout) == (10.0, 5.0)
 

@@ -56,6 +56,10 @@ _MAX_JSON = 64 * 1024
 # 8-20 ns a pixel here (JPEG to lossy WebP), so 100 ns is five times the worst of them,
 # while a small file that makes the decoder work far harder than its size is stopped
 # early (a 1 MP scan bomb after 0.35 s, not NSFW_DECODE_CPU_S).
+# The express decoder takes images of at most this many pixels (2048 x 2048), with a heap
+# to match (64 MB + 16 bytes a pixel for a WebP).
+EXPRESS_PIXELS = 4 * 1024 * 1024
+EXPRESS_MEMORY_MB = 192
 BASE_CPU_S = 0.25
 CPU_S_PER_PIXEL = 100e-9
 WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
@@ -83,19 +87,20 @@ class DecoderPool:
     photo is never stuck behind a queue of 50-megapixel decodes; at most
     ``NSFW_QUEUE_DEPTH`` may wait, and when the queue is full a smaller newcomer takes
     the place of the largest waiting image, which gets ``Overloaded`` (503) at once.
+
+    Besides the ``NSFW_DECODERS`` general decoders there is one express decoder for
+    images of at most ``EXPRESS_PIXELS``: whatever large or hostile images occupy the
+    others, an ordinary photo finds a decoder within one small image's budget.
     """
 
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._config = json.dumps(
-            {
-                "max_pixels": settings.max_pixels,
-                "max_frames": settings.max_frames,
-                "cpu_seconds": settings.decode_cpu_s,
-                "memory_bytes": settings.decode_memory_mb * 1024 * 1024,
-            }
+        general = _config(settings, settings.max_pixels, settings.decode_memory_mb)
+        express = _config(
+            settings, min(settings.max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB)
         )
-        self._idle: list[_Decoder | None] = [None] * settings.decoders  # None: started on first use
+        self._idle = [_Slot(general) for _ in range(settings.decoders)]
+        self._express = [_Slot(express, express=True)]
         self._waiting: list[_Waiter] = []  # a heap, smallest image first
         self._order = itertools.count()
         self._lock = threading.Lock()
@@ -103,31 +108,36 @@ class DecoderPool:
     def start(self) -> None:
         """Start every idle decoder now (after the fork), so the first requests do not pay for it."""
         with self._lock:
-            slots, self._idle = self._idle, []
+            slots = self._idle + self._express
+            self._idle, self._express = [], []
         try:
-            slots = [slot or _Decoder(self._config) for slot in slots]
+            for slot in slots:
+                if slot.decoder is None:
+                    slot.decoder = _Decoder(slot.config)
         finally:
             for slot in slots:
                 self._release(slot)
 
     def prepare(self, data: bytes, size: int, deadline: float) -> Prepared:
         """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic)."""
-        decoder = self._acquire(data, deadline)
+        slot = self._acquire(data, deadline)
         try:
-            if decoder is None or not decoder.alive():
-                decoder = _Decoder(self._config)
-            return decoder.run(data, size, deadline, self._settings.max_frames)
+            if slot.decoder is None or not slot.decoder.alive():
+                slot.decoder = _Decoder(slot.config)
+            return slot.decoder.run(data, size, deadline, self._settings.max_frames)
         except BaseException:
-            if decoder is not None and not decoder.alive():
-                decoder = None
+            if slot.decoder is not None and not slot.decoder.alive():
+                slot.decoder = None
             raise
         finally:
-            self._release(decoder)
+            self._release(slot)
 
-    def _acquire(self, data: bytes, deadline: float) -> _Decoder | None:
+    def _acquire(self, data: bytes, deadline: float) -> _Slot:
         dims = image_size(data)
         waiter = _Waiter(dims[0] * dims[1] if dims else 1 << 62, next(self._order))
         with self._lock:
+            if waiter.pixels <= EXPRESS_PIXELS and self._express:
+                return self._express.pop()
             if self._idle and not self._waiting:
                 return self._idle.pop()
             if len(self._waiting) >= self._settings.queue_depth:
@@ -141,8 +151,8 @@ class DecoderPool:
             heapq.heappush(self._waiting, waiter)
         waiter.ready.wait(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            if waiter.handed:
-                return waiter.decoder
+            if waiter.slot is not None:
+                return waiter.slot
             if not waiter.evicted:
                 self._waiting.remove(waiter)
                 heapq.heapify(self._waiting)
@@ -150,26 +160,47 @@ class DecoderPool:
             raise Overloaded("every decoder is busy and smaller images are waiting")
         raise DeadlineExceeded("the request waited too long for a decoder")
 
-    def _release(self, decoder: _Decoder | None) -> None:
+    def _release(self, slot: _Slot) -> None:
         with self._lock:
-            if self._waiting:
+            if self._waiting and (not slot.express or self._waiting[0].pixels <= EXPRESS_PIXELS):
                 waiter = heapq.heappop(self._waiting)
-                waiter.decoder, waiter.handed = decoder, True
+                waiter.slot = slot
                 waiter.ready.set()
             else:
-                self._idle.append(decoder)
+                (self._express if slot.express else self._idle).append(slot)
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, []
-        for decoder in idle:
-            if decoder is not None:
-                decoder.kill()
+            slots = self._idle + self._express
+            self._idle, self._express = [], []
+        for slot in slots:
+            if slot.decoder is not None:
+                slot.decoder.kill()
 
     def pids(self) -> list[int]:
         """The idle decoder processes alive now (for tests and the benchmark)."""
         with self._lock:
-            return [d.proc.pid for d in self._idle if d is not None and d.alive()]
+            return [s.decoder.proc.pid for s in self._idle + self._express if s.decoder and s.decoder.alive()]
+
+
+def _config(settings: Settings, max_pixels: int, memory_mb: int) -> str:
+    return json.dumps(
+        {
+            "max_pixels": max_pixels,
+            "max_frames": settings.max_frames,
+            "cpu_seconds": settings.decode_cpu_s,
+            "memory_bytes": memory_mb * 1024 * 1024,
+        }
+    )
+
+
+@dataclasses.dataclass(eq=False)
+class _Slot:
+    """A place for one decoder process (started on first use, replaced after a death)."""
+
+    config: str
+    express: bool = False
+    decoder: _Decoder | None = None
 
 
 @dataclasses.dataclass(eq=False)
@@ -177,8 +208,7 @@ class _Waiter:
     pixels: int
     order: int
     ready: threading.Event = dataclasses.field(default_factory=threading.Event)
-    decoder: _Decoder | None = None
-    handed: bool = False
+    slot: _Slot | None = None
     evicted: bool = False
 
     def __lt__(self, other: _Waiter) -> bool:

@@ -61,15 +61,15 @@ def test_overload_is_503_with_retry_after(settings, spool_dir):
     app = create_app(settings.replace(decoders=1, queue_depth=0, decode_cpu_s=3.0))
     try:
         client = app.test_client()
+        bomb = scan_bomb_jpeg(800, 4096)  # too big for the express decoder; about 2 s of budget
+        newcomer = scan_bomb_jpeg(1, 2560)
         busy = threading.Thread(
-            target=client.post,
-            args=("/predict",),
-            kwargs={"data": scan_bomb_jpeg(3000, 2048), "content_type": "image/jpeg"},
+            target=client.post, args=("/predict",), kwargs={"data": bomb, "content_type": "image/jpeg"}
         )
         busy.start()
-        time.sleep(0.5)  # the one decoder is at work on the bomb
+        time.sleep(0.5)  # the one general decoder is at work on the bomb
         started = time.monotonic()
-        response = client.post("/predict", data=(IMAGES / "chelsea.png").read_bytes(), content_type="image/png")
+        response = client.post("/predict", data=newcomer, content_type="image/jpeg")
         assert time.monotonic() - started < 0.5
         busy.join(10)
     finally:
