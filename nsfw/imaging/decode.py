@@ -287,8 +287,10 @@ def _strips(im: Image.Image, convert) -> np.ndarray:
     the result is the same.
     """
     width, height = im.size
-    out = np.empty((height, width, 3), np.uint8)
     rows = max(1, _STRIP_PIXELS // width)
+    if rows >= height:  # one strip: no copy of the image needed to cut it
+        return np.asarray(im if convert is None else convert(im))
+    out = np.empty((height, width, 3), np.uint8)
     for top in range(0, height, rows):
         strip = im.crop((0, top, width, min(height, top + rows)))
         out[top : top + strip.height] = np.asarray(strip if convert is None else convert(strip))

@@ -1,0 +1,169 @@
+"""The decoder process: untrusted bytes in, model inputs out, under a CPU and a memory budget.
+
+Started by :class:`nsfw.imaging.sandbox.DecoderPool` as ``python -m nsfw.imaging.decoder
+CONFIG_JSON``; it serves one image at a time, for its whole life. Its limits:
+
+* ``ITIMER_PROF`` (process CPU time) ends the process when an image has used its budget:
+  0.25 s plus 100 ns a decoded pixel, at most ``NSFW_DECODE_CPU_S``. The default action of
+  SIGPROF is to terminate, so nothing inside Pillow can postpone it, unlike a Python-level
+  timeout that waits for a C loop to return.
+* ``RLIMIT_DATA`` caps its heap at ``NSFW_DECODE_MEMORY_MB``: an allocation over it fails
+  inside Pillow or numpy, and the image is refused as too large.
+* No core dumps, no file writes (``RLIMIT_FSIZE`` 0), 16 descriptors.
+
+The worker and the decoder talk in messages: a fixed header with two lengths, a JSON object,
+raw bytes. The image goes in as raw bytes; the model inputs come back through a shared memory
+file (a memfd the worker created and passed at start) so that 600 KB of floats per frame
+never cross the pipe; the reply's JSON says how many frames it holds. Nothing is unpickled:
+a decoder subverted by its input can only send numbers for its own image.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+
+import numpy as np
+
+from nsfw.errors import ImageTooLarge, ServiceError
+from nsfw.imaging.headers import HEAD_BYTES, sniff_format, webp_canvas_size
+from nsfw.settings import DECODER_BASE_MB, MiB, Settings
+
+_HEADER = struct.Struct("!II")  # json length, payload length
+_MAX_JSON = 64 * 1024
+# The CPU budget of one image grows with the pixels it decodes: legitimate decodes cost
+# 8-20 ns a pixel here (JPEG to lossy WebP), so 100 ns is five times the worst of them,
+# while a small file that makes the decoder work far harder than its size is stopped
+# early (a 1 MP scan bomb after 0.35 s, not NSFW_DECODE_CPU_S).
+BASE_CPU_S = 0.25
+CPU_S_PER_PIXEL = 100e-9
+WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
+
+
+# --- messages --------------------------------------------------------------------------------
+def write_message(pipe, header: dict, payload: bytes = b"") -> None:
+    raw = json.dumps(header).encode()
+    pipe.write(_HEADER.pack(len(raw), len(payload)) + raw)
+    if payload:
+        pipe.write(payload)
+    pipe.flush()
+
+
+def read_message(pipe, deadline: float | None = None) -> tuple[dict, bytes]:
+    """One message; TimeoutError if ``deadline`` (monotonic) passes first, EOFError if the peer is gone."""
+    head = _read_exactly(pipe, _HEADER.size, deadline)
+    json_len, payload_len = _HEADER.unpack(head)
+    if json_len > _MAX_JSON:
+        raise ValueError("header too long")
+    header = json.loads(_read_exactly(pipe, json_len, deadline))
+    if not isinstance(header, dict):
+        raise ValueError("header is not an object")
+    return header, _read_exactly(pipe, payload_len, deadline)
+
+
+def _read_exactly(pipe, n: int, deadline: float | None) -> bytes:
+    fd = pipe.fileno()
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+# --- the process -----------------------------------------------------------------------------
+def _confine(memory_bytes: int) -> None:
+    """Limits that hold for the decoder's whole life."""
+    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write fails with EFBIG instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU budget's timer ends the process
+
+
+def _check_webp_memory(data: bytes, memory_bytes: int) -> None:
+    """libwebp decodes into a buffer of its own before Pillow copies it: a WebP costs about
+    twice what a JPEG of the same size does, so it is held to half the pixels up front
+    (a failed allocation inside libwebp would otherwise look like a corrupt file)."""
+    if sniff_format(data[:HEAD_BYTES]) == "WEBP" and (size := webp_canvas_size(data[:HEAD_BYTES])):
+        width, height = size
+        if width * height * WEBP_BYTES_PER_PIXEL > memory_bytes - DECODER_BASE_MB * MiB:
+            raise ImageTooLarge(f"decoding a {width}x{height} WebP needs more memory than this service allows")
+
+
+def serve(config: dict) -> None:
+    """Answer images from stdin until it closes."""
+    from nsfw.imaging.decode import decode
+    from nsfw.imaging.preprocess import to_model_input
+
+    settings = Settings(max_pixels=config["max_pixels"], max_frames=config["max_frames"])
+    cpu_seconds = float(config["cpu_seconds"])
+    memory_bytes = int(config["memory_bytes"])
+    shared_fd, shared = int(config["shared_fd"]), None
+    # The replies get a descriptor of their own; anything a library prints goes to stderr.
+    stdout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    stdin = sys.stdin.buffer
+    _confine(memory_bytes)
+    while True:
+        try:
+            job, data = read_message(stdin)
+        except EOFError:
+            return
+        if shared is None or len(shared) != job["shared_bytes"]:  # the worker grew it
+            shared = mmap.mmap(shared_fd, job["shared_bytes"])
+        signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
+        started_cpu = time.process_time()
+
+        def budget(pixels: int, started_cpu: float = started_cpu) -> None:
+            """Re-arm the timer for what this many pixels may cost, never past NSFW_DECODE_CPU_S."""
+            allowed = min(cpu_seconds, BASE_CPU_S + pixels * CPU_S_PER_PIXEL)
+            signal.setitimer(signal.ITIMER_PROF, max(0.001, allowed - (time.process_time() - started_cpu)))
+
+        try:
+            t0 = time.perf_counter()
+            _check_webp_memory(data, memory_bytes)
+            image = decode(data, settings, on_header=budget)
+            del data
+            t1 = time.perf_counter()
+            size = int(job["size"])
+            out = np.ndarray((len(image.frames), 1, size, size, 3), np.float32, buffer=shared)
+            for i, frame in enumerate(image.frames):
+                out[i] = to_model_input(frame, size)
+            t2 = time.perf_counter()
+            header = {
+                "format": image.format,
+                "width": image.width,
+                "height": image.height,
+                "frame_count": image.frame_count,
+                "frames": len(image.frames),
+                "size": size,
+                "decode_ms": round((t1 - t0) * 1000, 3),
+                "preprocess_ms": round((t2 - t1) * 1000, 3),
+            }
+            del image, out
+        except ServiceError as exc:
+            header = {"error": exc.to_dict()}
+        except MemoryError:
+            header = {"error": ImageTooLarge("decoding the image needs more memory than allowed").to_dict()}
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+        write_message(stdout, header)
+
+
+if __name__ == "__main__":
+    serve(json.loads(sys.argv[1]))
