@@ -205,6 +205,12 @@ class _Decoder:
 
     def __init__(self, config: str):
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        # glibc's default gives each preprocessing temporary (a few MB) fresh pages from the
+        # kernel and hands them back at once: page faults made up 60% of preprocessing
+        # (4.1 ms of 6.2 for a 640x480 JPEG). Buffers up to 8 MB now come from the heap, which
+        # keeps up to 32 MB free for the next image; image-sized buffers are still mapped and
+        # returned whole, so the heap cannot grow past what RLIMIT_DATA allows.
+        env.update(MALLOC_MMAP_THRESHOLD_=str(8 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_=str(32 * 1024 * 1024))
         # the decoder imports this very package, wherever the worker found it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_PARENT, env.get("PYTHONPATH"))))
         self.shared_fd = os.memfd_create("nsfw-decoder", os.MFD_CLOEXEC)
