@@ -89,7 +89,7 @@ class Settings:
     max_request_bytes: int = 32 * MiB
     # admission control
     request_timeout: float = 15.0
-    queue_depth: int = 8
+    queue_depth: int = 32
     max_downloads: int = 16
     # server (read by nsfw/server/gunicorn_conf.py)
     port: int = 8080
