@@ -90,7 +90,7 @@ class Settings:
     # admission control
     request_timeout: float = 15.0
     queue_depth: int = 32
-    max_downloads: int = 16
+    max_downloads: int = 64
     # server (read by nsfw/server/gunicorn_conf.py)
     port: int = 8080
     workers: int = dataclasses.field(default_factory=_cpu_count)
