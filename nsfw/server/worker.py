@@ -16,9 +16,12 @@ heartbeat, max_requests) and changes where bytes are waited for:
   and reading a small body never wait on the client. Keep-alive and pipelined
   requests take the same path.
 * A head must be complete within ``NSFW_HEADER_TIMEOUT`` seconds; a body may go
-  silent for at most ``NSFW_BODY_TIMEOUT`` seconds, whether it is waited for
+  silent for at most ``NSFW_BODY_TIMEOUT`` seconds, nor arrive slower than
+  ``MIN_BODY_RATE`` on average after that much grace, whether it is waited for
   here or read later by the pool thread (a socket timeout). Either way the
   client gets a JSON 408 and the connection is closed.
+* ``GET /health`` is answered right here, without a thread, so liveness never
+  waits behind work (``answer_health``).
 * gunicorn's own errors (bad request line, header too large, URI too long...)
   are answered in the service's JSON error shape instead of HTML.
 * Closing a connection "gracefully" (half-close, then drain what the client
@@ -33,8 +36,6 @@ bytes are not plain HTTP/1 heads); they are served exactly as gthread does.
 from __future__ import annotations
 
 import errno
-import json
-import re
 import selectors
 import socket
 import time
@@ -44,6 +45,7 @@ from gunicorn import http, util
 from gunicorn.workers import gthread
 from werkzeug.exceptions import RequestTimeout
 
+from nsfw.server.responses import FIELD, Capture, body_to_wait_for, error_bytes, health_bytes
 from nsfw.settings import Settings
 
 #: Most bytes of one request head waited for on the poller; a head that is
@@ -63,93 +65,8 @@ LINGER_BYTES = 64 * 1024
 #: (as Apache's mod_reqtimeout MinRate): a client dripping a byte every few seconds
 #: never goes silent long enough for the per-read timeout, but falls behind this.
 MIN_BODY_RATE = 16 * 1024
-#: A header line gunicorn accepts as it is (a token, a colon, visible characters and blanks).
-_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t\x21-\x7e\x80-\xff]{0,8190}")
-#: The liveness probe, answered by the poller itself (see ``answer_health``).
-HEALTH_BODY = b'{"status":"ok"}\n'
 #: How long in-progress heads get once the worker is stopping.
 STOP_HEAD_LINGER = 2.0
-
-# gunicorn's status for a parse error, as the service's stable error code.
-_CODES = {
-    400: ("invalid_request", "the request is not valid HTTP"),
-    403: ("forbidden", "request forbidden"),
-    408: ("request_timeout", "the request did not arrive in time"),
-    414: ("uri_too_long", "the request line is too long"),
-    417: ("expectation_failed", "the Expect header cannot be met"),
-    431: ("header_too_large", "the request header is too large"),
-    500: ("internal_error", "internal error"),
-    501: ("not_implemented", "the transfer coding is not supported"),
-}
-_REASONS = {
-    400: "Bad Request",
-    403: "Forbidden",
-    408: "Request Timeout",
-    414: "URI Too Long",
-    417: "Expectation Failed",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-}
-
-
-def error_bytes(status: int, code: str | None = None, message: str | None = None) -> bytes:
-    """A complete HTTP/1.1 error response in the service's JSON shape; the connection closes after it."""
-    default_code, default_message = _CODES.get(status, ("invalid_request", "the request is not valid HTTP"))
-    body = json.dumps({"error": {"code": code or default_code, "message": message or default_message}}).encode()
-    head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-        "Connection: close\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
-
-
-def body_to_wait_for(head: bytes) -> int:
-    """How many body bytes to read ahead for this head: its Content-Length, up to READ_AHEAD.
-
-    Nothing when the body is chunked, the client waits for "100 Continue", or
-    the head is odd in a way gunicorn's parser will judge: guessing too much
-    here would make a valid request wait for bytes that never come; too little
-    only means the pool thread reads the rest.
-    """
-    length = None
-    for line in head.split(b"\r\n")[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon:
-            continue
-        name = name.lower()
-        if name in (b"transfer-encoding", b"expect"):
-            return 0
-        if name == b"content-length":
-            value = value.strip(b" \t")
-            if length is not None or not value.isdigit():
-                return 0
-            length = int(value)
-    return min(length or 0, READ_AHEAD)
-
-
-class _Capture:
-    """Stands in for the client socket so gunicorn's handle_error picks the status; the bytes are discarded."""
-
-    def __init__(self):
-        self.data = b""
-
-    def gettimeout(self):
-        return 0.0
-
-    def setblocking(self, flag):
-        pass
-
-    def sendall(self, data):
-        self.data += data
-
-    def status(self) -> int:
-        try:
-            return int(self.data.split(b" ", 2)[1])
-        except (IndexError, ValueError):
-            return 500
 
 
 class _TimedBody:
@@ -307,7 +224,7 @@ class Worker(gthread.ThreadWorker):
                 self.hand_over(conn)
                 return
             conn.head_len = verdict
-            conn.want = verdict + body_to_wait_for(bytes(inbox[:verdict]))
+            conn.want = verdict + body_to_wait_for(bytes(inbox[:verdict]), READ_AHEAD)
             if conn.want == verdict and self.answer_health(conn):
                 return
             conn.body_start = time.monotonic()
@@ -329,17 +246,13 @@ class Worker(gthread.ThreadWorker):
         if method not in (b"GET", b"HEAD") or target != b"/health" or version not in (b"HTTP/1.1", b"HTTP/1.0"):
             return False
         lines = rest.split(b"\r\n")[:-2]  # the head ends with an empty line
-        if len(lines) > self.cfg.limit_request_fields or not all(_FIELD.fullmatch(line) for line in lines):
+        if len(lines) > self.cfg.limit_request_fields or not all(FIELD.fullmatch(line) for line in lines):
             return False  # gunicorn's parser refuses it, with its own status
         fields = {name.lower(): value.strip().lower() for name, _, value in (ln.partition(b":") for ln in lines)}
         if b"transfer-encoding" in fields or b"content-length" in fields:
             return False  # a body the parser must see
         close = version == b"HTTP/1.0" or b"close" in fields.get(b"connection", b"") or self.stop_at is not None
-        response = (
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-            + b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(HEALTH_BODY), b"close" if close else b"keep-alive")
-            + (HEALTH_BODY if method == b"GET" else b"")
-        )
+        response = health_bytes(close, with_body=method == b"GET")
         try:
             sent = conn.sock.send(response)
         except OSError:
@@ -498,7 +411,7 @@ class Worker(gthread.ThreadWorker):
 
     def handle_error(self, req, client, addr, exc):
         """gunicorn's error handling (status, log lines, access log), answered as JSON."""
-        capture = _Capture()
+        capture = Capture()
         super().handle_error(req, capture, addr, exc)
         try:
             util.write_nonblock(client, error_bytes(capture.status()))
