@@ -20,6 +20,8 @@ a decoder subverted by its input can only send numbers for its own image.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import mmap
 import os
@@ -44,6 +46,9 @@ _MAX_JSON = 64 * 1024
 # early (a 1 MP scan bomb after 0.35 s, not NSFW_DECODE_CPU_S).
 BASE_CPU_S = 0.25
 CPU_S_PER_PIXEL = 100e-9
+# The worker starts decoders with a heap that keeps up to 32 MB free between images (see
+# sandbox._Decoder); an image above this many pixels gets it back first.
+TRIM_ABOVE_PIXELS = 4 * 1024 * 1024
 WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
 
 
@@ -85,6 +90,15 @@ def _read_exactly(pipe, n: int, deadline: float | None) -> bytes:
 
 
 # --- the process -----------------------------------------------------------------------------
+def _libc():
+    """glibc, for malloc_trim; None elsewhere (musl keeps no such heap)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
 def _confine(memory_bytes: int) -> None:
     """Limits that hold for the decoder's whole life."""
     resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
@@ -107,13 +121,10 @@ def _check_webp_memory(data: bytes, memory_bytes: int) -> None:
 
 def serve(config: dict) -> None:
     """Answer images from stdin until it closes."""
-    from nsfw.imaging.decode import decode
-    from nsfw.imaging.preprocess import to_model_input
-
     settings = Settings(max_pixels=config["max_pixels"], max_frames=config["max_frames"])
-    cpu_seconds = float(config["cpu_seconds"])
     memory_bytes = int(config["memory_bytes"])
     shared_fd, shared = int(config["shared_fd"]), None
+    libc = _libc()
     # The replies get a descriptor of their own; anything a library prints goes to stderr.
     stdout = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -126,43 +137,58 @@ def serve(config: dict) -> None:
             return
         if shared is None or len(shared) != job["shared_bytes"]:  # the worker grew it
             shared = mmap.mmap(shared_fd, job["shared_bytes"])
-        signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
-        started_cpu = time.process_time()
-
-        def budget(pixels: int, started_cpu: float = started_cpu) -> None:
-            """Re-arm the timer for what this many pixels may cost, never past NSFW_DECODE_CPU_S."""
-            allowed = min(cpu_seconds, BASE_CPU_S + pixels * CPU_S_PER_PIXEL)
-            signal.setitimer(signal.ITIMER_PROF, max(0.001, allowed - (time.process_time() - started_cpu)))
-
+        signal.setitimer(signal.ITIMER_PROF, float(config["cpu_seconds"]))
         try:
-            t0 = time.perf_counter()
-            _check_webp_memory(data, memory_bytes)
-            image = decode(data, settings, on_header=budget)
-            del data
-            t1 = time.perf_counter()
-            size = int(job["size"])
-            out = np.ndarray((len(image.frames), 1, size, size, 3), np.float32, buffer=shared)
-            for i, frame in enumerate(image.frames):
-                out[i] = to_model_input(frame, size)
-            t2 = time.perf_counter()
-            header = {
-                "format": image.format,
-                "width": image.width,
-                "height": image.height,
-                "frame_count": image.frame_count,
-                "frames": len(image.frames),
-                "size": size,
-                "decode_ms": round((t1 - t0) * 1000, 3),
-                "preprocess_ms": round((t2 - t1) * 1000, 3),
-            }
-            del image, out
+            header = _prepare(data, int(job["size"]), shared, settings, config, libc)
         except ServiceError as exc:
             header = {"error": exc.to_dict()}
         except MemoryError:
             header = {"error": ImageTooLarge("decoding the image needs more memory than allowed").to_dict()}
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
+        del data  # every pixel of this image is gone before the next one comes
         write_message(stdout, header)
+
+
+def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, config: dict, libc) -> dict:
+    """Decode one image and write its model inputs into ``shared``; the reply's header.
+
+    A function of its own so that nothing of the image (the last frame above all, which
+    can be 150 MB) outlives it and eats into the next image's memory budget.
+    """
+    from nsfw.imaging.decode import decode
+    from nsfw.imaging.preprocess import to_model_input
+
+    cpu_seconds = float(config["cpu_seconds"])
+    started_cpu = time.process_time()
+
+    def budget(pixels: int) -> None:
+        """Re-arm the timer for what this many pixels may cost, never past NSFW_DECODE_CPU_S;
+        before a large image, hand the heap kept for small ones back, so the whole memory
+        budget is there for it."""
+        allowed = min(cpu_seconds, BASE_CPU_S + pixels * CPU_S_PER_PIXEL)
+        signal.setitimer(signal.ITIMER_PROF, max(0.001, allowed - (time.process_time() - started_cpu)))
+        if pixels > TRIM_ABOVE_PIXELS and libc is not None:
+            libc.malloc_trim(0)
+
+    t0 = time.perf_counter()
+    _check_webp_memory(data, int(config["memory_bytes"]))
+    image = decode(data, settings, on_header=budget)
+    t1 = time.perf_counter()
+    out = np.ndarray((len(image.frames), 1, size, size, 3), np.float32, buffer=shared)
+    for i, frame in enumerate(image.frames):
+        out[i] = to_model_input(frame, size)
+    t2 = time.perf_counter()
+    return {
+        "format": image.format,
+        "width": image.width,
+        "height": image.height,
+        "frame_count": image.frame_count,
+        "frames": len(image.frames),
+        "size": size,
+        "decode_ms": round((t1 - t0) * 1000, 3),
+        "preprocess_ms": round((t2 - t1) * 1000, 3),
+    }
 
 
 if __name__ == "__main__":

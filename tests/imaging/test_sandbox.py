@@ -117,6 +117,26 @@ def test_a_48_megapixel_photo_still_classifies(make_pool):
     assert _hwm_mb(pid) <= 448 + 40  # the decoder stays within its budget (plus shared libraries)
 
 
+def test_the_largest_accepted_photo_decodes_again_and_again(make_pool):
+    """Nothing of one image (its last frame above all) outlives it in the decoder, and the heap
+    kept for smaller images is handed back: each large photo gets the whole memory budget."""
+    import io
+
+    from PIL import Image
+
+    pool = make_pool(decoders=1)
+    side = int(pool._settings.max_pixels**0.5)
+    large = io.BytesIO()
+    Image.new("RGB", (side, side), (90, 140, 200)).save(large, "JPEG", quality=90)
+    medium = io.BytesIO()  # over the express decoder's size: the general one serves it too
+    Image.open(IMAGES / "astronaut_640x480.jpg").resize((2400, 1800)).save(medium, "JPEG", quality=90)
+    for _ in range(2):
+        for _ in range(2):  # back to back: the first one's pixels must be gone
+            assert pool.prepare(large.getvalue(), 224, soon(60)).width == side
+        for _ in range(5):
+            pool.prepare(medium.getvalue(), 224, soon())
+
+
 def test_the_deadline_kills_a_decode_in_progress(make_pool):
     pool = make_pool(decoders=1, decode_cpu_s=30.0)
     bomb = scan_bomb_jpeg(3000, 2048)
