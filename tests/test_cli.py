@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 from conftest import CLASSES, IMAGES, TESTS
+from gunicorn_helpers import free_port, stop, wait_until_ready
 
 ROOT = TESTS.parent
 
@@ -178,40 +176,21 @@ def test_root_gunicorn_conf_is_the_packaged_one():
 
 @pytest.mark.slow
 def test_serve_runs_the_api_under_gunicorn_from_any_directory(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = environ(PORT=str(port), WEB_CONCURRENCY="1", PYTHONPATH=str(ROOT), NSFW_TMP_DIR=str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "nsfw", "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                with urllib.request.urlopen(f"{base}/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "nsfw serve was not ready within 30 s"
-            time.sleep(0.1)
+        wait_until_ready(proc, base)
         request = urllib.request.Request(
             f"{base}/predict", data=(IMAGES / "chelsea.png").read_bytes(), headers={"Content-Type": "image/png"}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert set(json.loads(response.read())) == set(CLASSES)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    log = proc.stdout.read().decode()
+        log = stop(proc)
     assert proc.returncode == 0, log
     assert "Starting gunicorn" in log
 

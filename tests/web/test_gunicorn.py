@@ -3,38 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from gunicorn_helpers import free_port, stop, wait_until_ready, worker_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_ready(proc, base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or busy starting
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()}")
-        time.sleep(0.1)
-    pytest.fail("gunicorn did not become ready in 30 s")
 
 
 @pytest.fixture
@@ -64,13 +42,8 @@ def gunicorn_process(httpserver, tmp_path):
         raise
     proc.base_url = base
     yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, proc.stdout.read().decode()
+    log = stop(proc)
+    assert proc.returncode == 0, log
     assert list(tmp_path.iterdir()) == []
 
 
@@ -102,11 +75,6 @@ def test_gunicorn_answers_bad_input_with_json_not_html(gunicorn_server):
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json()["error"]["code"] == "missing_url"
-
-
-def worker_pids(master: int) -> set[int]:
-    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-    return {int(pid) for pid in out.split()}
 
 
 def test_hostile_uploads_never_kill_a_worker(gunicorn_server, gunicorn_master):

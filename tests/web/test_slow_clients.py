@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_gunicorn import free_port, wait_until_ready, worker_pids
+from gunicorn_helpers import free_port, stop, wait_until_ready, worker_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER_TIMEOUT = 2.0
@@ -59,15 +58,8 @@ def serving(spool, **extra_env):
         yield proc
         worker_lived = worker_pids(proc.pid) == {worker}
     finally:
-        proc.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    log = proc.stdout.read().decode()
+        log = stop(proc)
     assert proc.returncode == 0, log
     assert worker_lived, log
     # Nothing left counted as open: the worker does not sit out its 20 s graceful timeout.

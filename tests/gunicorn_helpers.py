@@ -1,0 +1,49 @@
+"""Starting and stopping a real gunicorn in tests: one set of helpers for every file that does."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_ready(proc: subprocess.Popen, base: str, timeout: float = 30) -> None:
+    """Until ``base/ready`` answers 200; fails with gunicorn's output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or busy starting
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()}")
+        time.sleep(0.1)
+    pytest.fail(f"gunicorn did not become ready in {timeout:g} s")
+
+
+def worker_pids(master: int) -> set[int]:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return {int(pid) for pid in out.split()}
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> str:
+    """SIGTERM, as a platform stops an instance; killed if it outstays ``timeout``. Its output."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.stdout.read().decode()
