@@ -1,6 +1,7 @@
 """Fetching: a URL in, the image's bytes out, without reaching a private network.
 
-Owns URL parsing, the address policy, pinned connections and the bounded download.
+Owns URL parsing, the address policy, pinned connections, the bounded download and its
+Content-Encoding (`inflate`).
 Imports only ``nsfw.settings`` and ``nsfw.errors``; never imaging, models, pipeline or web.
 """
 

@@ -18,7 +18,6 @@ import socket
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 from urllib.parse import urljoin
@@ -37,6 +36,7 @@ from nsfw.errors import (
 )
 from nsfw.fetch import urls
 from nsfw.fetch.addresses import is_allowed, parse_ip
+from nsfw.fetch.inflate import Inflater
 from nsfw.fetch.transport import PinnedRequest, PinningAdapter, deadline_scope
 
 Resolver = Callable[[str, int], list]
@@ -202,7 +202,7 @@ class Fetcher:
         length = response.headers.get("Content-Length", "").strip()
         if length.isascii() and length.isdigit() and int(length) > cap:
             raise TooLarge(f"the image is larger than {cap} bytes")
-        inflater = _Inflater.for_encoding(response.headers.get("Content-Encoding", ""))
+        inflater = Inflater.for_encoding(response.headers.get("Content-Encoding", ""))
         raw_total = total = 0
         while True:
             try:
@@ -219,57 +219,6 @@ class Fetcher:
                 spool.write(chunk)
             if not raw:
                 return
-
-
-class _Inflater:
-    """Content-Encoding gzip or deflate, inflated at most ``limit`` bytes per step.
-
-    ``identity`` passes through. Each zlib call is given a ``max_length``, so one call
-    never produces more than the cap allows, and its input is the raw bytes just read.
-    """
-
-    def __init__(self, mode: str | None):
-        self._mode = mode  # None, "gzip" or "deflate"
-        self._obj = self._new() if mode else None
-        self._started = False
-
-    @classmethod
-    def for_encoding(cls, header: str) -> _Inflater:
-        codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
-        if not codings:
-            return cls(None)
-        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            return cls("deflate" if codings[0] == "deflate" else "gzip")
-        raise FetchFailed(f"the image server sent an unsupported Content-Encoding: {header[:40]!r}")
-
-    def _new(self, wbits: int | None = None):
-        return zlib.decompressobj(wbits if wbits is not None else (31 if self._mode == "gzip" else 15))
-
-    def feed(self, data: bytes, limit: int) -> Iterator[bytes]:
-        if self._obj is None:
-            yield data
-            return
-        while data:
-            try:
-                out = self._obj.decompress(data, max(1, limit))
-            except zlib.error:
-                if self._mode == "deflate" and not self._started:  # raw deflate, without zlib's header
-                    self._obj, self._started = self._new(-15), True
-                    continue
-                raise FetchFailed("the image server sent a body that could not be decompressed") from None
-            self._started = True
-            limit -= len(out)
-            yield out
-            if limit <= 0:
-                return  # the caller refuses the body now
-            data = self._obj.unconsumed_tail
-            if self._obj.eof and self._obj.unused_data:  # gzip: the next member
-                data, self._obj = self._obj.unused_data, self._new()
-
-    def finish(self) -> Iterator[bytes]:
-        if self._obj is not None and self._started and not self._obj.eof:
-            raise FetchFailed("the image server sent a body that could not be decompressed (truncated)")
-        return iter(())
 
 
 def _redirect_location(response: requests.Response) -> str | None:
