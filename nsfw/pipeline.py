@@ -145,7 +145,6 @@ class Detector:
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
-        waited = _ms(submitted) - image.decode_ms - image.preprocess_ms
 
         def infer():
             if time.monotonic() >= deadline:  # dropped, never computed
@@ -154,14 +153,14 @@ class Detector:
             probs = [runner.predict(tensor) for tensor in image.tensors]
             return probs, _ms(started)
 
-        queued = time.perf_counter()
         future = self._cpu.submit(infer)
         try:
             all_probs, timings["inference"] = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             future.cancel()
             raise DeadlineExceeded() from None
-        timings["queue"] = round(max(0.0, waited) + _ms(queued) - timings["inference"], 3)
+        # whatever of the call was not decoding, preprocessing or inference was waiting
+        timings["queue"] = round(max(0.0, _ms(submitted) - sum(timings.values())), 3)
 
         best, best_nsfw = None, -1.0
         for probs in all_probs:

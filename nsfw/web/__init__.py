@@ -21,7 +21,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     settings = settings or Settings.from_env()
     app = Flask("nsfw")
-    app.request_class = type("Request", (inputs.SpooledRequest,), {"tmp_dir": settings.tmp_dir})
+    app.request_class = type(
+        "Request", (inputs.SpooledRequest,), {"tmp_dir": settings.tmp_dir, "spool_bytes": settings.spool_bytes}
+    )
     # The whole request body; each image in it is held to NSFW_MAX_BYTES as well.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["nsfw"] = Detector(settings)

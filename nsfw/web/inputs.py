@@ -142,13 +142,13 @@ def _sized(source: str, data: bytes, max_bytes: int) -> Item:
 class SpooledRequest(Request):
     """Flask's request, with multipart uploads spooled in ``NSFW_TMP_DIR`` like downloads.
 
-    Werkzeug puts an upload in an anonymous file in the system's temp dir; set ``tmp_dir``
-    on a subclass (``create_app`` does) so every temporary file of the service goes where
-    the operator said. Small uploads stay in memory.
+    Werkzeug puts an upload in an anonymous file in the system's temp dir; ``create_app``
+    sets ``tmp_dir`` and ``spool_bytes`` (NSFW_TMP_DIR, NSFW_SPOOL_BYTES) on a subclass, so
+    uploads are kept like downloads: in memory while small, then in the operator's dir.
     """
 
     tmp_dir: str | None = None
-    spool_bytes = 512 * 1024
+    spool_bytes = 1024 * 1024
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         return tempfile.SpooledTemporaryFile(max_size=self.spool_bytes, mode="rb+", dir=self.tmp_dir)
