@@ -1,0 +1,53 @@
+"""One record per source, the same for every batch front-end and every output format.
+
+JSON Lines keeps the HTTP API's error shape (``"error": {"code", "message"}``); tabular
+outputs (CSV, Parquet) need one flat row with a fixed set of columns, ``COLUMNS``.
+"""
+
+from __future__ import annotations
+
+from nsfw.errors import ServiceError
+from nsfw.pipeline import Classification
+from nsfw.verdict import Thresholds, nsfw_score, verdict
+
+CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
+COLUMNS = ("source", "model", *CLASSES, "nsfw", "verdict", "top", "error_code", "error_message")
+
+# A source that is not an image the core can be given: a file that cannot be opened.
+UNREADABLE = "unreadable"
+
+
+def success(source: str, result: Classification, thresholds: Thresholds) -> dict:
+    scores = result.scores
+    return {
+        "source": source,
+        "model": result.model,
+        **{name: scores[name] for name in CLASSES},
+        "nsfw": nsfw_score(scores),
+        "verdict": verdict(scores, thresholds),
+        "top": max(scores, key=scores.get),
+    }
+
+
+def failure(source: str, code: str, message: str) -> dict:
+    return {"source": source, "error": {"code": code, "message": message}}
+
+
+def from_error(source: str, exc: ServiceError | OSError) -> dict:
+    """The record of a source that failed: the API's code, or ``unreadable`` for a file error."""
+    if isinstance(exc, ServiceError):
+        return {"source": source, "error": exc.to_dict()}
+    return failure(source, UNREADABLE, str(exc))
+
+
+def is_failure(record: dict) -> bool:
+    return "error" in record
+
+
+def flat(record: dict) -> dict:
+    """The record as one row of ``COLUMNS`` (None where a column does not apply)."""
+    error = record.get("error") or {}
+    row = {name: record.get(name) for name in COLUMNS}
+    row["error_code"] = error.get("code")
+    row["error_message"] = error.get("message")
+    return row
