@@ -8,6 +8,12 @@ Each layout is a full ``run.py`` (fresh gunicorn) limited to upload and url,
 the median of each figure over the rounds is reported, because on a shared VM the machine's speed
 drifts over minutes: back-to-back repeats of one layout would compare the
 layouts with the drift.
+
+A layout may name another checkout with ``TREE=<dir>``: that tree's own ``bench/run.py`` (and its
+``.venv`` if it has one) serves it, which measures what a change costs in the same run:
+
+    git worktree add ../before HEAD~5
+    .venv/bin/python bench/compare.py --layout "" --layout "TREE=../before"
 """
 
 from __future__ import annotations
@@ -36,9 +42,11 @@ DEFAULT_LAYOUTS = (
 def run_layout(layout: str, duration: float, out: Path) -> dict | None:
     env = dict(os.environ)
     env.update(item.split("=", 1) for item in layout.split())
+    tree = Path(env.pop("TREE", HERE.parent)).resolve()
+    python = tree / ".venv" / "bin" / "python"
     cmd = [
-        sys.executable,
-        str(HERE / "run.py"),
+        str(python) if python.exists() else sys.executable,
+        str(tree / "bench" / "run.py"),
         "--modes",
         "upload,url",
         "--images",
