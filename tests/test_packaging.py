@@ -158,6 +158,8 @@ def test_the_wheel_holds_the_package_the_models_and_the_console_script(wheel):
         for file, sha in shipped.items():
             assert hashlib.sha256(zf.read(f"{PACKAGED}/{file}")).hexdigest() == sha, file
     assert {"nsfw/__init__.py", "nsfw/cli.py", "nsfw/server/gunicorn_conf.py", f"{PACKAGED}/manifest.json"} <= names
+    page = {f"nsfw/web/static/{p.name}" for p in (ROOT / "nsfw" / "web" / "static").iterdir()}
+    assert {"nsfw/web/static/index.html", "nsfw/web/static/page.js", "nsfw/web/static/page.css"} <= page <= names
     top = {n.split("/")[0] for n in names}
     assert top == {"nsfw", dist_info}, f"the wheel installs more than the package: {sorted(top)}"
     assert not [n for n in names if n.endswith((".pyc", ".bin")) or "/__pycache__/" in n]
@@ -192,6 +194,25 @@ def test_the_unpacked_wheel_classifies_from_any_directory(wheel, tmp_path):
         timeout=60,
     )
     assert Path(where.stdout.strip()) == site / PACKAGED
+    # the page at / and its files come from the installed package too
+    serve = (
+        "from nsfw import create_app\n"
+        "client = create_app().test_client()\n"
+        "for path in ('/', '/assets/page.js', '/assets/page.css'):\n"
+        "    response = client.get(path)\n"
+        "    print(path, response.status_code, response.mimetype, len(response.data))\n"
+    )
+    served = subprocess.run(
+        [sys.executable, "-c", serve], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert served.returncode == 0, served.stderr
+    lines = [line.split() for line in served.stdout.splitlines()]
+    assert [line[:3] for line in lines] == [
+        ["/", "200", "text/html"],
+        ["/assets/page.js", "200", "text/javascript"],
+        ["/assets/page.css", "200", "text/css"],
+    ]
+    assert all(int(line[3]) > 1000 for line in lines), served.stdout
 
 
 # -- the habits: ruff pinned once, CI runs the README's test command ------------------------

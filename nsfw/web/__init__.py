@@ -10,7 +10,7 @@ from flask import Flask
 
 from nsfw.pipeline import Detector
 from nsfw.settings import Settings
-from nsfw.web import api_v1, compute, error_handlers, headers, inputs, openapi, routes
+from nsfw.web import api_v1, compute, error_handlers, headers, inputs, openapi, page, routes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -33,4 +33,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(compute.bp)
     app.register_blueprint(openapi.bp)  # GET /openapi.json, /docs
+    app.register_blueprint(page.bp)  # GET /: a page to try the API in a browser
     return app

@@ -67,7 +67,9 @@ def classify():
     items, opts = inputs.batch(request, settings.max_bytes, settings.max_batch)
     thresholds = default_thresholds().override(opts.adult_threshold, opts.safe_threshold)
     runnable = [item for item in items if item.error is None]
-    outcomes = iter(detector().classify_many([item.url or item.data for item in runnable], opts.model))
+    # `is None`, not `or`: an empty URL is still a URL (invalid_url), not an image without bytes
+    sources = [item.data if item.url is None else item.url for item in runnable]
+    outcomes = iter(detector().classify_many(sources, opts.model))
     results = []
     for item in items:
         outcome = item.error or next(outcomes)

@@ -1,9 +1,10 @@
 """Security headers on every response, set in one place.
 
-Every answer is ``nosniff``: a JSON error must never be sniffed into HTML. The one HTML page
-(``/docs``) also gets a Content-Security-Policy that allows only this origin's scripts and
-styles plus the page's own inline script (by its hash, see ``nsfw.web.openapi``), and may not
-be framed by anyone.
+Every answer is ``nosniff``: a JSON error must never be sniffed into HTML. The HTML pages get a
+Content-Security-Policy and may not be framed by anyone: ``/docs`` allows only this origin's
+scripts and styles plus its own inline script (by its hash, see ``nsfw.web.openapi``); the page
+at ``/`` (``nsfw.web.page``) has nothing inline at all, so it gets the strictest policy,
+:data:`PAGE_POLICY`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ def html_policy(script_hashes: tuple[str, ...] = ()) -> str:
         "connect-src 'self'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
+
+
+# GET /: scripts, styles and fetch() only from this origin, nothing inline. Images also from blob:
+# (the preview of the chosen file, without uploading it twice) and data: (the empty favicon that
+# keeps the browser from asking for /favicon.ico). No other origin is ever contacted.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def _secure(response: Response) -> Response:

@@ -98,6 +98,11 @@ class TestBatches:
         assert_matches_golden(results[0], golden, JPEG)
         assert [r["error"]["code"] for r in results[1:]] == ["upstream_status", "blocked_address", "invalid_url"]
 
+    def test_an_empty_url_is_an_invalid_url_not_an_internal_error(self, client):
+        for body in ({"url": ""}, {"urls": ["", " "]}):
+            results = client.post("/v1/classify", json=body).get_json()["results"]
+            assert [r["error"]["code"] for r in results] == ["invalid_url"] * len(results)
+
     def test_bad_base64_and_non_images_are_item_errors(self, client, golden):
         images = [b64(PNG), "!!! not base64 !!!", base64.b64encode(b"hello").decode()]
         results = client.post("/v1/classify", json={"images": images}).get_json()["results"]
