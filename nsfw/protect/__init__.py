@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from nsfw.protect import keys, limits
 from nsfw.settings import Settings
@@ -32,14 +32,16 @@ def public(view):
 
 def is_open() -> bool:
     """Whether the current request is to an open route (see the module's docstring)."""
-    endpoint = request.endpoint
-    if endpoint is None or endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS":
+    if request.endpoint is None or request.method == "OPTIONS":
         return True
-    if request.path in OPEN_PATHS or endpoint == "static" or endpoint.endswith(".static"):
-        return True
-    from flask import current_app
+    return open_route(current_app, request.endpoint, request.path)
 
-    return getattr(current_app.view_functions.get(endpoint), "public", False)
+
+def open_route(app: Flask, endpoint: str, path: str) -> bool:
+    """Whether a route is open; the OpenAPI document asks this too, to mark what needs a key."""
+    if endpoint in OPEN_ENDPOINTS or path in OPEN_PATHS or endpoint == "static" or endpoint.endswith(".static"):
+        return True
+    return getattr(app.view_functions.get(endpoint), "public", False)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
