@@ -158,12 +158,18 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
 
 
 def _window() -> tuple[int, int, int] | None:
-    """(limit, remaining, seconds to reset) of the limit this request was held to, if any."""
+    """(limit, remaining, seconds to reset) of the limit this request is closest to exhausting, if any.
+
+    With several limits (``600/minute;20/second``) the one with the fewest units left is the one
+    a client must pace itself by; on a breach it is the breached one.
+    """
     limiter = current_app.extensions["nsfw_limiter"]
     try:
         current = limiter.current_limit
         if current is None:
             return None
+        if not current.breached:
+            current = min(limiter.current_limits, key=lambda limit: limit.remaining)
         reset = max(0, math.ceil(current.window[0] - time.time()))
         return current.limit.amount, max(0, current.remaining), reset
     except Exception:  # the storage failed since the check: the answer goes out without the headers

@@ -64,6 +64,14 @@ def test_every_limited_answer_carries_the_headers_and_open_routes_none(make_app)
     assert remaining(client.get("/v1/models")) == 98  # open routes spent nothing
 
 
+def test_with_several_limits_the_headers_follow_the_one_closest_to_exhaustion(make_app):
+    client = make_app(rate_limit="5/hour;3/day")  # the longer window is the tighter one here
+    answers = [client.get("/v1/models") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert {a.headers["RateLimit-Limit"] for a in answers} == {"3"}
+    assert [remaining(a) for a in answers] == [2, 1, 0, 0]
+
+
 def test_open_routes_are_never_refused(make_app):
     client = make_app(rate_limit="1/hour")
     client.get("/v1/models")
