@@ -44,7 +44,8 @@ def pixels_for_memory(memory_mb: int) -> int:
     return int((memory_mb - DECODER_BASE_MB) * MiB / BYTES_PER_PIXEL)
 
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what redis-py reads (NSFW_CACHE_URL)
+LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://")  # what the limits library reads
 
 
 class ConfigError(ValueError):
@@ -142,8 +143,8 @@ class Settings:
                 raise ConfigError(
                     f"NSFW_RATE_LIMIT={self.rate_limit!r} is not a rate limit such as 600/minute;20/second"
                 ) from None
-        if not self.rate_limit_storage.startswith(("memory://", *REDIS_SCHEMES)):
-            raise ConfigError("NSFW_RATE_LIMIT_STORAGE must be memory:// or a redis:// URL")
+        if not self.rate_limit_storage.startswith(LIMIT_STORAGE_SCHEMES):
+            raise ConfigError("NSFW_RATE_LIMIT_STORAGE must be memory:// or a redis:// (rediss://, redis+unix://) URL")
         if self.rate_limit_fail not in ("open", "closed"):
             raise ConfigError(f"NSFW_RATE_LIMIT_FAIL={self.rate_limit_fail!r} is neither open nor closed")
         if self.cache_url is not None and not self.cache_url.startswith(REDIS_SCHEMES):

@@ -210,7 +210,9 @@ def test_settings_read_and_check_the_protection_variables():
         ("NSFW_RATE_LIMIT_STORAGE", "postgres://db"),
         ("NSFW_RATE_LIMIT_FAIL", "sometimes"),
         ("NSFW_TRUSTED_PROXIES", "the load balancer"),
+        ("NSFW_RATE_LIMIT_STORAGE", "unix:///run/redis.sock"),  # the limits library spells it redis+unix://
         ("NSFW_CACHE_URL", "memcached://cache:11211"),
+        ("NSFW_CACHE_URL", "redis+unix:///run/redis.sock"),  # redis-py spells it unix://
         ("NSFW_CACHE_TTL", "0"),
     ],
 )
