@@ -34,7 +34,9 @@ class RedisServer:
     def start(self, timeout: float = 15) -> None:
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         command += ["--dir", str(self.directory)]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        log = self.directory / "redis-server.log"  # a file, not a pipe nobody reads: it can never fill up
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         with self.client() as client:
             while True:
@@ -43,7 +45,7 @@ class RedisServer:
                         return
                 except Exception:  # not listening yet
                     if self.proc.poll() is not None:
-                        pytest.fail(f"redis-server exited: {self.proc.stdout.read().decode()}")
+                        pytest.fail(f"redis-server exited: {log.read_text(errors='replace')}")
                     if time.monotonic() > deadline:
                         pytest.fail(f"redis-server did not answer in {timeout:g} s")
                     time.sleep(0.05)
@@ -53,7 +55,6 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-            self.proc.stdout.close()
         self.proc = None
 
 
