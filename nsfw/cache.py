@@ -4,17 +4,24 @@ The key is the sha256 of the image bytes plus the model name, so the same
 picture reached through different URLs is classified once. Concurrent
 requests for the same key wait for the first one instead of repeating its
 decode and inference. Failures are not remembered: the next request tries again.
+
+By default the cache lives in each worker's memory; with NSFW_CACHE_URL it is shared by
+every worker and instance through Redis (:class:`RedisCache`), which the service can lose
+at any moment without failing a request.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ResultCache:
@@ -28,6 +35,9 @@ class ResultCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def close(self) -> None:
+        """Nothing to release; :class:`RedisCache` has a connection pool."""
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
         """``(value, cached)``: cached is True when the value was not computed for this call."""
@@ -59,3 +69,125 @@ class ResultCache:
                 self._entries.popitem(last=False)
         waiting.set_result(value)
         return value, False
+
+
+# A Redis on the same network answers in well under a millisecond: a short timeout keeps a dead
+# or unreachable one from adding seconds to a request, and no retries (redis-py's default
+# client retries with back-off of up to seconds) for the same reason. The rate limiter's
+# storage (nsfw.protect.limits) uses the same options.
+REDIS_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5, "health_check_interval": 0}
+
+
+def redis_client(url: str):
+    """A redis-py client with the short timeouts and no retries of ``REDIS_OPTIONS``."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **REDIS_OPTIONS)
+
+
+def redis_location(url: str) -> str:
+    """host:port/db of a Redis URL for log lines: never its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.endswith("unix"):
+        return parts.path
+    return f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+class RedisCache:
+    """Results shared by every worker and instance in one Redis, each kept ``ttl`` seconds.
+
+    In front of Redis sits this process's own :class:`ResultCache` of ``size`` entries (its
+    single-flight too): a hot image costs no round trip, and concurrent requests for the same
+    image in one process do the work once. Values cross Redis as bytes through ``encode`` and
+    ``decode`` (the pipeline's JSON), never pickle: whoever can write to that Redis must not
+    be able to run code here.
+
+    Redis is an optimisation, never a dependency: when it fails, the call goes on without it,
+    one warning is logged, and Redis is left alone for a growing pause (1 s doubling to 30 s)
+    before the next attempt, so an outage costs at most one short timeout per pause, not one
+    per request. The first call that reaches it again logs that it is back.
+    """
+
+    PREFIX = "nsfw:result:v1:"
+    MAX_PAUSE = 30.0
+
+    def __init__(self, url: str, ttl: int, size: int, encode: Callable, decode: Callable, client=None):
+        self.ttl = ttl
+        self.size = size
+        self.location = redis_location(url)
+        self._local = ResultCache(size)
+        self._encode, self._decode = encode, decode
+        self._redis = client or redis_client(url)
+        self._state = threading.Lock()
+        self._down_until = 0.0  # time.monotonic(); 0: up
+        self._pause = 0.0
+
+    def __len__(self) -> int:
+        return len(self._local)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
+        name = self.PREFIX + ":".join(part.hex() if isinstance(part, bytes) else str(part) for part in key)
+        shared = []
+
+        def through_redis():
+            raw = self._call(self._redis.get, name)
+            if raw is not None:
+                try:
+                    value = self._decode(raw)
+                except (ValueError, TypeError, KeyError):
+                    log.warning("result cache: an unreadable entry in Redis was ignored")
+                else:
+                    shared.append(True)
+                    return value
+            value = compute()
+            self._call(self._redis.set, name, self._encode(value), ex=self.ttl)
+            return value
+
+        value, cached = self._local.get_or_compute(key, through_redis)
+        return value, cached or bool(shared)
+
+    def close(self) -> None:
+        self._redis.close()
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _call(self, method, *args, **kwargs):
+        if not self.available:
+            return None
+        try:
+            result = method(*args, **kwargs)
+        except Exception as exc:  # redis-py's errors, and anything else a broken link raises
+            self._failed(exc)
+            return None
+        if self._pause:
+            with self._state:
+                was_down, self._pause, self._down_until = self._pause > 0, 0.0, 0.0
+            if was_down:
+                log.warning("result cache: Redis at %s answers again; results are shared again", self.location)
+        return result
+
+    def _failed(self, exc: Exception) -> None:
+        with self._state:
+            first = self._pause == 0
+            self._pause = min(self.MAX_PAUSE, self._pause * 2 or 1.0)
+            self._down_until = time.monotonic() + self._pause
+        if first:
+            log.warning(
+                "result cache: Redis at %s failed (%s: %s); classifying without the shared cache until it answers",
+                self.location,
+                type(exc).__name__,
+                exc,
+            )
+
+
+def build(settings, encode: Callable, decode: Callable) -> ResultCache | RedisCache:
+    """The cache NSFW_CACHE_SIZE, NSFW_CACHE_URL and NSFW_CACHE_TTL describe."""
+    if settings.cache_url and settings.cache_size > 0:
+        return RedisCache(settings.cache_url, settings.cache_ttl, settings.cache_size, encode, decode)
+    return ResultCache(settings.cache_size)

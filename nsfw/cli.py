@@ -19,7 +19,7 @@ from pathlib import Path
 from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "serve", "models")
+COMMANDS = ("classify", "serve", "models", "keygen")
 GUNICORN_CONFIG = "python:nsfw.server.gunicorn_conf"
 WSGI_APP = "nsfw:create_app()"
 
@@ -39,6 +39,7 @@ commands (`%(prog)s COMMAND --help` for each):
                          with the project's gunicorn settings
   models                 list the served models (--all: every model in the manifest)
                          and check their files against the manifest, as the server does
+  keygen NAME            print a new API key and the line to add to NSFW_API_KEYS_FILE
 """
 
 OUTPUT = """\
@@ -127,6 +128,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     models.add_argument("--all", action="store_true", help="also list the manifest's models that are not served")
     models.set_defaults(run=_models, parser=models)
+
+    keygen = commands.add_parser(
+        "keygen",
+        prog=f"{prog} keygen",
+        description="Print a new random API key for the client NAME, and the line to add to the file\n"
+        "NSFW_API_KEYS_FILE names. The file keeps only the key's sha256, so the key is shown\n"
+        "once, here: give it to the client. Clients send it as `Authorization: Bearer KEY` or\n"
+        "`X-API-Key: KEY`; the server reads the file at start.",
+        epilog="output (stdout, two lines):\n  key: <the key>\n  line: NAME:<sha256 of the key>\n",
+        formatter_class=formatter,
+    )
+    keygen.add_argument("name", metavar="NAME", help="who the key is for: 1-64 of A-Z a-z 0-9 . _ @ -")
+    keygen.set_defaults(run=_keygen, parser=keygen)
     return parser
 
 
@@ -183,6 +197,18 @@ def _models(args) -> int:
     for line in lines:
         print(json.dumps(line), flush=True)
     return EXIT_USAGE if any(line["served"] and "error" in line for line in lines) else EXIT_OK
+
+
+def _keygen(args) -> int:
+    from nsfw.protect.keys import line_for, new_key
+
+    key = new_key()
+    try:
+        line = line_for(args.name, key)
+    except ValueError as exc:
+        args.parser.error(str(exc))
+    print(f"key: {key}\nline: {line}", flush=True)
+    return EXIT_OK
 
 
 def _describe_models(settings: Settings, include_unserved: bool) -> list[dict]:

@@ -7,6 +7,8 @@ them into the same JSON shape in one place, so a caller always gets a stable
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ServiceError(Exception):
     """Base class: a failure with a stable machine-readable code and an HTTP status."""
@@ -15,6 +17,7 @@ class ServiceError(Exception):
     code = "internal_error"
     default_message = "internal error"
     retry_after: int | None = None  # seconds, for a Retry-After header
+    headers: Mapping[str, str] = {}  # fixed response headers this failure always carries
 
     def __init__(self, message: str | None = None):
         self.message = message or self.default_message
@@ -90,3 +93,29 @@ class DeadlineExceeded(ServiceError):
     """The request's own deadline (NSFW_REQUEST_TIMEOUT) passed before its work was done."""
 
     status, code, default_message = 504, "deadline_exceeded", "the request did not finish within its deadline"
+
+
+# --- protection (nsfw/protect) ------------------------------------------------
+class Unauthorized(ServiceError):
+    """No API key, or one that is not in NSFW_API_KEYS_FILE."""
+
+    status, code, default_message = 401, "unauthorized", "a valid API key is required"
+    headers = {"WWW-Authenticate": 'Bearer realm="nsfw"'}
+
+
+class RateLimited(ServiceError):
+    """The caller spent its NSFW_RATE_LIMIT; Retry-After says when the window resets."""
+
+    status, code, default_message = 429, "rate_limited", "rate limit exceeded; retry after the window resets"
+    retry_after = 1
+
+    def __init__(self, message: str | None = None, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RateLimitUnavailable(ServiceError):
+    """NSFW_RATE_LIMIT_FAIL=closed and the shared limit store (Redis) does not answer."""
+
+    status, code, default_message = 503, "rate_limit_unavailable", "rate limits cannot be checked; retry shortly"
+    retry_after = 1

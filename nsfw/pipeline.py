@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
 
-from nsfw.cache import ResultCache
+from nsfw import cache
 from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.imaging.sandbox import DecoderPool
@@ -54,7 +55,7 @@ class Detector:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.models = ModelRegistry(settings)
-        self.cache = ResultCache(settings.cache_size)
+        self.cache = cache.build(settings, _encode, _decode)
         self.fetcher = Fetcher(settings)
         self.decoders = DecoderPool(settings)
         self._downloads = threading.BoundedSemaphore(settings.max_downloads)
@@ -128,6 +129,7 @@ class Detector:
     def close(self) -> None:
         self.fetcher.close()
         self.decoders.close()
+        self.cache.close()
         self._cpu.shutdown(wait=False, cancel_futures=True)
 
     def _classify(self, data: bytes, runner, timings: dict, deadline: float) -> Classification:
@@ -176,6 +178,17 @@ class Detector:
             frames=len(image.tensors),
             timings_ms=timings,
         )
+
+
+def _encode(result: Classification) -> bytes:
+    """A result as the shared (Redis) cache keeps it: JSON, without this call's timings."""
+    fields = dataclasses.asdict(result)
+    del fields["timings_ms"], fields["cached"]
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def _decode(raw: bytes) -> Classification:
+    return Classification(**json.loads(raw), timings_ms={})
 
 
 def _ms(start: float, end: float | None = None) -> float:

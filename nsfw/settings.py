@@ -44,6 +44,10 @@ def pixels_for_memory(memory_mb: int) -> int:
     return int((memory_mb - DECODER_BASE_MB) * MiB / BYTES_PER_PIXEL)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what redis-py reads (NSFW_CACHE_URL)
+LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://")  # what the limits library reads
+
+
 class ConfigError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
@@ -100,6 +104,14 @@ class Settings:
     # header_timeout of the connection being ready; a body may go silent for body_timeout
     header_timeout: float = 10.0
     body_timeout: float = 5.0
+    # protection (nsfw/protect): API keys, rate limits, and the result cache shared in Redis
+    api_keys_file: str | None = None  # name:sha256-hex lines; None: open access
+    rate_limit: str | None = None  # in images, e.g. "600/minute;20/second"; None: no limit
+    rate_limit_storage: str = "memory://"  # or redis://host:port/db, shared by every instance
+    rate_limit_fail: str = "open"  # when that Redis is unreachable: "open" (count per process) or "closed" (503)
+    trusted_proxies: tuple = ()  # networks whose X-Forwarded-For names the client
+    cache_url: str | None = None  # redis://host:port/db: results shared by every instance
+    cache_ttl: int = 7 * 24 * 3600  # seconds a result stays in that Redis
 
     def __post_init__(self):
         if self.max_pixels is None:
@@ -119,6 +131,24 @@ class Settings:
             raise ConfigError("NSFW_MODELS names 'custom' but NSFW_MODEL_PATH is not set")
         if self.model_path and "custom" not in self.models:
             object.__setattr__(self, "models", (*self.models, "custom"))
+        self._check_protection()
+
+    def _check_protection(self):
+        if self.rate_limit is not None:
+            from limits import parse_many  # only when limits are asked for
+
+            try:
+                parse_many(self.rate_limit)
+            except ValueError:
+                raise ConfigError(
+                    f"NSFW_RATE_LIMIT={self.rate_limit!r} is not a rate limit such as 600/minute;20/second"
+                ) from None
+        if not self.rate_limit_storage.startswith(LIMIT_STORAGE_SCHEMES):
+            raise ConfigError("NSFW_RATE_LIMIT_STORAGE must be memory:// or a redis:// (rediss://, redis+unix://) URL")
+        if self.rate_limit_fail not in ("open", "closed"):
+            raise ConfigError(f"NSFW_RATE_LIMIT_FAIL={self.rate_limit_fail!r} is neither open nor closed")
+        if self.cache_url is not None and not self.cache_url.startswith(REDIS_SCHEMES):
+            raise ConfigError("NSFW_CACHE_URL must be a redis:// (or rediss://, unix://) URL")
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -164,6 +194,14 @@ class Settings:
             worker_timeout=read.number("NSFW_WORKER_TIMEOUT", defaults.worker_timeout, int, low=1),
             header_timeout=read.number("NSFW_HEADER_TIMEOUT", defaults.header_timeout, float, low=0.1),
             body_timeout=read.number("NSFW_BODY_TIMEOUT", defaults.body_timeout, float, low=0.1),
+            # protection
+            api_keys_file=env.get("NSFW_API_KEYS_FILE") or None,
+            rate_limit=env.get("NSFW_RATE_LIMIT", "").strip() or None,
+            rate_limit_storage=env.get("NSFW_RATE_LIMIT_STORAGE", "").strip() or defaults.rate_limit_storage,
+            rate_limit_fail=env.get("NSFW_RATE_LIMIT_FAIL", "").strip().lower() or defaults.rate_limit_fail,
+            trusted_proxies=read.networks("NSFW_TRUSTED_PROXIES"),
+            cache_url=env.get("NSFW_CACHE_URL", "").strip() or None,
+            cache_ttl=read.number("NSFW_CACHE_TTL", defaults.cache_ttl, int, low=1),
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from nsfw import protect
 from nsfw.pipeline import Detector
 from nsfw.settings import Settings
 from nsfw.web import api_v1, compute, error_handlers, headers, inputs, openapi, page, routes
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["nsfw"] = Detector(settings)
     error_handlers.init_app(app)
     headers.init_app(app)
+    protect.init_app(app, settings)  # API keys and rate limits, when configured
     app.register_blueprint(routes.bp)
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(compute.bp)

@@ -28,6 +28,7 @@ def _service_error(exc: ServiceError):
     response = error_response(exc.status, exc.code, exc.message)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
+    response.headers.update(exc.headers)
     return response
 
 

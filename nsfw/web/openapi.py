@@ -32,7 +32,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_di
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, NotFound
 
-from nsfw.errors import ServiceError
+from nsfw import protect
+from nsfw.errors import RateLimited, RateLimitUnavailable, ServiceError, Unauthorized
 from nsfw.web.headers import html_policy
 from nsfw.web.openapi_schemas import SCHEMAS, error_body
 
@@ -40,6 +41,23 @@ TITLE = "nsfw-service"
 VERSION = "1.0.0"  # the project's version (pyproject.toml); a test keeps them equal
 IGNORED_ENDPOINTS = {"static"}  # Flask's own static route; this app has no static folder
 COMMON_ERRORS = (ServiceError,)  # anything unexpected: 500 internal_error
+# Routes that are not open (nsfw.protect) may ask for an API key and count against a rate limit,
+# when the operator configures them; without a key configured, anonymous calls are allowed.
+PROTECTED_ERRORS = (Unauthorized, RateLimited, RateLimitUnavailable)
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "an API key from `nsfw keygen`"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "the same key, another header"},
+}
+SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: anonymous, when no NSFW_API_KEYS_FILE is set
+RATE_LIMIT_HEADERS = {
+    name: {"description": description, "schema": {"type": "integer", "minimum": 0}}
+    for name, description in (
+        ("Retry-After", "seconds until the request may succeed"),
+        ("RateLimit-Limit", "images allowed per window (NSFW_RATE_LIMIT)"),
+        ("RateLimit-Remaining", "images left in this window"),
+        ("RateLimit-Reset", "seconds until the window resets"),
+    )
+}
 
 
 class UndocumentedRoute(RuntimeError):
@@ -118,6 +136,8 @@ def build(app: Flask) -> dict:
     )
     for name, schema in copy.deepcopy(SCHEMAS).items():
         api.components.schema(name, schema)
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.components.security_scheme(name, dict(scheme))
     models = list(app.extensions["nsfw"].models.names)
     api.components.schema("ModelName", {"type": "string", "enum": models, "description": "a served model"})
     api.components.parameter(
@@ -154,10 +174,14 @@ def _operation(app: Flask, rule, op: Operation, tag: str, method: str, several: 
     if missing := set(rule.arguments) - documented:
         raise UndocumentedRoute(f"{rule.rule}: path parameters {sorted(missing)} have no @doc")
     responses = {str(status): response for status, response in op.responses.items()}
-    for status, response in _error_responses(app, (*op.errors, *COMMON_ERRORS)).items():
+    protected = not protect.open_route(app, rule.endpoint, rule.rule)
+    errors = (*op.errors, *COMMON_ERRORS, *(PROTECTED_ERRORS if protected else ()))
+    for status, response in _error_responses(app, errors).items():
         if status in responses:
             raise ValueError(f"{rule.rule}: {status} is both a documented answer and an error")
         responses[status] = response
+    if protected:
+        responses[str(RateLimited.status)]["headers"] = copy.deepcopy(RATE_LIMIT_HEADERS)
     operation = {
         "operationId": f"{rule.endpoint}.{method.lower()}" if several else rule.endpoint,
         "tags": [tag],
@@ -170,6 +194,8 @@ def _operation(app: Flask, rule, op: Operation, tag: str, method: str, several: 
         operation["parameters"] = list(op.parameters)
     if op.body:
         operation["requestBody"] = op.body
+    if protected:
+        operation["security"] = copy.deepcopy(SECURITY)
     return operation
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from flask import Blueprint, Response, send_from_directory
 from werkzeug.exceptions import NotFound
 
+from nsfw.protect import public
 from nsfw.web.headers import PAGE_POLICY
 from nsfw.web.openapi import doc
 
@@ -49,6 +50,7 @@ def index():
     responses={200: {"description": "the file", "content": {kind: {} for kind in sorted(set(ASSETS.values()))}}},
     errors=(NotFound,),
 )
+@public  # the page must load before anyone types a key into it
 def asset(asset: str):
     """The page's script and style sheet, shipped in the package."""
     if asset not in ASSETS:
