@@ -10,7 +10,7 @@ from flask import Flask
 
 from nsfw.pipeline import Detector
 from nsfw.settings import Settings
-from nsfw.web import api_v1, compute, error_handlers, headers, inputs, openapi, routes
+from nsfw.web import api_v1, compute, error_handlers, headers, inputs, observability, openapi, routes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The whole request body; each image in it is held to NSFW_MAX_BYTES as well.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["nsfw"] = Detector(settings)
+    observability.init_app(app, settings)  # first: request ids for every later hook; GET /metrics
     error_handlers.init_app(app)
     headers.init_app(app)
     app.register_blueprint(routes.bp)
