@@ -85,10 +85,12 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "other"
 
 
-def request_done(route: str, method: str, status: int, code: str | None, seconds: float) -> None:
+def request_done(route: str, method: str, status: int, code: str | None, seconds: float | None) -> None:
+    """One answered request; ``seconds`` is None when its start was never seen (refused by an earlier hook)."""
     code = code_label(code)
     REQUESTS.labels(route, method_label(method), str(status), code).inc()
-    REQUEST_SECONDS.labels(route).observe(seconds)
+    if seconds is not None:
+        REQUEST_SECONDS.labels(route).observe(seconds)
     if code:
         rejected(code, status)
 

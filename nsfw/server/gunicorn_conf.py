@@ -13,6 +13,7 @@ Flask and numpy (about 40 MB and a thread) into a process that serves nothing.
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def on_starting(server):
     prometheus-client: the variable decides at import whether samples go to files.
     """
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if "prometheus_client" in sys.modules and not path:  # the app was loaded in the master (preload_app)
+        server.log.warning("prometheus-client was loaded before PROMETHEUS_MULTIPROC_DIR: /metrics shows one worker")
     if path:
         Path(path).mkdir(parents=True, exist_ok=True)
         for stale in Path(path).glob("*.db"):
