@@ -11,6 +11,7 @@ from fixed sets, models are the served ones, stages and verdicts are the pipelin
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -74,6 +75,13 @@ MODEL_INFO = Gauge(
 )
 
 
+@functools.cache
+def _child(metric, *labels):
+    """A labelled series, looked up once: ``labels()`` costs microseconds on every request otherwise.
+    The cache is as bounded as the label values are."""
+    return metric.labels(*labels)
+
+
 def code_label(code: str | None) -> str:
     """An error code as a label: empty for a success, "other" for anything not shaped like a code."""
     if not code:
@@ -88,30 +96,32 @@ def method_label(method: str) -> str:
 def request_done(route: str, method: str, status: int, code: str | None, seconds: float | None) -> None:
     """One answered request; ``seconds`` is None when its start was never seen (refused by an earlier hook)."""
     code = code_label(code)
-    REQUESTS.labels(route, method_label(method), str(status), code).inc()
+    _child(REQUESTS, route, method_label(method), str(status), code).inc()
     if seconds is not None:
-        REQUEST_SECONDS.labels(route).observe(seconds)
+        _child(REQUEST_SECONDS, route).observe(seconds)
     if code:
         rejected(code, status)
+    elif status in REJECTION_STATUSES:  # an answer that did not come through the error handlers
+        _child(REJECTED, "other").inc()
 
 
 def rejected(code: str, status: int) -> None:
     if code in REJECTIONS:
-        REJECTED.labels(code).inc()
+        _child(REJECTED, code).inc()
     elif status in REJECTION_STATUSES:
-        REJECTED.labels("other").inc()
+        _child(REJECTED, "other").inc()
 
 
 def classified(model: str, verdict: str, timings_ms: dict, cached: bool | None) -> None:
     """One image's result: its verdict, its stage timings (a cached one has only its download's)
     and the cache outcome (None: the cache is off)."""
-    CLASSIFICATIONS.labels(model, verdict).inc()
+    _child(CLASSIFICATIONS, model, verdict).inc()
     if cached is not None:
-        CACHE.labels("hit" if cached else "miss").inc()
+        _child(CACHE, "hit" if cached else "miss").inc()
     for stage in STAGES:
         ms = timings_ms.get(stage)
         if ms is not None and not (cached and stage != "fetch"):
-            STAGE_SECONDS.labels(stage, model).observe(ms / 1000.0)
+            _child(STAGE_SECONDS, stage, model).observe(ms / 1000.0)
 
 
 def fetched(nbytes: int) -> None:
