@@ -174,6 +174,24 @@ def test_text_logs_for_people(httpserver, tmp_path):
 
 
 # --- graceful shutdown ------------------------------------------------------------------
+def not_served(base: str) -> bool:
+    """A new connection gets no answer: refused, or left unaccepted in the backlog until the worker exits."""
+    try:
+        requests.get(f"{base}/health", timeout=2)
+    except requests.RequestException:
+        return True
+    return False
+
+
+def wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_sigterm_lets_a_request_in_progress_finish(httpserver, tmp_path):
     """The image server answers slowly; SIGTERM arrives while the worker waits for it."""
     arrived, release = threading.Event(), threading.Event()
@@ -196,8 +214,9 @@ def test_sigterm_lets_a_request_in_progress_finish(httpserver, tmp_path):
     try:
         assert arrived.wait(15), "the request never reached the image server"
         proc.send_signal(signal.SIGTERM)
-        time.sleep(1)  # the workers are stopping now, with the request still in progress
-        assert proc.poll() is None
+        # gunicorn stops accepting: a new connection is not served while the request is in progress
+        assert wait_for(lambda: not_served(base), 15), "still serving new connections after SIGTERM"
+        assert proc.poll() is None and client.is_alive()
         release.set()
         client.join(30)
     finally:
