@@ -16,12 +16,17 @@ COPY model/manifest.json model/mobilenet_v2.tflite model/mobilenet_v2_mid.tflite
 COPY nsfw/ nsfw/
 COPY app.py gunicorn.conf.py LICENSE ./
 
-RUN useradd --system --uid 10001 --no-create-home nsfw
-USER nsfw
+# A numeric USER: Kubernetes' runAsNonRoot can only verify a number (deploy/kubernetes uses 10001).
+RUN groupadd --system --gid 10001 nsfw && useradd --system --uid 10001 --gid 10001 --no-create-home nsfw
+USER 10001:10001
 
 EXPOSE 8080
 # Python is already in the image, so the check needs no curl or wget.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4)"]
 
+# WEB_CONCURRENCY is left unset: one worker per CPU of the container's CPU quota (cgroup),
+# not of the host. SIGTERM (docker stop, Kubernetes) lets requests in progress finish
+# within NSFW_GRACEFUL_TIMEOUT; give docker stop a longer --time than that.
+STOPSIGNAL SIGTERM
 CMD ["gunicorn", "app:app"]

@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -74,6 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "inherits this shell's environment, e.g. WEB_CONCURRENCY=1",
     )
     p.add_argument("--json", help="also write the raw figures here (for comparing layouts)")
+    p.add_argument("--metrics", help="write the service's GET /metrics here at the end of the run")
     p.add_argument("--output", help="write the results here (default bench/results.md, only for a full run)")
     args = p.parse_args(argv)
     q = args.quick
@@ -278,6 +280,9 @@ def main(argv=None) -> int:
                         cells.append(bench.measure(mode, image, c))
             bench.cells = cells
             cells.append(bench.static_capacity())
+            if args.metrics:  # every worker's counters after the whole run (prometheus-client multiprocess)
+                with urllib.request.urlopen(f"{service.base}/metrics", timeout=10) as answer:
+                    Path(args.metrics).write_bytes(answer.read())
             calibration_after = procstats.calibrate()
             workers_seen = len(bench.workers)
             service.stop()

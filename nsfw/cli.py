@@ -64,8 +64,9 @@ environment:
   The NSFW_* variables configure the command as they configure the server: models
   (NSFW_MODELS, NSFW_MODEL_DIR, NSFW_MODEL_PATH), limits, timeouts and which networks
   URLs may reach (NSFW_FETCH_ALLOW_NETS). serve also reads PORT, WEB_CONCURRENCY,
-  NSFW_THREADS and NSFW_WORKER_TIMEOUT, and gunicorn's own GUNICORN_CMD_ARGS. The full
-  list is the Configuration table in the README.
+  NSFW_THREADS, NSFW_WORKER_TIMEOUT, NSFW_GRACEFUL_TIMEOUT, the log and metrics settings
+  (NSFW_LOG_FORMAT, NSFW_LOG_LEVEL, NSFW_METRICS_TOKEN...) and gunicorn's own
+  GUNICORN_CMD_ARGS. The full list is the Configuration table in the README.
 """
 
 EPILOG = f"{OUTPUT}\n{ENVIRONMENT}"

@@ -40,6 +40,7 @@ class Classification:
     frames: int  # frames classified (1 for a still image)
     timings_ms: dict  # stage name -> milliseconds, for this call
     cached: bool = False
+    size: int = 0  # bytes of the image as classified (downloaded or uploaded)
 
 
 class Detector:
@@ -64,6 +65,8 @@ class Detector:
         # gave each thread its own glibc heap (measured: RSS 167 MB per worker, not 120).
         # The thread starts on first use, after the fork.
         self._cpu = ThreadPoolExecutor(settings.interpreters, thread_name_prefix="nsfw-cpu")
+        #: Called with the byte count of every download (set by the web layer, for its metrics).
+        self.on_fetched = None
 
     @property
     def ready(self) -> bool:
@@ -89,6 +92,8 @@ class Detector:
                 data = body.read()
         finally:
             self._downloads.release()
+        if self.on_fetched is not None:
+            self.on_fetched(len(data))
         return self._classify(data, runner, {"fetch": _ms(started)}, deadline)
 
     def classify_bytes(
@@ -177,6 +182,7 @@ class Detector:
             height=image.height,
             frames=len(image.tensors),
             timings_ms=timings,
+            size=len(data),
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,11 +53,43 @@ class ConfigError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
 
-def _cpu_count() -> int:
+def _cpu_count(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """CPUs this process may use: its affinity, capped by the container's CPU quota (cgroup).
+
+    A container limited to 1 CPU on a 64-core host sees 64 CPUs in its affinity; sizing
+    WEB_CONCURRENCY from that starts 64 workers of about 100 MB each. The quota is the
+    limit that counts, rounded up (1.5 CPUs run 2 workers).
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup_root)
+    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
+
+
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """The CPU quota in CPUs from cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``; None when unlimited."""
+
+    def read(*parts):
+        try:
+            with open(os.path.join(root, *parts)) as fh:
+                return fh.read().split()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    try:
+        v2 = read("cpu.max")  # "max 100000" or "150000 100000"
+        if v2 is not None:
+            quota, period = (v2 + ["100000"])[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        for directory in ("cpu,cpuacct", "cpu"):  # v1, as the controller is mounted
+            quota, period = read(directory, "cpu.cfs_quota_us"), read(directory, "cpu.cfs_period_us")
+            if quota and period:
+                return None if int(quota[0]) <= 0 else int(quota[0]) / int(period[0])
+    except (ValueError, ZeroDivisionError):
+        return None
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +145,12 @@ class Settings:
     trusted_proxies: tuple = ()  # networks whose X-Forwarded-For names the client
     cache_url: str | None = None  # redis://host:port/db: results shared by every instance
     cache_ttl: int = 7 * 24 * 3600  # seconds a result stays in that Redis
+    # observability (nsfw/observe): logs and metrics; graceful shutdown (nsfw/server)
+    graceful_timeout: int | None = None  # None: NSFW_REQUEST_TIMEOUT + 5 s, rounded up
+    log_format: str = "json"  # json | text
+    log_level: str = "info"
+    log_full_urls: bool = False
+    metrics_token: str | None = None
 
     def __post_init__(self):
         if self.max_pixels is None:
@@ -125,6 +164,14 @@ class Settings:
             raise ConfigError("NSFW_REQUEST_TIMEOUT must be below NSFW_WORKER_TIMEOUT")
         if not self.safe_threshold < self.adult_threshold:
             raise ConfigError("NSFW_SAFE_THRESHOLD must be below NSFW_ADULT_THRESHOLD")
+        if self.graceful_timeout is None:
+            object.__setattr__(self, "graceful_timeout", math.ceil(self.request_timeout) + 5)
+        if not self.request_timeout < self.graceful_timeout:
+            raise ConfigError("NSFW_GRACEFUL_TIMEOUT must be above NSFW_REQUEST_TIMEOUT")
+        if self.log_format not in ("json", "text"):
+            raise ConfigError(f"NSFW_LOG_FORMAT={self.log_format!r} must be json or text")
+        if self.log_level not in ("debug", "info", "warning", "error", "critical"):
+            raise ConfigError(f"NSFW_LOG_LEVEL={self.log_level!r} must be debug, info, warning, error or critical")
         if not self.models:
             raise ConfigError("NSFW_MODELS names no model")
         if "custom" in self.models and not self.model_path:
@@ -202,6 +249,12 @@ class Settings:
             trusted_proxies=read.networks("NSFW_TRUSTED_PROXIES"),
             cache_url=env.get("NSFW_CACHE_URL", "").strip() or None,
             cache_ttl=read.number("NSFW_CACHE_TTL", defaults.cache_ttl, int, low=1),
+            # observability; graceful shutdown
+            graceful_timeout=read.number("NSFW_GRACEFUL_TIMEOUT", None, int, low=1),
+            log_format=env.get("NSFW_LOG_FORMAT", "").strip().lower() or defaults.log_format,
+            log_level=env.get("NSFW_LOG_LEVEL", "").strip().lower() or defaults.log_level,
+            log_full_urls=read.flag("NSFW_LOG_FULL_URLS"),
+            metrics_token=env.get("NSFW_METRICS_TOKEN") or None,
         )
 
 
@@ -220,6 +273,14 @@ class _Reader:
         if value != value or (low is not None and value < low) or (high is not None and value > high):
             raise ConfigError(f"{name}={raw!r} is out of range [{low}, {high}]")
         return value
+
+    def flag(self, name):
+        raw = self.env.get(name, "").strip().lower()
+        if raw in ("", "0", "false", "no", "off"):
+            return False
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        raise ConfigError(f"{name}={raw!r} is not a boolean (1 or 0)")
 
     def networks(self, name):
         nets = []

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from nsfw.settings import ConfigError, Settings, pixels_for_memory
+from nsfw.settings import ConfigError, Settings, _cpu_count, cgroup_cpu_quota, pixels_for_memory
 
 
 def test_defaults_without_environment():
@@ -81,8 +81,72 @@ def test_values_from_environment():
         ("NSFW_REQUEST_TIMEOUT", "soon"),
         ("NSFW_HEADER_TIMEOUT", "0"),
         ("NSFW_BODY_TIMEOUT", "never"),
+        ("NSFW_GRACEFUL_TIMEOUT", "0"),
+        ("NSFW_GRACEFUL_TIMEOUT", "10"),  # must outlast NSFW_REQUEST_TIMEOUT (15)
+        ("NSFW_LOG_FORMAT", "xml"),
+        ("NSFW_LOG_LEVEL", "loud"),
+        ("NSFW_LOG_FULL_URLS", "maybe"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_observability_settings():
+    s = Settings.from_env({})
+    assert (s.log_format, s.log_level, s.log_full_urls, s.metrics_token) == ("json", "info", False, None)
+    assert s.graceful_timeout == 20  # NSFW_REQUEST_TIMEOUT + 5
+    s = Settings.from_env(
+        {
+            "NSFW_LOG_FORMAT": "TEXT",
+            "NSFW_LOG_LEVEL": "debug",
+            "NSFW_LOG_FULL_URLS": "1",
+            "NSFW_METRICS_TOKEN": "s3cret",
+            "NSFW_REQUEST_TIMEOUT": "25",
+            "NSFW_WORKER_TIMEOUT": "60",
+        }
+    )
+    assert (s.log_format, s.log_level, s.log_full_urls, s.metrics_token) == ("text", "debug", True, "s3cret")
+    assert s.graceful_timeout == 30  # follows a longer request deadline unless set
+    assert Settings.from_env({"NSFW_GRACEFUL_TIMEOUT": "40"}).graceful_timeout == 40
+
+
+# --- workers from the container's CPU quota ---------------------------------------------
+def _cgroup(tmp_path, files: dict):
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "files,quota",
+    [
+        ({"cpu.max": "max 100000\n"}, None),  # v2, unlimited
+        ({"cpu.max": "100000 100000\n"}, 1.0),  # v2, one CPU
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "50000 100000\n"}, 0.5),
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "200000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 2.0),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1, unlimited
+        ({"cpu.max": "garbage\n"}, None),
+        ({"cpu.max": "100000 0\n"}, None),
+        ({}, None),  # no cgroup files: not in a container, or not Linux
+    ],
+)
+def test_cgroup_cpu_quota_is_read_from_v2_or_v1_files(tmp_path, files, quota):
+    assert cgroup_cpu_quota(_cgroup(tmp_path, files)) == quota
+
+
+def test_workers_follow_the_cpu_quota_not_the_hosts_cpus(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)))  # a 64-core host
+    assert _cpu_count(_cgroup(tmp_path / "one", {"cpu.max": "100000 100000\n"})) == 1
+    assert _cpu_count(_cgroup(tmp_path / "half", {"cpu.max": "50000 100000\n"})) == 1
+    assert _cpu_count(_cgroup(tmp_path / "one-and-a-half", {"cpu.max": "150000 100000\n"})) == 2
+    assert _cpu_count(_cgroup(tmp_path / "unlimited", {"cpu.max": "max 100000\n"})) == 64
+    assert _cpu_count(_cgroup(tmp_path / "above", {"cpu.max": "12800000 100000\n"})) == 64  # quota above the CPUs
+
+
+def test_web_concurrency_still_wins_over_the_quota():
+    assert Settings.from_env({"WEB_CONCURRENCY": "3"}).workers == 3

@@ -89,6 +89,9 @@ class DecoderPool:
         self._waiting: list[_Waiter] = []  # a heap, smallest image first
         self._order = itertools.count()
         self._lock = threading.Lock()
+        #: Called (under the lock) with the number of waiting images whenever it changes; set from
+        #: above (the web layer's queue-depth gauge), so this module needs to know nothing of metrics.
+        self.on_queue = None
 
     def start(self) -> None:
         """Start every idle decoder now (after the fork), so the first requests do not pay for it."""
@@ -134,6 +137,7 @@ class DecoderPool:
                 largest.evicted = True
                 largest.ready.set()
             heapq.heappush(self._waiting, waiter)
+            self._queue_changed()
         waiter.ready.wait(max(0.0, deadline - time.monotonic()))
         with self._lock:
             if waiter.slot is not None:
@@ -141,6 +145,7 @@ class DecoderPool:
             if not waiter.evicted:
                 self._waiting.remove(waiter)
                 heapq.heapify(self._waiting)
+                self._queue_changed()
         if waiter.evicted:
             raise Overloaded("every decoder is busy and smaller images are waiting")
         raise DeadlineExceeded("the request waited too long for a decoder")
@@ -151,8 +156,17 @@ class DecoderPool:
                 waiter = heapq.heappop(self._waiting)
                 waiter.slot = slot
                 waiter.ready.set()
+                self._queue_changed()
             else:
                 (self._express if slot.express else self._idle).append(slot)
+
+    def _queue_changed(self) -> None:
+        if self.on_queue is not None:
+            self.on_queue(len(self._waiting))
+
+    def waiting(self) -> int:
+        """Images waiting for a decoder now."""
+        return len(self._waiting)
 
     def close(self) -> None:
         with self._lock:

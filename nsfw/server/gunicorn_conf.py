@@ -12,6 +12,10 @@ Flask and numpy (about 40 MB and a thread) into a process that serves nothing.
 """
 
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 from nsfw.settings import Settings
 
@@ -23,17 +27,56 @@ worker_class = "nsfw.server.worker.Worker"  # gthread, with slow clients waited 
 threads = _settings.threads
 # A request is bounded by the fetch deadline; this only catches a stuck worker.
 timeout = _settings.worker_timeout
-graceful_timeout = 20
+# On SIGTERM gunicorn stops accepting and gives requests in progress this long to finish
+# (NSFW_GRACEFUL_TIMEOUT, above NSFW_REQUEST_TIMEOUT so a request admitted just before always can).
+graceful_timeout = _settings.graceful_timeout
 keepalive = 5
 # The heartbeat file lives in memory: a slow disk must not make workers look dead.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"
 errorlog = "-"
+loglevel = _settings.log_level
+# JSON (or NSFW_LOG_FORMAT=text) for gunicorn's lines too, and an access log without query strings.
+logger_class = "nsfw.server.gunicorn_logs.Logger"
 max_requests = 0
 preload_app = False
 # No runtime control socket: nothing here uses gunicornc, and its default path under
 # $HOME is shared by every gunicorn on the machine (and unwritable for a user with no home).
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Prepare the directory every worker writes its metrics to (prometheus-client's multiprocess mode).
+
+    ``PROMETHEUS_MULTIPROC_DIR`` when set (emptied of an earlier run's files), else a fresh
+    temporary directory removed at exit. Set here, in the master, before any worker imports
+    prometheus-client: the variable decides at import whether samples go to files.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if "prometheus_client" in sys.modules and not path:  # the app was loaded in the master (preload_app)
+        server.log.warning("prometheus-client was loaded before PROMETHEUS_MULTIPROC_DIR: /metrics shows one worker")
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        for stale in Path(path).glob("*.db"):
+            stale.unlink()
+    else:
+        path = tempfile.mkdtemp(prefix="nsfw-metrics-", dir=_settings.tmp_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        server.nsfw_metrics_tmp = path
+
+
+def child_exit(server, worker):
+    """A dead worker's gauges leave the sums (its counters stay: they count what it did)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    path = getattr(server, "nsfw_metrics_tmp", None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def post_worker_init(worker):

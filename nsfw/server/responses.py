@@ -39,15 +39,26 @@ _REASONS = {
 }
 
 
-def error_bytes(status: int, code: str | None = None, message: str | None = None) -> bytes:
+def error_code(status: int) -> str:
+    """The service's error code for a status the worker answers itself."""
+    return _CODES.get(status, ("invalid_request",))[0]
+
+
+def error_bytes(
+    status: int, code: str | None = None, message: str | None = None, request_id: str | None = None
+) -> bytes:
     """A complete HTTP/1.1 error response in the service's JSON shape; the connection closes after it."""
     default_code, default_message = _CODES.get(status, ("invalid_request", "the request is not valid HTTP"))
-    body = json.dumps({"error": {"code": code or default_code, "message": message or default_message}}).encode()
+    error = {"code": code or default_code, "message": message or default_message}
+    if request_id:
+        error["request_id"] = request_id
+    body = json.dumps({"error": error}).encode()
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
         "Connection: close\r\n"
         "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        + (f"X-Request-ID: {request_id}\r\n" if request_id else "")
+        + f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
 
@@ -98,10 +109,11 @@ class Capture:
             return 500
 
 
-def health_bytes(close: bool, with_body: bool) -> bytes:
-    """The app's own ``/health`` answer, with the security header every response carries."""
+def health_bytes(close: bool, with_body: bool, request_id: str = "") -> bytes:
+    """The app's own ``/health`` answer, with the security header and the request id every response carries."""
     head = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+        + (b"X-Request-ID: %s\r\n" % request_id.encode("ascii") if request_id else b"")
         + b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(HEALTH_BODY), b"close" if close else b"keep-alive")
     )
     return head + (HEALTH_BODY if with_body else b"")

@@ -45,7 +45,8 @@ from gunicorn import http, util
 from gunicorn.workers import gthread
 from werkzeug.exceptions import RequestTimeout
 
-from nsfw.server.responses import FIELD, Capture, body_to_wait_for, error_bytes, health_bytes
+from nsfw.observe import request_ids
+from nsfw.server.responses import FIELD, Capture, body_to_wait_for, error_bytes, error_code, health_bytes
 from nsfw.settings import Settings
 
 #: Most bytes of one request head waited for on the poller; a head that is
@@ -248,11 +249,13 @@ class Worker(gthread.ThreadWorker):
         lines = rest.split(b"\r\n")[:-2]  # the head ends with an empty line
         if len(lines) > self.cfg.limit_request_fields or not all(FIELD.fullmatch(line) for line in lines):
             return False  # gunicorn's parser refuses it, with its own status
-        fields = {name.lower(): value.strip().lower() for name, _, value in (ln.partition(b":") for ln in lines)}
+        parsed = [(name.lower(), value.strip()) for name, _, value in (ln.partition(b":") for ln in lines)]
+        fields = {name: value.lower() for name, value in parsed}
         if b"transfer-encoding" in fields or b"content-length" in fields:
             return False  # a body the parser must see
         close = version == b"HTTP/1.0" or b"close" in fields.get(b"connection", b"") or self.stop_at is not None
-        response = health_bytes(close, with_body=method == b"GET")
+        given = next((value for name, value in parsed if name == b"x-request-id"), None)
+        response = health_bytes(close, with_body=method == b"GET", request_id=request_ids.accept_bytes(given))
         try:
             sent = conn.sock.send(response)
         except OSError:
@@ -322,9 +325,16 @@ class Worker(gthread.ThreadWorker):
         self.drop(conn)
         conn.inbox = bytearray()
         self.nr_conns -= 1
-        self.log.info("Rejected request from ip=%s: %s", conn.client[0] if conn.client else "", status)
+        request_id = request_ids.new()
+        self.log.info(
+            "Rejected request from ip=%s: %s",
+            conn.client[0] if conn.client else "",
+            status,
+            extra={"request_id": request_id},
+        )
+        _count_rejection(status)
         try:
-            conn.sock.send(error_bytes(status, message=message))
+            conn.sock.send(error_bytes(status, message=message, request_id=request_id))
         except OSError:
             pass
         self.linger(conn.sock)
@@ -412,8 +422,25 @@ class Worker(gthread.ThreadWorker):
     def handle_error(self, req, client, addr, exc):
         """gunicorn's error handling (status, log lines, access log), answered as JSON."""
         capture = Capture()
-        super().handle_error(req, capture, addr, exc)
+        request_id = request_ids.new()
+        token = request_ids.current.set(request_id)  # gunicorn's log lines about it carry the id
         try:
-            util.write_nonblock(client, error_bytes(capture.status()))
+            super().handle_error(req, capture, addr, exc)
+        finally:
+            request_ids.current.reset(token)
+        status = capture.status()
+        _count_rejection(status)
+        try:
+            util.write_nonblock(client, error_bytes(status, request_id=request_id))
         except Exception:
             self.log.debug("Failed to send error message.")
+
+
+def _count_rejection(status: int) -> None:
+    """A refusal the worker answers itself (slow or oversized heads) counts in nsfw_rejected_total too.
+
+    Imported here, in the worker (after the fork and the app), never in the gunicorn master.
+    """
+    from nsfw.observe import metrics
+
+    metrics.rejected(error_code(status), status)

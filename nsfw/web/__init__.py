@@ -11,7 +11,7 @@ from flask import Flask
 from nsfw import protect
 from nsfw.pipeline import Detector
 from nsfw.settings import Settings
-from nsfw.web import api_v1, compute, error_handlers, headers, inputs, openapi, page, routes
+from nsfw.web import api_v1, compute, error_handlers, headers, inputs, observability, openapi, page, routes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The whole request body; each image in it is held to NSFW_MAX_BYTES as well.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["nsfw"] = Detector(settings)
+    observability.init_app(app, settings)  # first: request ids for every later hook; GET /metrics
     error_handlers.init_app(app)
     headers.init_app(app)
     protect.init_app(app, settings)  # API keys and rate limits, when configured

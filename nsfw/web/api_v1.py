@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from nsfw.errors import MissingURL, ServiceError
 from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
-from nsfw.web import inputs
+from nsfw.web import inputs, observability
 from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
 from nsfw.web.openapi_schemas import (
     BODY_TOO_LARGE,
@@ -76,6 +76,7 @@ def classify():
         if isinstance(outcome, ServiceError):
             results.append({"source": item.source, "error": outcome.to_dict()})
         else:
+            observability.note(outcome, item.url)
             results.append(result_json(item.source, outcome, thresholds))
     return jsonify(results=results)
 

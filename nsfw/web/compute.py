@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from nsfw.errors import MissingURL
 from nsfw.verdict import SUBCATEGORIES, categories
-from nsfw.web import inputs
+from nsfw.web import inputs, observability
 from nsfw.web.openapi import doc, image_body, json_response, ref
 from nsfw.web.openapi_schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
 
@@ -37,6 +37,7 @@ def compute():
     detector = current_app.extensions["nsfw"]
     data = inputs.single_upload(request, detector.settings.max_bytes)
     result = detector.classify_bytes(data)
+    observability.note(result)
     view = categories(result.scores, SUBCATEGORIES)
     by_category = {"nsfw": view["nsfw"], "safe": view["safe"]}
     subcategories = dict(sorted(view["subcategories"].items()))

@@ -1,6 +1,6 @@
 """Every failure leaves the service as the same JSON shape.
 
-``{"error": {"code": "...", "message": "..."}}`` with the status of the
+``{"error": {"code": "...", "message": "...", "request_id": "..."}}`` with the status of the
 failure: typed pipeline errors, Flask/Werkzeug HTTP errors (unknown route,
 wrong method, oversized body) and, as a last resort, anything unexpected,
 which is logged and answered with a 500 that reveals nothing internal.
@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, g, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 
 from nsfw.errors import ServiceError, TooLarge
+from nsfw.web import observability
 
 log = logging.getLogger(__name__)
 
 
 def error_response(status: int, code: str, message: str):
-    response = jsonify({"error": {"code": code, "message": message}})
+    error = {"code": code, "message": message}
+    if has_request_context():
+        # the code is what the metrics and the request log report; the id ties the answer to the log line
+        g.error_code = code
+        error["request_id"] = observability.request_id()
+    response = jsonify({"error": error})
     response.status_code = status
     return response
 

@@ -71,7 +71,14 @@ UNMAPPED_NOTE = (
 
 
 def error_object(code_enum: list[str]) -> dict:
-    return closed({"code": {"type": "string", "enum": code_enum}, "message": {"type": "string"}})
+    return closed(
+        {
+            "code": {"type": "string", "enum": code_enum},
+            "message": {"type": "string"},
+            "request_id": {"type": "string", "description": "the request's X-Request-ID (not on batch items)"},
+        },
+        required=["code", "message"],
+    )
 
 
 def error_body(code_enum: list[str]) -> dict:

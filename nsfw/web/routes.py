@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from nsfw.errors import MissingURL, NotReady
-from nsfw.web import inputs
+from nsfw.web import inputs, observability
 from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
 from nsfw.web.openapi_schemas import (
     ADMISSION_ERRORS,
@@ -82,6 +82,7 @@ def predict():
         result = detector_.classify_url(url, model)
     else:
         result = detector_.classify_bytes(inputs.single_upload(request, detector_.settings.max_bytes), model)
+    observability.note(result, url or None)
     started = time.perf_counter()
     response = jsonify(result.scores)
     timings = {**result.timings_ms, "serialise": (time.perf_counter() - started) * 1000.0}
