@@ -19,7 +19,7 @@ from pathlib import Path
 from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "serve", "models")
+COMMANDS = ("classify", "serve", "models", "bulk")
 GUNICORN_CONFIG = "python:nsfw.server.gunicorn_conf"
 WSGI_APP = "nsfw:create_app()"
 
@@ -39,6 +39,9 @@ commands (`%(prog)s COMMAND --help` for each):
                          with the project's gunicorn settings
   models                 list the served models (--all: every model in the manifest)
                          and check their files against the manifest, as the server does
+  bulk --input SRC --output DST
+                         classify a directory or a list of files or URLs on Ray Data
+                         (pip install 'nsfw-service[bulk]'), to Parquet or JSON Lines
 """
 
 OUTPUT = """\
@@ -127,6 +130,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     models.add_argument("--all", action="store_true", help="also list the manifest's models that are not served")
     models.set_defaults(run=_models, parser=models)
+
+    from nsfw.batch import bulk  # its options live with it; Ray itself is imported only when it runs
+
+    bulk.add_parser(commands, prog, formatter)
     return parser
 
 
