@@ -33,9 +33,11 @@ BLOCKED = "http://10.0.0.1/x.jpg"  # a private address: refused before any packe
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """One single-node Ray for the session; every process it started is gone after it."""
+    """One single-node Ray for every Ray test (all in this module); every process it started is
+    gone after it. Not session-wide: the rest of the suite counts the sockets and child processes
+    of the pytest process, and Ray's driver connection and daemons would be among them."""
     marker = f"BULK_TEST_RAY={uuid.uuid4().hex}"
     name, value = marker.split("=")
     os.environ[name] = value  # inherited by everything Ray starts (this process's own /proc environ is older)
