@@ -9,7 +9,8 @@ which checks no address. Every source gives one row (``records.flat``): a failed
 row with an error code, never a failed job.
 
 Ray is an optional extra (``pip install 'nsfw-service[bulk]'``) imported only by ``run``
-and the actors, so neither ``import nsfw`` nor the server ever loads it.
+and the actors, so neither ``import nsfw`` nor the server ever loads it; nor does building
+the ``nsfw`` command line load the core (``records`` imports it), which only ``run`` needs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from nsfw.batch import records
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ exit status:
   0  every source was classified
   1  at least one source failed; its row says why, and the others were classified
   2  usage or configuration error (bad arguments, a bad NSFW_* value, model files
-     missing, Ray not installed, an input without a url or path column)
+     missing, Ray not installed, an input without a url or path column), or the
+     Ray job failed as a whole (e.g. a cluster node without this package)
 
 environment:
   The NSFW_* variables configure every actor as they configure the server (limits,
@@ -164,12 +165,15 @@ def run(args) -> int:
     except UsageError as exc:
         args.parser.error(str(exc))
 
+    from ray.exceptions import RayError
+
     with contextlib.ExitStack() as stack:
+        starting = time.monotonic()
         try:
             stack.enter_context(_ray(args.address, quiet=args.quiet))
         except UsageError as exc:
             args.parser.error(str(exc))
-        ready = time.monotonic()
+        ray_start = time.monotonic() - starting
         dataset = classify(
             to_dataset(sources, args.batch_size),
             model=args.model,
@@ -177,12 +181,14 @@ def run(args) -> int:
             concurrency=args.concurrency,
             num_cpus=args.num_cpus,
         )
-        total, failed = output.write(dataset)
+        try:
+            total, failed = output.write(dataset)
+        except RayError as exc:  # not one image: the job (e.g. a node without the package, or its models)
+            args.parser.exit(EXIT_USAGE, f"{args.parser.prog}: error: the Ray job failed: {exc}\n")
     if not args.quiet:
-        done = time.monotonic()
         print(
             f"{args.parser.prog}: {total} sources, {total - failed} classified, {failed} failed; "
-            f"wrote {args.output} in {done - started:.1f} s ({ready - started:.1f} s to start Ray)",
+            f"wrote {args.output} in {time.monotonic() - started:.1f} s ({ray_start:.1f} s to start Ray)",
             file=sys.stderr,
         )
     return EXIT_FAILED if failed else EXIT_OK
@@ -350,6 +356,8 @@ def schema():
     """The Parquet schema of a row: strings, and float64 for the scores."""
     import pyarrow as pa
 
+    from nsfw.batch import records
+
     floats = {*records.CLASSES, "nsfw"}
     return pa.schema([(name, pa.float64() if name in floats else pa.string()) for name in records.COLUMNS])
 
@@ -382,6 +390,7 @@ class Classifier:
         return pa.Table.from_pylist(rows, schema=self.schema)
 
     def one(self, source) -> dict:
+        from nsfw.batch import records
         from nsfw.errors import MissingURL, ServiceError
 
         source = (source or "").strip() if isinstance(source, str) or source is None else str(source)
@@ -496,6 +505,8 @@ def _selector(path: str):
 
 def unflat(row: dict) -> dict:
     """A flat row back into the record ``nsfw classify`` writes (the API's error shape)."""
+    from nsfw.batch import records
+
     if row.get("error_code") is not None:
         return records.failure(row["source"], row["error_code"], row["error_message"])
     return {name: row[name] for name in records.COLUMNS if not name.startswith("error_")}

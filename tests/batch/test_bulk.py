@@ -338,10 +338,12 @@ def test_the_command_writes_the_same_scores_for_the_test_images(tmp_path):
         assert {cls: row[cls] for cls in CLASSES} == {cls: json.loads(line)[cls] for cls in CLASSES}
 
 
-def _repo_state() -> str:
-    return subprocess.run(
+def _repo_state() -> list[str]:
+    """Every changed, new or ignored file of the checkout, bytecode caches aside."""
+    status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"], cwd=ROOT, capture_output=True, text=True
     ).stdout
+    return [line for line in status.splitlines() if "__pycache__" not in line and ".pytest_cache" not in line]
 
 
 @pytest.mark.parametrize(
