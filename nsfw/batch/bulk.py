@@ -379,7 +379,10 @@ class Classifier:
         self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
         self.detector = Detector(settings)
         self.detector.load()
-        self.threads = ThreadPoolExecutor(settings.batch_concurrency, thread_name_prefix="nsfw-bulk")
+        # never more in flight than the Detector admits (downloads; decoders + their queue):
+        # a bulk job must not turn its own concurrency into `overloaded` rows
+        admitted = min(settings.max_downloads, settings.decoders + settings.queue_depth)
+        self.threads = ThreadPoolExecutor(min(settings.batch_concurrency, admitted), thread_name_prefix="nsfw-bulk")
         self.schema = schema()
 
     def __call__(self, batch):

@@ -236,6 +236,17 @@ def test_without_the_loopback_allowance_the_local_server_is_blocked_too(ray_clus
     assert httpserver.log == []
 
 
+def test_an_actors_own_concurrency_never_makes_overloaded_rows(ray_cluster, photos, tmp_path, monkeypatch):
+    """More images in flight than one decoder and no queue admit: the actor holds them back."""
+    for name, value in {"NSFW_BATCH_CONCURRENCY": "8", "NSFW_DECODERS": "1", "NSFW_QUEUE_DEPTH": "0"}.items():
+        monkeypatch.setenv(name, value)
+    files = [str(p) for p in image_files(photos) if "retina" in p.name or "astronaut" in p.name]
+    (tmp_path / "in.txt").write_text("".join(f"{f}\n" for f in files))
+    out = tmp_path / "out.parquet"
+    assert run_bulk(tmp_path / "in.txt", out, batch_size=len(files)) == (len(files), 0)
+    assert [row["error_code"] for row in read_rows(out)] == [None] * len(files)
+
+
 # --- every input kind and output ------------------------------------------------------------
 
 
