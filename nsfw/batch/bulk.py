@@ -40,6 +40,10 @@ DEFAULT_BATCH_SIZE = 32
 RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
 # --quiet: Ray Data's log lines and the core's error-level notes stay in Ray's log files
 RAY_QUIET = {"RAY_DATA_LOG_LEVEL": "ERROR", "RAY_BACKEND_LOG_LEVEL": "fatal"}
+# A Ray started here serves this machine only: Ray's switch for single-machine mode (named for
+# the platforms where it is the default) makes every Ray process listen on and talk to loopback
+# instead of the machine's network address. Read when Ray is imported.
+RAY_LOCAL_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 DESCRIPTION = """\
 Classify every image of SRC with the same core (and the same scores) as `nsfw classify`
@@ -151,7 +155,12 @@ def run(args) -> int:
     if args.model is not None and args.model not in settings.models:
         args.parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
     # read by Ray when it is imported and started: set first (a caller's own values win)
-    for name, value in {**RAY_ENVIRONMENT, **(RAY_QUIET if args.quiet else {})}.items():
+    local = not (args.address or os.environ.get("RAY_ADDRESS"))
+    for name, value in {
+        **RAY_ENVIRONMENT,
+        **(RAY_QUIET if args.quiet else {}),
+        **(RAY_LOCAL_ONLY if local else {}),
+    }.items():
         os.environ.setdefault(name, value)
     try:
         import pyarrow  # noqa: F401

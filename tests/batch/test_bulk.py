@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import CLASSES, IMAGES, TESTS
 
+# Ray must not phone home from a test run, and listens on loopback only (read when it is imported)
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # see nsfw.batch.bulk.RAY_LOCAL_ONLY
 ray = pytest.importorskip("ray", reason="Ray is the [bulk] extra: pip install -r requirements-dev.txt")
 pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
@@ -29,8 +32,6 @@ from nsfw.settings import Settings  # noqa: E402
 
 ROOT = TESTS.parent
 BLOCKED = "http://10.0.0.1/x.jpg"  # a private address: refused before any packet is sent
-# Ray must not phone home from a test run
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,11 @@ def environ(**changes):
 
 def allow_loopback(httpserver) -> dict:
     return {"NSFW_FETCH_ALLOW_NETS": "127.0.0.1/32", "NSFW_FETCH_ALLOW_PORTS": f"80,443,{httpserver.port}"}
+
+
+def test_the_local_ray_speaks_loopback_only(ray_cluster):
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
 
 
 # --- the same scores as everywhere else -----------------------------------------------------
