@@ -19,7 +19,7 @@ from pathlib import Path
 from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "serve", "models", "keygen")
+COMMANDS = ("classify", "serve", "models", "keygen", "bulk")
 GUNICORN_CONFIG = "python:nsfw.server.gunicorn_conf"
 WSGI_APP = "nsfw:create_app()"
 
@@ -40,6 +40,9 @@ commands (`%(prog)s COMMAND --help` for each):
   models                 list the served models (--all: every model in the manifest)
                          and check their files against the manifest, as the server does
   keygen NAME            print a new API key and the line to add to NSFW_API_KEYS_FILE
+  bulk --input SRC --output DST
+                         classify a directory or a list of files or URLs on Ray Data
+                         (pip install 'nsfw-service[bulk]'), to Parquet or JSON Lines
 """
 
 OUTPUT = """\
@@ -142,6 +145,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     keygen.add_argument("name", metavar="NAME", help="who the key is for: 1-64 of A-Z a-z 0-9 . _ @ -")
     keygen.set_defaults(run=_keygen, parser=keygen)
+    from nsfw.batch import bulk  # its options live with it; Ray itself is imported only when it runs
+
+    bulk.add_parser(commands, prog, formatter)
     return parser
 
 

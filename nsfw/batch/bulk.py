@@ -1,0 +1,524 @@
+"""``nsfw bulk``: classify more images than one machine holds, on Ray Data.
+
+The sources (a directory, a list of paths or URLs, a Parquet column) become a Ray dataset
+of one ``source`` column; ``map_batches`` hands batches of it to a pool of actors
+(:class:`Classifier`), each holding one loaded :class:`~nsfw.pipeline.Detector`, so a model
+is loaded once per actor, not once per image. An actor reads local files itself and fetches
+URLs only through the Detector's SSRF-safe fetcher: never through Ray's own URL download,
+which checks no address. Every source gives one row (``records.flat``): a failed image is a
+row with an error code, never a failed job.
+
+Ray is an optional extra (``pip install 'nsfw-service[bulk]'``) imported only by ``run``
+and the actors, so neither ``import nsfw`` nor the server ever loads it; nor does building
+the ``nsfw`` command line load the core (``records`` imports it), which only ``run`` needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from nsfw.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+INSTALL_HINT = "pip install 'nsfw-service[bulk]'"
+SOURCE = "source"
+FORMATS = ("parquet", "jsonl")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+SOURCE_COLUMNS = ("url", "path")  # the column of a CSV or Parquet input, in this order of preference
+DEFAULT_BATCH_SIZE = 32
+# Ray phones home with usage statistics unless told not to; a classifier of private images must not.
+# A single-node Ray started here keeps token authentication (Ray's default), without warning about it.
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+# --quiet: Ray Data's log lines and the core's error-level notes stay in Ray's log files
+RAY_QUIET = {"RAY_DATA_LOG_LEVEL": "ERROR", "RAY_BACKEND_LOG_LEVEL": "fatal"}
+# A Ray started here serves this machine only: Ray's switch for single-machine mode (named for
+# the platforms where it is the default) makes every Ray process listen on and talk to loopback
+# instead of the machine's network address. Read when Ray is imported.
+RAY_LOCAL_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+DESCRIPTION = """\
+Classify every image of SRC with the same core (and the same scores) as `nsfw classify`
+and the HTTP API, on Ray Data: a pool of Ray actors, each with one loaded model, takes
+batches of sources. Without --address, the command starts a single-node Ray on this
+machine (and stops it at the end); with --address it joins a running Ray cluster.
+
+SRC is one of
+  a directory        every image file under it (recognised by its bytes), listed here
+  FILE.txt           one path or http(s) URL per line (blank lines skipped)
+  FILE.csv           a `url` or `path` column, or a single column without a header
+  FILE.parquet       a `url` or `path` column (a file or a directory of Parquet files)
+Lists may live on any filesystem pyarrow opens (s3://, gs://, hdfs://, file://). An image
+source is an http(s) URL (fetched with every limit and address check of the server), a
+local path as the worker machine sees it, or a pyarrow filesystem URI (s3://bucket/a.jpg).
+
+DST is
+  FILE.parquet       one Parquet file, written by this process as results arrive
+  FILE.jsonl         JSON Lines (.jsonl, .ndjson or .json), one record per line
+  DIR/               a directory of Parquet files written by the Ray workers
+                     (a trailing / or an existing directory; it must be empty)
+"""
+
+OUTPUT = """\
+output:
+  One row per source, in input order. Parquet columns: source, model, drawings, hentai,
+  neutral, porn, sexy, nsfw (porn + hentai + sexy), verdict (adult / unknown / safe, by
+  NSFW_ADULT_THRESHOLD and NSFW_SAFE_THRESHOLD), top (the highest class), error_code,
+  error_message; strings and float64, null where a column does not apply. A source that
+  failed has only source, error_code and error_message: the code the HTTP API would
+  answer (blocked_address, unsupported_media, fetch_timeout, ...) or "unreadable" for a
+  file that cannot be opened. JSON Lines holds the same records, errors as
+    {"source": "...", "error": {"code": "...", "message": "..."}}
+  Ray's own messages and progress bars go to stderr, followed by one summary line.
+
+exit status:
+  0  every source was classified
+  1  at least one source failed; its row says why, and the others were classified
+  2  usage or configuration error (bad arguments, a bad NSFW_* value, model files
+     missing, Ray not installed, an input without a url or path column), or the
+     Ray job failed as a whole (e.g. a cluster node without this package)
+
+environment:
+  The NSFW_* variables configure every actor as they configure the server (limits,
+  NSFW_FETCH_ALLOW_NETS, thresholds, NSFW_DECODERS decoder processes per actor,
+  NSFW_BATCH_CONCURRENCY images in flight per actor); they are passed to the actors
+  through Ray's runtime_env, so setting them where the command runs is enough.
+  RAY_ADDRESS is Ray's own alternative to --address.
+"""
+
+
+class UsageError(Exception):
+    """Bad arguments or an input the command cannot read: exit status 2, before any work."""
+
+
+def add_parser(commands, prog: str, formatter) -> argparse.ArgumentParser:
+    """Add the ``bulk`` subcommand to ``nsfw``'s parser (its options live here, with the command)."""
+    bulk = commands.add_parser(
+        "bulk",
+        prog=f"{prog} bulk",
+        description=DESCRIPTION,
+        epilog=OUTPUT,
+        formatter_class=formatter,
+    )
+    bulk.add_argument("--input", required=True, metavar="SRC", help="a directory, .txt, .csv or .parquet")
+    bulk.add_argument("--output", required=True, metavar="DST", help="a .parquet or .jsonl file, or a DIR/")
+    bulk.add_argument("--format", choices=FORMATS, help="the output format (default: by DST's extension)")
+    bulk.add_argument(
+        "--address", help="a running Ray cluster (`auto`, or ray://HOST:10001); default: start one on this machine"
+    )
+    bulk.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        help="actors, each with one loaded model (default: the cluster's CPUs / --num-cpus)",
+    )
+    bulk.add_argument(
+        "--num-cpus", type=_positive_float, default=1.0, help="CPUs Ray reserves for each actor (default: 1)"
+    )
+    bulk.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"sources an actor takes at a time (default: {DEFAULT_BATCH_SIZE})",
+    )
+    bulk.add_argument("--model", help="one of the served models (default: the first of NSFW_MODELS)")
+    bulk.add_argument("--quiet", action="store_true", help="no Ray progress bars and no summary line")
+    bulk.set_defaults(run=run, parser=bulk)
+    return bulk
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def run(args) -> int:
+    """The command: check everything that can be checked here, then let Ray do the rest."""
+    started = time.monotonic()
+    settings = Settings.from_env()  # a bad NSFW_* value: ConfigError, exit 2 (nsfw.cli)
+    if args.model is not None and args.model not in settings.models:
+        args.parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
+    # read by Ray when it is imported and started: set first (a caller's own values win)
+    local = not (args.address or os.environ.get("RAY_ADDRESS"))
+    for name, value in {
+        **RAY_ENVIRONMENT,
+        **(RAY_QUIET if args.quiet else {}),
+        **(RAY_LOCAL_ONLY if local else {}),
+    }.items():
+        os.environ.setdefault(name, value)
+    try:
+        import pyarrow  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        args.parser.exit(EXIT_USAGE, f"{args.parser.prog}: error: Ray is not installed: {INSTALL_HINT}\n")
+    try:
+        output = Output.parse(args.output, args.format)
+        sources = list_sources(args.input)
+        _check_models(settings)
+    except UsageError as exc:
+        args.parser.error(str(exc))
+
+    from ray.exceptions import RayError
+
+    with contextlib.ExitStack() as stack:
+        starting = time.monotonic()
+        try:
+            stack.enter_context(_ray(args.address, quiet=args.quiet))
+        except UsageError as exc:
+            args.parser.error(str(exc))
+        ray_start = time.monotonic() - starting
+        dataset = classify(
+            to_dataset(sources, args.batch_size),
+            model=args.model,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+            num_cpus=args.num_cpus,
+        )
+        try:
+            total, failed = output.write(dataset)
+        except RayError as exc:  # not one image: the job (e.g. a node without the package, or its models)
+            args.parser.exit(EXIT_USAGE, f"{args.parser.prog}: error: the Ray job failed: {exc}\n")
+    if not args.quiet:
+        print(
+            f"{args.parser.prog}: {total} sources, {total - failed} classified, {failed} failed; "
+            f"wrote {args.output} in {time.monotonic() - started:.1f} s ({ray_start:.1f} s to start Ray)",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_models(settings: Settings) -> None:
+    """Missing or altered model files fail here, once, not in every actor Ray would restart."""
+    from nsfw.errors import ServiceError
+    from nsfw.models.registry import ModelRegistry
+
+    try:
+        ModelRegistry(settings).load_all()
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _ray(address: str | None, quiet: bool):
+    """Ray as the command needs it: joined, or started here (and shut down after) if none runs yet."""
+    import ray
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = not quiet
+    if ray.is_initialized():  # a caller (a test, a notebook) set Ray up already
+        yield
+        return
+    # "local": a new single-node Ray, even where `ray start` left one running
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=not quiet)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise UsageError(f"cannot start or join Ray at {address}: {exc}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+# --- the sources --------------------------------------------------------------------------
+
+
+def to_dataset(sources: list, batch_size: int = DEFAULT_BATCH_SIZE):
+    """A Ray dataset of one string column, ``source``, split into blocks for the actors.
+
+    The list was read by the driver (``list_sources``, through pyarrow, so from any
+    filesystem it opens) and goes into Ray's object store in blocks: no read task then
+    competes with the actors for CPUs (a read task waiting for a CPU that every actor holds
+    never runs). One block goes to one actor; blocks are at least ``batch_size`` rows, and
+    at most about 1,000 of them.
+    """
+    import pyarrow as pa
+    import ray.data
+
+    # a dataset keeps the context it was made in: rows in input order, like `nsfw classify`
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    table = pa.table({SOURCE: pa.array(sources, pa.string())})
+    rows = max(batch_size, -(-table.num_rows // 1000))
+    blocks = [table.slice(offset, rows) for offset in range(0, table.num_rows, rows)]
+    return ray.data.from_arrow(blocks)
+
+
+def list_sources(src: str) -> list:
+    """Every source SRC names, in order (``UsageError`` for an input the command cannot use)."""
+    from nsfw.batch.sources import walk_images
+
+    filesystem, path = _filesystem(src)
+    kind = filesystem.get_file_info(path).type.name
+    lower = src.rstrip("/").lower()
+    try:
+        if lower.endswith(".parquet"):
+            sources = _parquet_sources(src, filesystem, path)
+        elif kind == "Directory":
+            if "://" in src and not src.startswith("file://"):
+                raise UsageError(f"{src}: only a local directory is listed; give a list of its files instead")
+            sources = list(walk_images(path if "://" in src else src))
+        elif kind == "NotFound":
+            raise UsageError(f"{src}: no such file or directory")
+        elif lower.endswith(".txt"):
+            with filesystem.open_input_stream(path) as stream:
+                text = stream.read().decode("utf-8", errors="replace")
+            sources = [line.strip() for line in text.splitlines() if line.strip()]
+        elif lower.endswith(".csv"):
+            sources = _csv_sources(src, filesystem, path)
+        else:
+            raise UsageError(f"{src}: give a directory, a .txt, .csv or .parquet file")
+    except OSError as exc:
+        raise UsageError(f"{src}: {exc}") from None
+    if not sources:
+        raise UsageError(f"{src}: no images to classify")
+    return sources
+
+
+def _filesystem(src: str):
+    import pyarrow.fs
+
+    if "://" in src:
+        try:
+            return pyarrow.fs.FileSystem.from_uri(src)
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"{src}: {exc}") from None
+    return pyarrow.fs.LocalFileSystem(), os.path.abspath(src)
+
+
+def _csv_sources(src: str, filesystem, path: str) -> list:
+    import csv
+    import io
+
+    with filesystem.open_input_stream(path) as stream:
+        text = stream.read().decode("utf-8-sig", errors="replace")
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    if not rows:
+        return []
+    names = [name.strip().lower() for name in rows[0]]
+    column = next((name for name in SOURCE_COLUMNS if name in names), None)
+    if column is not None:
+        index = names.index(column)
+        return [row[index].strip() if index < len(row) else "" for row in rows[1:]]
+    if len(rows[0]) != 1:
+        raise UsageError(f"{src}: no 'url' or 'path' column, and more than one column")
+    return [row[0].strip() for row in rows]
+
+
+def _parquet_sources(src: str, filesystem, path: str) -> list:
+    import pyarrow.dataset
+
+    try:
+        dataset = pyarrow.dataset.dataset(path, filesystem=filesystem, format="parquet")
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{src}: not readable as Parquet: {exc}") from None
+    column = next((name for name in SOURCE_COLUMNS if name in dataset.schema.names), None)
+    if column is None:
+        raise UsageError(f"{src}: no 'url' or 'path' column (it has {', '.join(dataset.schema.names) or 'none'})")
+    values = dataset.to_table(columns=[column]).column(column).to_pylist()
+    return ["" if value is None else str(value) for value in values]
+
+
+# --- the work -----------------------------------------------------------------------------
+
+
+def classify(dataset, model=None, batch_size=DEFAULT_BATCH_SIZE, concurrency=None, num_cpus=1.0):
+    """``dataset`` (a ``source`` column) mapped to one ``records.COLUMNS`` row per source."""
+    import ray
+    from ray.data import ActorPoolStrategy
+
+    if concurrency is None:
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        concurrency = max(1, int(cpus // num_cpus))
+    if hasattr(dataset, "num_blocks"):  # an actor more than there are blocks would only sit idle
+        concurrency = max(1, min(concurrency, dataset.num_blocks()))
+    # the actors read their settings where they run: the NSFW_* variables travel with them
+    env_vars = {name: value for name, value in os.environ.items() if name.startswith("NSFW_")}
+    return dataset.map_batches(
+        Classifier,
+        # relative paths are the driver's: an actor's working directory is Ray's
+        fn_constructor_kwargs={"model": model, "base": os.getcwd()},
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=concurrency),
+        num_cpus=num_cpus,
+        runtime_env={"env_vars": env_vars},
+    )
+
+
+def schema():
+    """The Parquet schema of a row: strings, and float64 for the scores."""
+    import pyarrow as pa
+
+    from nsfw.batch import records
+
+    floats = {*records.CLASSES, "nsfw"}
+    return pa.schema([(name, pa.float64() if name in floats else pa.string()) for name in records.COLUMNS])
+
+
+class Classifier:
+    """One Ray actor's worth of the service: a loaded Detector and a few threads to keep it busy.
+
+    NSFW_BATCH_CONCURRENCY sources of a batch are in flight at once, so downloads overlap
+    with decoding (in NSFW_DECODERS decoder processes) and inference. Every source gets its
+    own deadline (NSFW_REQUEST_TIMEOUT) when its turn comes, not one for the batch.
+    """
+
+    def __init__(self, model: str | None = None, base: str | None = None):
+        from nsfw.pipeline import Detector
+        from nsfw.verdict import Thresholds
+
+        settings = Settings.from_env()
+        self.model, self.base = model, base or os.getcwd()
+        self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
+        self.detector = Detector(settings)
+        self.detector.load()
+        # never more in flight than the Detector admits (downloads; decoders + their queue):
+        # a bulk job must not turn its own concurrency into `overloaded` rows
+        admitted = min(settings.max_downloads, settings.decoders + settings.queue_depth)
+        self.threads = ThreadPoolExecutor(min(settings.batch_concurrency, admitted), thread_name_prefix="nsfw-bulk")
+        self.schema = schema()
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        sources = batch.column(SOURCE).to_pylist()
+        rows = list(self.threads.map(self.one, sources))
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def one(self, source) -> dict:
+        from nsfw.batch import records
+        from nsfw.errors import MissingURL, ServiceError
+
+        source = (source or "").strip() if isinstance(source, str) or source is None else str(source)
+        try:
+            if not source:
+                raise MissingURL("an empty source")
+            record = records.success(source, self.classify(source), self.thresholds)
+        except (ServiceError, OSError) as exc:
+            record = records.from_error(source, exc)
+        except ValueError as exc:  # pyarrow: a URI no filesystem understands
+            record = records.from_error(source, OSError(str(exc)))
+        except Exception:  # a bug must cost one row, not the job
+            log.exception("unexpected error classifying %s", source)
+            record = records.from_error(source, ServiceError())
+        return records.flat(record)
+
+    def classify(self, source: str):
+        if source.startswith(("http://", "https://")):
+            return self.detector.classify_url(source, self.model)
+        if "://" in source:  # s3://, gs://, hdfs://, file://: whatever pyarrow can open
+            import pyarrow.fs
+
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(source)
+            with filesystem.open_input_stream(path) as stream:
+                return self.detector.classify_bytes(stream.read(), self.model)
+        with open(os.path.join(self.base, source), "rb") as fh:
+            return self.detector.classify_bytes(fh, self.model)
+
+    def __del__(self):
+        detector = getattr(self, "detector", None)
+        if detector is not None:
+            detector.close()
+
+
+# --- the output ---------------------------------------------------------------------------
+
+
+class Output:
+    """Where the rows go: one file written here as they arrive, or a directory the workers write."""
+
+    def __init__(self, dst: str, fmt: str, directory: bool):
+        self.dst, self.format, self.directory = dst, fmt, directory
+
+    @classmethod
+    def parse(cls, dst: str, fmt: str | None) -> Output:
+        filesystem, path = _filesystem(dst)
+        info = filesystem.get_file_info(path)
+        directory = dst.endswith("/") or info.type.name == "Directory"
+        if fmt is None:
+            lower = dst.rstrip("/").lower()
+            if directory or lower.endswith(".parquet"):
+                fmt = "parquet"
+            elif lower.endswith(JSONL_SUFFIXES):
+                fmt = "jsonl"
+            else:
+                raise UsageError(f"--output {dst}: end it in .parquet, .jsonl or /, or give --format")
+        if directory:
+            if fmt != "parquet":
+                raise UsageError(f"--output {dst}: a directory output is Parquet; JSON Lines goes to one file")
+            if info.type.name == "Directory" and filesystem.get_file_info(_selector(path)):
+                raise UsageError(f"--output {dst}: the directory is not empty")
+        else:
+            parent = filesystem.get_file_info(os.path.dirname(path.rstrip("/")) or "/")
+            if "://" not in dst and parent.type.name != "Directory":
+                raise UsageError(f"--output {dst}: {os.path.dirname(path)} is not a directory")
+        return cls(dst, fmt, directory)
+
+    def write(self, dataset) -> tuple[int, int]:
+        """Run the job; (rows, failed rows)."""
+        if self.directory:
+            return self._write_directory(dataset)
+        filesystem, path = _filesystem(self.dst)
+        total = failed = 0
+        with filesystem.open_output_stream(path) as stream, self._writer(stream) as write:
+            for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+                total += batch.num_rows
+                failed += batch.num_rows - batch.column("error_code").null_count
+                write(batch)
+        return total, failed
+
+    @contextlib.contextmanager
+    def _writer(self, stream):
+        if self.format == "parquet":
+            import pyarrow.parquet
+
+            with pyarrow.parquet.ParquetWriter(stream, schema()) as writer:
+                yield writer.write_table
+            return
+
+        def write(batch):
+            lines = (json.dumps(unflat(row)) + "\n" for row in batch.to_pylist())
+            stream.write("".join(lines).encode())
+
+        yield write
+
+    def _write_directory(self, dataset) -> tuple[int, int]:
+        import pyarrow.dataset
+
+        # a write task needs no CPU of its own: the actors may hold every one
+        dataset.write_parquet(self.dst, ray_remote_args={"num_cpus": 0})
+        filesystem, path = _filesystem(self.dst)
+        written = pyarrow.dataset.dataset(path, filesystem=filesystem, format="parquet")
+        table = written.to_table(columns=["error_code"])
+        return table.num_rows, table.num_rows - table.column("error_code").null_count
+
+
+def _selector(path: str):
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSelector(path, recursive=False)
+
+
+def unflat(row: dict) -> dict:
+    """A flat row back into the record ``nsfw classify`` writes (the API's error shape)."""
+    from nsfw.batch import records
+
+    if row.get("error_code") is not None:
+        return records.failure(row["source"], row["error_code"], row["error_message"])
+    return {name: row[name] for name in records.COLUMNS if not name.startswith("error_")}
