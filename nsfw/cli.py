@@ -25,16 +25,18 @@ WSGI_APP = "nsfw:create_app()"
 
 USAGE = """\
 %(prog)s [-h] COMMAND ...
-       %(prog)s FILE|URL ...           (the same as `%(prog)s classify FILE|URL ...`)"""
+       %(prog)s SOURCE ...             (the same as `%(prog)s classify SOURCE ...`)"""
 
 DESCRIPTION = """\
 Classify images with the GantMan nsfw_model (the nsfwjs MobileNetV2), with the same
 core and the same scores as the HTTP API, or run that API.
 
 commands (`%(prog)s COMMAND --help` for each):
-  classify FILE|URL ...  classify image files and http(s) URLs; the default command,
-                         so `%(prog)s photo.jpg` is `%(prog)s classify photo.jpg`
-                         (for a file named like a command: `%(prog)s classify serve`)
+  classify SOURCE ...    classify image files, directories (every image in them, found
+                         by its bytes), http(s) URLs, @LIST files and - (stdin), on
+                         every core; the default command, so `%(prog)s photo.jpg` is
+                         `%(prog)s classify photo.jpg` (for a file named like a command:
+                         `%(prog)s classify serve`)
   serve                  run the HTTP API under gunicorn on 0.0.0.0:$PORT (default 8080)
                          with the project's gunicorn settings
   models                 list the served models (--all: every model in the manifest)
@@ -43,19 +45,31 @@ commands (`%(prog)s COMMAND --help` for each):
 
 OUTPUT = """\
 output:
-  JSON Lines on stdout: one JSON object per line, one line per image (classify) or per
-  model (models). classify prints, in input order,
-    {"source": "photo.jpg", "drawings": 0.0013, "hentai": 0.0008, "neutral": 0.9308,
-     "porn": 0.0629, "sexy": 0.0042}
-  or, for an image that failed, the error the HTTP API would answer:
+  classify writes one record per image on stdout (or --output FILE), as each image is
+  done: not in input order (a slow URL must not hold back the rest); each record names
+  its source. JSON Lines (--format jsonl, the default), one object per line:
+    {"source": "photo.jpg", "model": "mobilenet_v2", "drawings": 0.0013, "hentai": 0.0008,
+     "neutral": 0.9308, "porn": 0.0629, "sexy": 0.0042, "nsfw": 0.0679, "verdict": "safe",
+     "top": "neutral"}
+  nsfw = porn + hentai + sexy; verdict is adult (nsfw >= NSFW_ADULT_THRESHOLD), safe
+  (nsfw <= NSFW_SAFE_THRESHOLD) or unknown. An image that failed gets the error the HTTP
+  API would answer ("unreadable" for a file that cannot be opened):
     {"source": "http://10.0.0.1/a.jpg", "error": {"code": "blocked_address", "message": "..."}}
-  ("unreadable" for a file that cannot be opened). Messages about the run go to stderr.
+  CSV (--format csv): a header, then one row per image with the columns source, model,
+  the five scores, nsfw, verdict, top, error_code, error_message (empty where they do not
+  apply).
+  models writes one JSON line per model. stdout holds nothing but results: a progress
+  bar (when stderr is a terminal) and a summary (counts per verdict, errors per code,
+  images per second) go to stderr; --quiet leaves out both.
 
 exit status:
-  0  every image was classified (models: every served model's file is in order)
-  1  at least one image failed; its line says why, and the others were still classified
-  2  usage or configuration error: bad arguments, a bad NSFW_* value, missing or
-     altered model files
+  0    every image was classified (models: every served model's file is in order)
+  1    at least one image failed (its record says why; the others were still classified),
+       or a worker process died (the images it held have no record: --resume retries them)
+  2    usage or configuration error: bad arguments, an unreadable @LIST, an --output that
+       --resume cannot continue, a bad NSFW_* value, missing or altered model files
+  130  interrupted by Ctrl-C (143: SIGTERM): the images in flight were finished and written,
+       the rest were not started; run the same command with --resume to continue
 """
 
 ENVIRONMENT = """\
@@ -68,12 +82,35 @@ environment:
 """
 
 EPILOG = f"{OUTPUT}\n{ENVIRONMENT}"
+DEFAULT_DOWNLOADS = 16
+
+CLASSIFY_DESCRIPTION = """\
+Classify images on every core, with the same core and the same scores as the HTTP API.
+
+SOURCE is an image file (any name: the bytes decide), a directory (every image under
+it, recursively, found by its first bytes; symbolic links are followed only when they
+stay inside it), an http(s) URL (fetched as the server fetches: private addresses
+refused, NSFW_MAX_BYTES, NSFW_FETCH_TIMEOUT), @LIST (a text file of sources, one a line,
+paths relative to the current directory) or - (the same, read from stdin). A file named
+like that: ./@name, ./-. A path that does not exist is a failed record ("unreadable").
+
+--jobs worker processes each load the model once and classify one image at a time
+(decoding in a sandboxed child, as in the server) while --downloads threads fetch URLs.
+Ctrl-C stops taking new sources, finishes and writes the images in flight, prints the
+summary and exits 130; --resume then continues where the run stopped.
+
+examples:
+  %(prog)s tests/data/images
+  %(prog)s --format csv --output results.csv ~/Pictures
+  %(prog)s --output results.jsonl --resume @urls.txt
+  find . -name '*.jpg' | %(prog)s -
+"""
 
 
 def main(argv: list[str] | None = None, prog: str = "nsfw") -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        argv = ["classify", *argv]  # `nsfw FILE ...`, the original command line
+    if argv and argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv = ["classify", *argv]  # `nsfw FILE ...`, `nsfw --quiet DIR`: the original command line
     parser = _parser(prog)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -98,12 +135,46 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     classify = commands.add_parser(
         "classify",
         prog=f"{prog} classify",
-        description="Classify image files and http(s) URLs; one JSON line per image on stdout.",
+        usage="%(prog)s [options] SOURCE [SOURCE ...]",
+        description=CLASSIFY_DESCRIPTION,
         epilog=EPILOG,
         formatter_class=formatter,
     )
-    classify.add_argument("images", nargs="+", metavar="FILE|URL", help="image file paths or http(s) URLs")
+    classify.add_argument(
+        "images",
+        nargs="+",
+        metavar="SOURCE",
+        help="an image file, a directory, an http(s) URL, @LIST (a file of sources, one a line) or - (stdin)",
+    )
     classify.add_argument("--model", help="one of the served models (default: the first of NSFW_MODELS)")
+    classify.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="worker processes, each classifying one image at a time (default: the CPUs this process may use)",
+    )
+    classify.add_argument(
+        "--downloads",
+        type=_positive,
+        default=DEFAULT_DOWNLOADS,
+        metavar="N",
+        help=f"URLs downloaded at once, while the workers classify (default: {DEFAULT_DOWNLOADS})",
+    )
+    classify.add_argument(
+        "-f", "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)"
+    )
+    classify.add_argument("-o", "--output", metavar="FILE", help="write the records to FILE instead of stdout")
+    classify.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --output: skip the sources FILE already has a record for (failed ones too: delete "
+        "their lines to retry them), cut off a last record left incomplete, append the others",
+    )
+    classify.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr (errors still)"
+    )
     classify.set_defaults(run=_classify, parser=classify)
 
     serve = commands.add_parser(
@@ -130,38 +201,124 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
 def _classify(args) -> int:
-    from nsfw.errors import ServiceError
-    from nsfw.pipeline import Detector
+    """The thin layer over nsfw.batch: check the arguments, then run the engine and report."""
+    import signal
+    import threading
+
+    from nsfw.batch import inputs, output
+    from nsfw.batch.local import LocalClassifier, StartError, WorkerLost, default_jobs
 
     settings = Settings.from_env()
+    parser = args.parser
     if args.model is not None and args.model not in settings.models:
-        args.parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
-    detector = Detector(settings)
+        parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
+    if args.resume and not args.output:
+        parser.error("--resume needs --output FILE (the records to continue)")
     try:
-        try:
-            detector.load()
-        except ServiceError as exc:  # missing or altered model files: nothing can be classified
-            args.parser.exit(EXIT_USAGE, f"{args.parser.prog}: error: {exc}\n")
-        failed = 0
-        for source in args.images:
-            try:
-                if source.startswith(("http://", "https://")):
-                    result = detector.classify_url(source, args.model)
+        inputs.check(args.images)
+        done = output.resume(args.output, args.format) if args.resume else set()
+        stream, header = output.open_output(args.output, args.format, append=args.resume)
+    except (inputs.InputError, output.OutputError) as exc:
+        parser.error(str(exc))
+    except OSError as exc:
+        parser.error(f"cannot write {args.output}: {exc.strerror or exc}")
+
+    summary = output.Summary()
+    stop = threading.Event()
+    interrupted: list[str] = []
+    engine = LocalClassifier(settings, args.model, args.jobs or default_jobs(), args.downloads)
+    try:
+        engine.start()
+    except StartError as exc:  # missing or altered model files: nothing can be classified
+        engine.close(wait=False)
+        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {exc}\n")
+    except KeyboardInterrupt:
+        engine.close(wait=False)
+        raise
+
+    def on_signal(signum, frame):
+        if interrupted:  # the second time: stop waiting for the images in flight
+            raise KeyboardInterrupt
+        interrupted.append(signal.Signals(signum).name)
+        stop.set()
+        if not args.quiet:
+            sys.stderr.write(f"\n{parser.prog}: {interrupted[0]}: finishing the images in flight (again to abort)\n")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    progress = output.Progress(output.Progress.wanted(args.quiet))
+    lost = None
+    try:
+        writer = output.Writer(stream, args.format, header=header)
+        if progress.enabled and inputs.countable(args.images):
+            _count_in_background(args.images, done, progress)
+
+        def pending():
+            for source in inputs.expand(args.images):
+                if source in done:
+                    summary.skipped += 1
                 else:
-                    with open(source, "rb") as fh:
-                        result = detector.classify_bytes(fh, args.model)
-                line = {"source": source, **result.scores}
-            except ServiceError as exc:
-                failed += 1
-                line = {"source": source, "error": exc.to_dict()}
-            except OSError as exc:
-                failed += 1
-                line = {"source": source, "error": {"code": "unreadable", "message": str(exc)}}
-            print(json.dumps(line), flush=True)
+                    yield source
+
+        def emit(records: list) -> None:
+            writer.write(records)
+            for record in records:
+                summary.add(record)
+            progress.update(summary, len(records))
+
+        try:
+            engine.run(pending(), emit, stop, idle=progress.update)
+        except WorkerLost as exc:
+            lost = exc
+        except OSError as exc:  # a list that became unreadable half-way
+            lost = exc
+        engine.close()
+        progress.close()
+        if not args.quiet:
+            sys.stderr.write(summary.text(interrupted[0] if interrupted else None))
+        if lost is not None:
+            sys.stderr.write(f"{parser.prog}: error: {lost}; run again with --resume to continue\n")
+    except BrokenPipeError:  # `nsfw classify DIR | head`: the reader has all it wants
+        engine.close(wait=False)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes stdout at exit
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        engine.close(wait=False)
+        progress.close()
+        return 128 + signal.SIGINT
     finally:
-        detector.close()
-    return EXIT_FAILED if failed else EXIT_OK
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if stream is not sys.stdout:
+            stream.close()
+    if interrupted:
+        return 128 + getattr(signal, interrupted[0])
+    return EXIT_FAILED if summary.failed or lost is not None else EXIT_OK
+
+
+def _count_in_background(arguments: list[str], done: set, progress) -> None:
+    """The progress bar's total: a second, lazy pass over the same sources, in a daemon thread."""
+    import threading
+
+    from nsfw.batch import inputs
+
+    def count():
+        try:
+            progress.set_total(sum(1 for s in inputs.expand(arguments) if s not in done))
+        except OSError:
+            pass  # the run itself reports what cannot be read
+
+    threading.Thread(target=count, name="nsfw-count", daemon=True).start()
 
 
 def _serve(args) -> int:
