@@ -278,9 +278,9 @@ def _classify(args) -> int:
 
         try:
             engine.run(pending(), emit, stop, idle=progress.update)
-        except WorkerLost as exc:
-            lost = exc
-        except OSError as exc:  # a list that became unreadable half-way
+        except BrokenPipeError:
+            raise
+        except (WorkerLost, OSError) as exc:  # OSError: a list that became unreadable half-way
             lost = exc
         engine.close()
         progress.close()
@@ -290,7 +290,8 @@ def _classify(args) -> int:
             sys.stderr.write(f"{parser.prog}: error: {lost}; run again with --resume to continue\n")
     except BrokenPipeError:  # `nsfw classify DIR | head`: the reader has all it wants
         engine.close(wait=False)
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes stdout at exit
+        progress.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # stdout is flushed again at exit
         return EXIT_FAILED
     except KeyboardInterrupt:
         engine.close(wait=False)

@@ -157,6 +157,8 @@ class LocalClassifier:
         tasks = 0  # handed to the pools; guarded by lock, frozen once stop is set
 
         def finish(chunk: list[str], future: concurrent.futures.Future) -> None:
+            if future.cancelled():  # an abort (a second Ctrl-C): nobody waits for these
+                return
             try:
                 results.put(("records", future.result()))
             except BrokenProcessPool:

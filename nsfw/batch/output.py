@@ -192,7 +192,13 @@ class Progress:
         if enabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=None, unit="img", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+            try:
+                size = os.get_terminal_size(sys.stderr.fileno())
+            except OSError:
+                size = os.terminal_size((0, 0))
+            # tqdm draws nothing on a terminal that reports no size (a bare pty): assume 80x24
+            width = {"dynamic_ncols": True} if min(size) > 0 else {"ncols": 80, "nrows": 24}
+            self._bar = tqdm(total=None, unit="img", file=sys.stderr, smoothing=0.1, **width)
             self._bar.set_postfix_str("errors=0", refresh=False)
 
     @property

@@ -219,10 +219,14 @@ def read_terminal(fd):
         out += chunk
 
 
-@pytest.mark.parametrize("quiet", [False, True])
-def test_progress_on_a_terminal(quiet):
+@pytest.mark.parametrize(
+    ("quiet", "rows", "columns"),
+    [(False, 24, 100), (False, 0, 0), (True, 24, 100)],
+    ids=["terminal", "terminal-without-a-size", "quiet"],
+)
+def test_progress_on_a_terminal(quiet, rows, columns):
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     proc = subprocess.Popen(
         command(*(["--quiet"] if quiet else []), "tests/data/images"),
         cwd=ROOT,
