@@ -212,114 +212,26 @@ def _positive(text: str) -> int:
 
 
 def _classify(args) -> int:
-    """The thin layer over nsfw.batch: check the arguments, then run the engine and report."""
-    import signal
-    import threading
-
-    from nsfw.batch import inputs, output
-    from nsfw.batch.local import LocalClassifier, StartError, WorkerLost, default_jobs
+    from nsfw.batch import run
 
     settings = Settings.from_env()
-    parser = args.parser
     if args.model is not None and args.model not in settings.models:
-        parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
-    if args.resume and not args.output:
-        parser.error("--resume needs --output FILE (the records to continue)")
+        args.parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
+    options = run.Options(
+        sources=args.images,
+        model=args.model,
+        jobs=args.jobs,
+        downloads=args.downloads,
+        fmt=args.format,
+        output=args.output,
+        resume=args.resume,
+        quiet=args.quiet,
+        prog=args.parser.prog,
+    )
     try:
-        inputs.check(args.images)
-        done = output.resume(args.output, args.format) if args.resume else set()
-        stream, header = output.open_output(args.output, args.format, append=args.resume)
-    except (inputs.InputError, output.OutputError) as exc:
-        parser.error(str(exc))
-    except OSError as exc:
-        parser.error(f"cannot write {args.output}: {exc.strerror or exc}")
-
-    summary = output.Summary()
-    stop = threading.Event()
-    interrupted: list[str] = []
-    engine = LocalClassifier(settings, args.model, args.jobs or default_jobs(), args.downloads)
-    try:
-        engine.start()
-    except StartError as exc:  # missing or altered model files: nothing can be classified
-        engine.close(wait=False)
-        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {exc}\n")
-    except KeyboardInterrupt:
-        engine.close(wait=False)
-        raise
-
-    def on_signal(signum, frame):
-        if interrupted:  # the second time: stop waiting for the images in flight
-            raise KeyboardInterrupt
-        interrupted.append(signal.Signals(signum).name)
-        stop.set()
-        if not args.quiet:
-            sys.stderr.write(f"\n{parser.prog}: {interrupted[0]}: finishing the images in flight (again to abort)\n")
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    progress = output.Progress(output.Progress.wanted(args.quiet))
-    lost = None
-    try:
-        writer = output.Writer(stream, args.format, header=header)
-        if progress.enabled and inputs.countable(args.images):
-            _count_in_background(args.images, done, progress)
-
-        def pending():
-            for source in inputs.expand(args.images):
-                if source in done:
-                    summary.skipped += 1
-                else:
-                    yield source
-
-        def emit(records: list) -> None:
-            writer.write(records)
-            for record in records:
-                summary.add(record)
-            progress.update(summary, len(records))
-
-        try:
-            engine.run(pending(), emit, stop, idle=progress.update)
-        except BrokenPipeError:
-            raise
-        except (WorkerLost, OSError) as exc:  # OSError: a list that became unreadable half-way
-            lost = exc
-        engine.close()
-        progress.close()
-        if not args.quiet:
-            sys.stderr.write(summary.text(interrupted[0] if interrupted else None))
-        if lost is not None:
-            sys.stderr.write(f"{parser.prog}: error: {lost}; run again with --resume to continue\n")
-    except BrokenPipeError:  # `nsfw classify DIR | head`: the reader has all it wants
-        engine.close(wait=False)
-        progress.close()
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # stdout is flushed again at exit
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        engine.close(wait=False)
-        progress.close()
-        return 128 + signal.SIGINT
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if stream is not sys.stdout:
-            stream.close()
-    if interrupted:
-        return 128 + getattr(signal, interrupted[0])
-    return EXIT_FAILED if summary.failed or lost is not None else EXIT_OK
-
-
-def _count_in_background(arguments: list[str], done: set, progress) -> None:
-    """The progress bar's total: a second, lazy pass over the same sources, in a daemon thread."""
-    import threading
-
-    from nsfw.batch import inputs
-
-    def count():
-        try:
-            progress.set_total(sum(1 for s in inputs.expand(arguments) if s not in done))
-        except OSError:
-            pass  # the run itself reports what cannot be read
-
-    threading.Thread(target=count, name="nsfw-count", daemon=True).start()
+        return run.classify(settings, options)
+    except run.UsageError as exc:
+        args.parser.error(str(exc))
 
 
 def _serve(args) -> int:

@@ -326,6 +326,9 @@ def _classify_file(path: str, model: str | None) -> dict:
         return records.success(path, _detector.classify_bytes(_read(path), model), _thresholds)
     except (ServiceError, OSError) as exc:
         return records.from_error(path, exc)
+    except Exception:  # a bug must cost one record, not the chunk
+        log.exception("unexpected error classifying %s", path)
+        return records.from_error(path, ServiceError())
 
 
 def _classify_data(source: str, data: bytes, model: str | None) -> list[dict]:
@@ -333,6 +336,9 @@ def _classify_data(source: str, data: bytes, model: str | None) -> list[dict]:
         return [records.success(source, _detector.classify_bytes(data, model), _thresholds)]
     except ServiceError as exc:
         return [records.from_error(source, exc)]
+    except Exception:
+        log.exception("unexpected error classifying %s", source)
+        return [records.from_error(source, ServiceError())]
 
 
 def _read(path: str) -> bytes:
