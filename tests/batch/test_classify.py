@@ -16,6 +16,7 @@ import sys
 import termios
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from conftest import CLASSES, IMAGES, TESTS
@@ -302,4 +303,58 @@ def test_ctrl_c_finishes_the_images_in_flight_and_resume_completes(tmp_path):
     resumed = run("--output", str(out), "--resume", str(folder), env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert f"skipped: {len(got)}" in resumed.stderr
+    assert sorted(by_source(out.read_text())) == [str(folder / f"{i:04d}.jpg") for i in range(count)]
+
+
+def children(pid):
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def test_a_worker_that_dies_loses_only_its_images_and_resume_retries_them(tmp_path):
+    count = 300
+    folder = copies(tmp_path / "folder", count)
+    out = tmp_path / "out.jsonl"
+    marker = f"NSFW_CLI_TEST_RUN={uuid.uuid4()}"
+    env = environ(NSFW_CACHE_SIZE="0", **dict([marker.split("=")]))
+    proc = subprocess.Popen(
+        command("--jobs", "2", "--output", str(out), str(folder)),
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.exists() and out.stat().st_size) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert proc.poll() is None, "finished before a worker could be killed"
+        workers = [pid for pid in children(proc.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = stderr.decode()
+    assert proc.returncode == 1, stderr
+    assert "a worker process died" in stderr and "--resume" in stderr, stderr
+    got = by_source(out.read_text())
+    assert 0 < len(got) < count and all(set(record) == SUCCESS_KEYS for record in got.values())
+    deadline = time.monotonic() + 10  # the dead worker's decoders see their pipe close
+    while descendants_alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert descendants_alive(marker) == []
+
+    resumed = run("--output", str(out), "--resume", str(folder), env=env)
+    assert resumed.returncode == 0, resumed.stderr
     assert sorted(by_source(out.read_text())) == [str(folder / f"{i:04d}.jpg") for i in range(count)]
