@@ -265,7 +265,8 @@ def descendants_alive(marker):
     return alive
 
 
-def test_ctrl_c_finishes_the_images_in_flight_and_resume_completes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_finishes_the_images_in_flight_and_resume_completes(tmp_path, sig):
     count = 300
     folder = copies(tmp_path / "folder", count)
     out = tmp_path / "out.jsonl"
@@ -285,15 +286,18 @@ def test_ctrl_c_finishes_the_images_in_flight_and_resume_completes(tmp_path):
         while not (out.exists() and out.stat().st_size) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
         assert proc.poll() is None, "finished before it could be interrupted"
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: the whole group
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # what Ctrl-C on a terminal does: the whole group
+        else:
+            proc.send_signal(sig)  # what a service manager does: the main process
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == 130, stderr.decode()
+    assert proc.returncode == 128 + sig, stderr.decode()
     stderr = stderr.decode()
-    assert "interrupted by SIGINT" in stderr and "--resume" in stderr and "died" not in stderr, stderr
+    assert f"interrupted by {sig.name}" in stderr and "--resume" in stderr and "died" not in stderr, stderr
     assert stdout == b""
     got = by_source(out.read_text())  # every line whole
     assert 0 < len(got) < count
