@@ -25,16 +25,18 @@ WSGI_APP = "nsfw:create_app()"
 
 USAGE = """\
 %(prog)s [-h] COMMAND ...
-       %(prog)s FILE|URL ...           (the same as `%(prog)s classify FILE|URL ...`)"""
+       %(prog)s SOURCE ...             (the same as `%(prog)s classify SOURCE ...`)"""
 
 DESCRIPTION = """\
 Classify images with the GantMan nsfw_model (the nsfwjs MobileNetV2), with the same
 core and the same scores as the HTTP API, or run that API.
 
 commands (`%(prog)s COMMAND --help` for each):
-  classify FILE|URL ...  classify image files and http(s) URLs; the default command,
-                         so `%(prog)s photo.jpg` is `%(prog)s classify photo.jpg`
-                         (for a file named like a command: `%(prog)s classify serve`)
+  classify SOURCE ...    classify image files, directories (every image in them, found
+                         by its bytes), http(s) URLs, @LIST files and - (stdin), on
+                         every core; the default command, so `%(prog)s photo.jpg` is
+                         `%(prog)s classify photo.jpg` (for a file named like a command:
+                         `%(prog)s classify serve`)
   serve                  run the HTTP API under gunicorn on 0.0.0.0:$PORT (default 8080)
                          with the project's gunicorn settings
   models                 list the served models (--all: every model in the manifest)
@@ -47,19 +49,31 @@ commands (`%(prog)s COMMAND --help` for each):
 
 OUTPUT = """\
 output:
-  JSON Lines on stdout: one JSON object per line, one line per image (classify) or per
-  model (models). classify prints, in input order,
-    {"source": "photo.jpg", "drawings": 0.0013, "hentai": 0.0008, "neutral": 0.9308,
-     "porn": 0.0629, "sexy": 0.0042}
-  or, for an image that failed, the error the HTTP API would answer:
+  classify writes one record per image on stdout (or --output FILE), as each image is
+  done: not in input order (a slow URL must not hold back the rest); each record names
+  its source. JSON Lines (--format jsonl, the default), one object per line:
+    {"source": "photo.jpg", "model": "mobilenet_v2", "drawings": 0.0013, "hentai": 0.0008,
+     "neutral": 0.9308, "porn": 0.0629, "sexy": 0.0042, "nsfw": 0.0679, "verdict": "safe",
+     "top": "neutral"}
+  nsfw = porn + hentai + sexy; verdict is adult (nsfw >= NSFW_ADULT_THRESHOLD), safe
+  (nsfw <= NSFW_SAFE_THRESHOLD) or unknown. An image that failed gets the error the HTTP
+  API would answer ("unreadable" for a file that cannot be opened):
     {"source": "http://10.0.0.1/a.jpg", "error": {"code": "blocked_address", "message": "..."}}
-  ("unreadable" for a file that cannot be opened). Messages about the run go to stderr.
+  CSV (--format csv): a header, then one row per image with the columns source, model,
+  the five scores, nsfw, verdict, top, error_code, error_message (empty where they do not
+  apply).
+  models writes one JSON line per model. stdout holds nothing but results: a progress
+  bar (when stderr is a terminal) and a summary (counts per verdict, errors per code,
+  images per second) go to stderr; --quiet leaves out both.
 
 exit status:
-  0  every image was classified (models: every served model's file is in order)
-  1  at least one image failed; its line says why, and the others were still classified
-  2  usage or configuration error: bad arguments, a bad NSFW_* value, missing or
-     altered model files
+  0    every image was classified (models: every served model's file is in order)
+  1    at least one image failed (its record says why; the others were still classified),
+       or a worker process died (the images it held have no record: --resume retries them)
+  2    usage or configuration error: bad arguments, an unreadable @LIST, an --output that
+       --resume cannot continue, a bad NSFW_* value, missing or altered model files
+  130  interrupted by Ctrl-C (143: SIGTERM): the images in flight were finished and written,
+       the rest were not started; run the same command with --resume to continue
 """
 
 ENVIRONMENT = """\
@@ -73,12 +87,35 @@ environment:
 """
 
 EPILOG = f"{OUTPUT}\n{ENVIRONMENT}"
+DEFAULT_DOWNLOADS = 16
+
+CLASSIFY_DESCRIPTION = """\
+Classify images on every core, with the same core and the same scores as the HTTP API.
+
+SOURCE is an image file (any name: the bytes decide), a directory (every image under
+it, recursively, found by its first bytes; symbolic links are followed only when they
+stay inside it), an http(s) URL (fetched as the server fetches: private addresses
+refused, NSFW_MAX_BYTES, NSFW_FETCH_TIMEOUT), @LIST (a text file of sources, one a line,
+paths relative to the current directory) or - (the same, read from stdin). A file named
+like that: ./@name, ./-. A path that does not exist is a failed record ("unreadable").
+
+--jobs worker processes each load the model once and classify one image at a time
+(decoding in a sandboxed child, as in the server) while --downloads threads fetch URLs.
+Ctrl-C stops taking new sources, finishes and writes the images in flight, prints the
+summary and exits 130; --resume then continues where the run stopped.
+
+examples:
+  %(prog)s tests/data/images
+  %(prog)s --format csv --output results.csv ~/Pictures
+  %(prog)s --output results.jsonl --resume @urls.txt
+  find . -name '*.jpg' | %(prog)s -
+"""
 
 
 def main(argv: list[str] | None = None, prog: str = "nsfw") -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        argv = ["classify", *argv]  # `nsfw FILE ...`, the original command line
+    if argv and argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv = ["classify", *argv]  # `nsfw FILE ...`, `nsfw --quiet DIR`: the original command line
     parser = _parser(prog)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -103,12 +140,46 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     classify = commands.add_parser(
         "classify",
         prog=f"{prog} classify",
-        description="Classify image files and http(s) URLs; one JSON line per image on stdout.",
+        usage="%(prog)s [options] SOURCE [SOURCE ...]",
+        description=CLASSIFY_DESCRIPTION,
         epilog=EPILOG,
         formatter_class=formatter,
     )
-    classify.add_argument("images", nargs="+", metavar="FILE|URL", help="image file paths or http(s) URLs")
+    classify.add_argument(
+        "images",
+        nargs="+",
+        metavar="SOURCE",
+        help="an image file, a directory, an http(s) URL, @LIST (a file of sources, one a line) or - (stdin)",
+    )
     classify.add_argument("--model", help="one of the served models (default: the first of NSFW_MODELS)")
+    classify.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="worker processes, each classifying one image at a time (default: the CPUs this process may use)",
+    )
+    classify.add_argument(
+        "--downloads",
+        type=_positive,
+        default=DEFAULT_DOWNLOADS,
+        metavar="N",
+        help=f"URLs downloaded at once, while the workers classify (default: {DEFAULT_DOWNLOADS})",
+    )
+    classify.add_argument(
+        "-f", "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)"
+    )
+    classify.add_argument("-o", "--output", metavar="FILE", help="write the records to FILE instead of stdout")
+    classify.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --output: skip the sources FILE already has a record for (failed ones too: delete "
+        "their lines to retry them), cut off a last record left incomplete, append the others",
+    )
+    classify.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr (errors still)"
+    )
     classify.set_defaults(run=_classify, parser=classify)
 
     serve = commands.add_parser(
@@ -151,38 +222,37 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
 def _classify(args) -> int:
-    from nsfw.errors import ServiceError
-    from nsfw.pipeline import Detector
+    from nsfw.batch import run
 
     settings = Settings.from_env()
     if args.model is not None and args.model not in settings.models:
         args.parser.error(f"--model {args.model!r} is not served; NSFW_MODELS gives {', '.join(settings.models)}")
-    detector = Detector(settings)
+    options = run.Options(
+        sources=args.images,
+        model=args.model,
+        jobs=args.jobs,
+        downloads=args.downloads,
+        fmt=args.format,
+        output=args.output,
+        resume=args.resume,
+        quiet=args.quiet,
+        prog=args.parser.prog,
+    )
     try:
-        try:
-            detector.load()
-        except ServiceError as exc:  # missing or altered model files: nothing can be classified
-            args.parser.exit(EXIT_USAGE, f"{args.parser.prog}: error: {exc}\n")
-        failed = 0
-        for source in args.images:
-            try:
-                if source.startswith(("http://", "https://")):
-                    result = detector.classify_url(source, args.model)
-                else:
-                    with open(source, "rb") as fh:
-                        result = detector.classify_bytes(fh, args.model)
-                line = {"source": source, **result.scores}
-            except ServiceError as exc:
-                failed += 1
-                line = {"source": source, "error": exc.to_dict()}
-            except OSError as exc:
-                failed += 1
-                line = {"source": source, "error": {"code": "unreadable", "message": str(exc)}}
-            print(json.dumps(line), flush=True)
-    finally:
-        detector.close()
-    return EXIT_FAILED if failed else EXIT_OK
+        return run.classify(settings, options)
+    except run.UsageError as exc:
+        args.parser.error(str(exc))
 
 
 def _serve(args) -> int:

@@ -31,20 +31,21 @@ def test_classifies_files_with_the_same_scores_as_nsfwjs(golden):
     names = ["astronaut_640x480.jpg", "chelsea.png"]
     result = run_cli(*(str(IMAGES / n) for n in names))
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["source"] for line in lines] == [str(IMAGES / n) for n in names]
-    for name, line in zip(names, lines):
+    lines = {json.loads(line)["source"]: json.loads(line) for line in result.stdout.splitlines()}
+    assert sorted(lines) == [str(IMAGES / n) for n in names]  # records come as they are done
+    for name in names:
         for cls in CLASSES:
-            assert line[cls] == pytest.approx(golden["images"][name]["scores"][cls], abs=1e-4)
+            assert lines[str(IMAGES / name)][cls] == pytest.approx(golden["images"][name]["scores"][cls], abs=1e-4)
 
 
 def test_reports_errors_per_input_and_exits_non_zero(tmp_path):
     bogus = tmp_path / "notes.txt"
     bogus.write_text("not an image")
-    result = run_cli(str(bogus), str(tmp_path / "missing.jpg"), "http://169.254.169.254/latest/")
+    sources = [str(bogus), str(tmp_path / "missing.jpg"), "http://169.254.169.254/latest/"]
+    result = run_cli(*sources)
     assert result.returncode == 1
-    codes = [json.loads(line)["error"]["code"] for line in result.stdout.splitlines()]
-    assert codes == ["unsupported_media", "unreadable", "blocked_address"]
+    codes = {json.loads(line)["source"]: json.loads(line)["error"]["code"] for line in result.stdout.splitlines()}
+    assert codes == dict(zip(sources, ["unsupported_media", "unreadable", "blocked_address"]))
 
 
 def test_serving_never_imports_tensorflow():
@@ -60,11 +61,15 @@ def test_serving_never_imports_tensorflow():
     assert result.stdout.strip() == "[]"
 
 
-def test_writes_nothing_to_stderr_on_success():
+def test_writes_only_the_summary_to_stderr_on_success():
     """stderr is for what the user must read: not LiteRT's XNNPACK INFO line."""
     result = run_cli(str(IMAGES / "chelsea.png"))
     assert result.returncode == 0
-    assert result.stderr == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("1 image in ")
+    assert lines[1:] == ["  classified: 1 (safe 1, unknown 0, adult 0)", "  failed: 0"]
+    quiet = run_cli("--quiet", str(IMAGES / "chelsea.png"))
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 def test_classify_subcommand_is_the_bare_form():
@@ -72,7 +77,7 @@ def test_classify_subcommand_is_the_bare_form():
     bare, explicit = run_cli(image), run_cli("classify", image)
     assert bare.returncode == explicit.returncode == 0, bare.stderr + explicit.stderr
     assert bare.stdout == explicit.stdout
-    assert set(json.loads(bare.stdout)) == {"source", *CLASSES}
+    assert set(json.loads(bare.stdout)) == {"source", "model", *CLASSES, "nsfw", "verdict", "top"}
 
 
 def test_classify_with_another_served_model():
@@ -90,9 +95,9 @@ def test_help_explains_commands_output_exit_codes_and_environment():
     result = run_cli("--help")
     assert result.returncode == 0
     text = result.stdout
-    for needle in ("classify", "serve", "models", "JSON Lines", "exit status", "NSFW_", "Configuration"):
+    for needle in ("classify", "serve", "models", "JSON Lines", "CSV", "exit status", "NSFW_", "Configuration"):
         assert needle in text, needle
-    for code in ("0", "1", "2"):
+    for code in ("0", "1", "2", "130"):
         assert f"\n  {code}  " in text
     for command in ("classify", "serve", "models"):
         sub = run_cli(command, "--help")
