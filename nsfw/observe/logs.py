@@ -42,7 +42,10 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extra = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and v is not None)
+        # "_"-names are other libraries' bookkeeping (Ray stamps every record once imported)
+        extra = " ".join(
+            f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and v is not None and k[0] != "_"
+        )
         return f"{line} {extra}" if extra else line
 
 
