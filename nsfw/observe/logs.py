@@ -22,6 +22,9 @@ from nsfw.observe import request_ids
 
 #: The logger every request line is written to (under the package's logger, "nsfw").
 REQUEST_LOGGER = "nsfw.request"
+# WSGI environ key: the app wrote this request's line, so gunicorn's access log skips it (one line
+# per request; gunicorn's access lines remain for what never reached the app).
+LOGGED = "nsfw.request_logged"
 _STANDARD = frozenset(RESERVED_ATTRS) | {"message", "asctime", "request_id"}
 
 

@@ -2,9 +2,10 @@
 
 ``logger_class`` in ``gunicorn_conf``: gunicorn's Logger with the handlers it sets up given
 ``nsfw.observe.logs``'s formatter (JSON by default, ``NSFW_LOG_FORMAT=text`` for people),
-and the access log written as fields rather than Apache's combined line. The access line
-has the path without its query string (URLs to classify are passed in it, and URLs can
-carry secrets) and the request id the app answered with, so it joins the app's request line.
+and the access log written as fields rather than Apache's combined line. A request the app
+logged itself (``nsfw.request``) gets no access line: one line per request. What never reached
+the app (a malformed request, a timeout the worker answered) still does, with the path without
+its query string (URLs to classify are passed in it, and URLs can carry secrets).
 The app's own logger ("nsfw") is configured here too: it runs in the master, before the fork.
 """
 
@@ -27,8 +28,8 @@ class Logger(glogging.Logger):
         logs.configure(settings.log_format, settings.log_level)
 
     def access(self, resp, req, environ, request_time):
-        if not self.access_log_enabled:
-            return
+        if not self.access_log_enabled or environ.get(logs.LOGGED):
+            return  # the app's own line, richer, is this request's one line
         status = resp.status
         if isinstance(status, str):
             status = status.split(None, 1)[0]

@@ -81,6 +81,7 @@ def _finish(response: Response) -> Response:
     status = response.status_code
     metrics.request_done(route, request.method, status, code, seconds)
     if _LOG.isEnabledFor(_INFO):
+        request.environ[logs.LOGGED] = True
         _LOG.info(
             "%s %s %s",
             request.method,
@@ -102,6 +103,8 @@ def _fields(route: str, status: int, code, seconds, rid: str) -> dict:
         "duration_ms": round(seconds * 1000.0, 3) if seconds is not None else None,
         "bytes_in": request.content_length,
         "client": g.get("client_name"),
+        "remote_addr": request.remote_addr,
+        "user_agent": request.user_agent.string[:256] or None,
     }
     results = g.get("results")
     if results:
