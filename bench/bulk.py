@@ -3,7 +3,7 @@
     .venv/bin/python bench/bulk.py                   # 2,000 images; prints a markdown table
     .venv/bin/python bench/bulk.py --count 200       # a quicker look
     .venv/bin/python bench/bulk.py --output bench/bulk-results.md
-    .venv/bin/python bench/bulk.py --classify "{python} -m nsfw classify --jobs 2 {dir}"
+    .venv/bin/python bench/bulk.py --classify "{python} -m nsfw classify --quiet --jobs 1 {dir}"
 
 It writes COUNT distinct 640x480 JPEGs into a temporary folder: random crops, shifts, flips and
 exposure changes of the photographs in tests/data/images (real photo content, never a flat
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ["astronaut_640x480.jpg", "retina.jpg", "chelsea.png", "camera_gray.png", "coffee_224x224.png"]
 PHOTOS += ["rocket_exif_orientation6.jpg"]
 CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
-DEFAULT_CLASSIFY = "{python} -m nsfw classify {files}"
+DEFAULT_CLASSIFY = "{python} -m nsfw classify --quiet {dir}"  # on every core
 DEFAULT_BULK = "{python} -m nsfw bulk --input {dir} --output {out}"
 
 
