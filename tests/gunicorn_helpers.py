@@ -5,10 +5,14 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -35,6 +39,26 @@ def wait_until_ready(proc: subprocess.Popen, base: str, timeout: float = 30) -> 
 def worker_pids(master: int) -> set[int]:
     out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
     return {int(pid) for pid in out.split()}
+
+
+def start(env: dict, port: int, *args: str, timeout: float = 30) -> subprocess.Popen:
+    """``gunicorn [args] app:app`` from the repo root with ``env`` (the whole environment), once its
+    ``/ready`` answers on ``port``; ``proc.base_url`` is its address. Killed if it never gets ready."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *args, "app:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    proc.base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(proc, proc.base_url, timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> str:

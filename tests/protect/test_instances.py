@@ -6,14 +6,14 @@ import base64
 import io
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import gunicorn_helpers
 import pytest
 import redis_helpers
 import requests
-from gunicorn_helpers import free_port, stop, wait_until_ready
+from gunicorn_helpers import free_port, stop
 from PIL import Image
 
 from nsfw.protect import keys
@@ -38,21 +38,7 @@ def start(tmp_path: Path, **env) -> subprocess.Popen:
     spool.mkdir()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")}
     environ.update(PORT=str(port), WEB_CONCURRENCY="1", NSFW_DECODERS="1", NSFW_TMP_DIR=str(spool), **env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app"],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    proc.base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(proc, proc.base_url, timeout=60)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc
+    return gunicorn_helpers.start(environ, port, timeout=60)
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import gunicorn_helpers
 import pytest
 import requests
-from gunicorn_helpers import free_port, stop, wait_until_ready, worker_pids
+from gunicorn_helpers import free_port, stop, worker_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -26,21 +25,7 @@ def gunicorn_process(httpserver, tmp_path):
         NSFW_FETCH_ALLOW_PORTS=f"80,443,{httpserver.port}",
         NSFW_TMP_DIR=str(tmp_path),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(proc, base)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    proc.base_url = base
+    proc = gunicorn_helpers.start(env, port)
     yield proc
     log = stop(proc)
     assert proc.returncode == 0, log

@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+import gunicorn_helpers
 import pytest
 import requests
 from gunicorn_helpers import free_port, stop, wait_until_ready, worker_pids
@@ -43,21 +42,8 @@ def start(httpserver, tmp_path, **env):
     )
     if "PROMETHEUS_MULTIPROC_DIR" not in env:
         environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app"],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(proc, base)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc, base
+    proc = gunicorn_helpers.start(environ, port)
+    return proc, proc.base_url
 
 
 def metric(text: str, name: str, **labels) -> float:
