@@ -312,19 +312,21 @@ class TestInChromium:
     def test_the_keyboard_reaches_every_control_with_a_visible_focus(self, tab):
         page = tab.open()
         focused = "[document.activeElement.id, getComputedStyle(document.activeElement).outlineStyle]"
+        controls = ["file", "url", "url-button", "api-key"]
         reached = []
-        for _ in range(8):
+        # Tab until the last control, not past it: past the end, focus leaves the document for
+        # the browser's own UI and comes back later, when the browser gets to it
+        while len(reached) < 8 and (not reached or reached[-1][0] != controls[-1]):
             page.keyboard.press("Tab")
             reached.append(page.evaluate(focused))
         ids = [element_id for element_id, _ in reached]
-        controls = ["file", "url", "url-button", "api-key"]
         assert [i for i in ids if i in controls][:4] == controls, reached
         assert all(style == "solid" for element_id, style in reached if element_id in controls), reached
         # the drop zone's file input opens the file chooser from the keyboard
         page.focus("#file")
-        page.wait_for_function("document.activeElement && document.activeElement.id === 'file'")
+        page.wait_for_function("document.hasFocus() && document.activeElement.id === 'file'")
         chooser = None
-        for _ in range(3):  # seen once in a saturated full run: a key press that opened nothing; press again
+        for _ in range(3):  # a key press that opened nothing was seen in long runs; press again
             try:
                 with page.expect_file_chooser(timeout=10_000) as opened:
                     page.keyboard.press("Space")
