@@ -169,10 +169,13 @@ def test_scores_are_exactly_those_of_nsfw_classify(directory_rows):
         env=environ(),
     )
     assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line["source"] for line in lines] == sources
-    for row, line in zip(directory_rows, lines):
+    # classify writes records as they finish (not in input order); bulk keeps the input order
+    lines = {line["source"]: line for line in map(json.loads, done.stdout.splitlines())}
+    assert sorted(lines) == sorted(sources)
+    for row in directory_rows:
+        line = lines[row["source"]]
         assert {cls: row[cls] for cls in CLASSES} == {cls: line[cls] for cls in CLASSES}, row["source"]
+        assert (row["nsfw"], row["verdict"], row["top"]) == (line["nsfw"], line["verdict"], line["top"])
 
 
 def _thresholds(settings):

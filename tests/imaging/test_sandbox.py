@@ -172,9 +172,20 @@ def test_a_decoder_that_dies_is_an_error_for_its_image_only(make_pool):
     pool = make_pool(decoders=1, decode_cpu_s=30.0)
     pool.start()
     general = pool._idle[0].decoder.proc.pid
-    threading.Timer(0.3, os.kill, (general, signal.SIGSEGV)).start()
+    idle_cpu = _settled_cpu(general)  # its start-up (imports) is over: it waits for an image
+
+    def kill_once_decoding():
+        # killed once it has spent 0.1 s on the image, far inside its ~1 s CPU budget: a fixed
+        # wall-clock timer fired late on a loaded machine, after the budget had ended the decode
+        while _cpu_of(general) < idle_cpu + 0.1:
+            time.sleep(0.01)
+        os.kill(general, signal.SIGSEGV)
+
+    killer = threading.Thread(target=kill_once_decoding, daemon=True)
+    killer.start()
     with pytest.raises(CorruptImage, match="decoder failed"):
         pool.prepare(scan_bomb_jpeg(3000, 2560), 224, soon())
+    killer.join(10)
     pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
 
 
@@ -182,6 +193,16 @@ def _cpu_of(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settled_cpu(pid: int) -> float:
+    """The process's CPU time once it has stopped growing for a while (it is idle)."""
+    last, still = _cpu_of(pid), 0
+    while still < 5:
+        time.sleep(0.05)
+        now = _cpu_of(pid)
+        still, last = (still + 1, last) if now == last else (0, now)
+    return last
 
 
 def _status(pid: int, field: str) -> float:
