@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,12 +36,13 @@ def bench_modules():
     sys.path.insert(0, str(BENCH))
     try:
         import load
+        import procstats
         import report
         import run
         import service
     finally:
         sys.path.remove(str(BENCH))
-    return SimpleNamespace(load=load, report=report, run=run, service=service)
+    return SimpleNamespace(load=load, procstats=procstats, report=report, run=run, service=service)
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +55,17 @@ def original(tmp_path_factory, bench_modules):
     spool.mkdir()
     service = bench_modules.service.OriginalService(workdir, workers=1, extra_env={"TMPDIR": str(spool)})
     service.start()
+    pids = []
     try:
         service.wait_ready(timeout=180)
+        pids = service.all_pids()
         service.spool = spool
         yield service
     finally:
         service.stop()
-        assert not service.worker_pids()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", service.port)) != 0, "the original design is still listening"
+    assert not [pid for pid in pids if bench_modules.procstats.alive(pid)], "a gunicorn process outlived stop()"
 
 
 @pytest.mark.slow
