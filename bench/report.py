@@ -87,10 +87,13 @@ def _target(cell: Cell, cells: list[Cell], soak: tuple | None) -> str:
         if ours is None:
             return f"no url {cell.image} c{cell.connections} cell of ours in this run to compare with"
         ratio = ours.result.rps / r.rps if r.rps else float("inf")
-        return (
+        text = (
             f"ours ({ours.result.rps:.0f} req/s) / original = {ratio:.1f}× "
             f"(≥{TARGET_ORIGINAL_RATIO:.0f}×) {_status(ratio >= TARGET_ORIGINAL_RATIO)}"
         )
+        if cell.cpu_ms and ours.cpu_ms:  # the steadier figure on a shared machine: CPU per request
+            text += f"; CPU ms/req original / ours = {cell.cpu_ms / ours.cpu_ms:.1f}×"
+        return text
     if cell.mode == "static server":
         best = max((c.result.rps for c in cells if c.mode == "url"), default=0.0)
         if best:

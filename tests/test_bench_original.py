@@ -136,3 +136,11 @@ def test_without_our_url_cell_the_table_says_so(bench_modules):
     report = bench_modules.report
     cells = [_cell(bench_modules, "upload", 120.0), _cell(bench_modules, report.ORIGINAL_MODE, 10.0)]
     assert "no url 640x480 JPEG c8 cell of ours" in report.table(cells, None, None)
+
+
+def test_the_table_also_gives_the_cpu_per_request_ratio(bench_modules):
+    report = bench_modules.report
+    ours, theirs = _cell(bench_modules, "url", 120.0), _cell(bench_modules, report.ORIGINAL_MODE, 10.0)
+    ours.cpu_ms, theirs.cpu_ms = 12.5, 110.0
+    row = next(line for line in report.table([ours, theirs], None, None).splitlines() if "original design" in line)
+    assert row.endswith("= 12.0× (≥10×) met; CPU ms/req original / ours = 8.8× |"), row
