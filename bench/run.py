@@ -282,6 +282,9 @@ class Bench:
             original.start()
             ready_s = original.wait_ready(timeout=180)
             pids = original.wait_workers(workers, timeout=180)
+            # every worker imports TensorFlow and builds the model after the first answers /health:
+            # wait until they all have (idle), or the warm-up and the cell would pay for it
+            self.settle(timeout=180, service=original)
             warm = 8 * workers
             load.run(self.wrk, url, mode="url", connections=8, duration=120, quota=warm, timeout="60s")
             self.settle(service=original)
