@@ -62,6 +62,8 @@ def run_layout(layout: str, duration: float, out: Path) -> dict | None:
         "--output",
         str(out.with_suffix(".md")),
     ]
+    if '"--original"' in (tree / "bench" / "run.py").read_text():  # layouts need no original-design cell
+        cmd.append("--no-original")
     done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if not out.exists():
         print(f"layout {layout or 'default'} failed:\n{done.stderr[-2000:]}", file=sys.stderr)

@@ -22,12 +22,14 @@ TARGET_URL_RPS = 130.0  # url, 640x480 JPEG, c8
 TARGET_RSS_MB, TARGET_GROWTH_PCT = 150.0, 10.0  # per worker after the soak
 TARGET_READY_S = 1.5  # process start -> first /ready 200
 STATIC_HEADROOM = 5.0  # static server vs the service's best URL rate
+TARGET_ORIGINAL_RATIO = 10.0  # ours / the original design (bench/original), url 640x480 JPEG c8, same run
+ORIGINAL_MODE = "original design"
 TARGET_IMAGE = "640x480 JPEG"
 
 
 @dataclasses.dataclass
 class Cell:
-    mode: str  # "upload" | "url" | "soak upload" | "static server"
+    mode: str  # "upload" | "url" | "soak upload" | "static server" | ORIGINAL_MODE
     image: str
     connections: int
     result: Result
@@ -79,6 +81,19 @@ def _target(cell: Cell, cells: list[Cell], soak: tuple | None) -> str:
             f"RSS ≤{TARGET_RSS_MB:.0f} MB {_status(peak <= TARGET_RSS_MB)}; "
             f"growth {growth:+.1f}% (<{TARGET_GROWTH_PCT:.0f}%) {_status(growth < TARGET_GROWTH_PCT)}"
         )
+    if cell.mode == ORIGINAL_MODE:
+        key = ("url", cell.image, cell.connections)
+        ours = next((c for c in cells if (c.mode, c.image, c.connections) == key), None)
+        if ours is None:
+            return f"no url {cell.image} c{cell.connections} cell of ours in this run to compare with"
+        ratio = ours.result.rps / r.rps if r.rps else float("inf")
+        text = (
+            f"ours ({ours.result.rps:.0f} req/s) / original = {ratio:.1f}× "
+            f"(≥{TARGET_ORIGINAL_RATIO:.0f}×) {_status(ratio >= TARGET_ORIGINAL_RATIO)}"
+        )
+        if cell.cpu_ms and ours.cpu_ms:  # the steadier figure on a shared machine: CPU per request
+            text += f"; CPU ms/req original / ours = {cell.cpu_ms / ours.cpu_ms:.1f}×"
+        return text
     if cell.mode == "static server":
         best = max((c.result.rps for c in cells if c.mode == "url"), default=0.0)
         if best:

@@ -6,14 +6,18 @@
 Order: start gunicorn (time to first /ready), memory soak on the fresh
 workers (so "after 1,000 requests" means exactly that), then the load matrix
 (mode x image x concurrency) with CPU and RSS per cell, then a check that the
-local image server had ample headroom. Exits non-zero if any request failed
-or a worker was replaced, and stops every process it started on every path.
+local image server had ample headroom, then (full runs, or --original) the
+original design (bench/original) on URL mode, 640x480 JPEG, concurrency 8,
+against the same image server, for the "ours / original" ratio. Exits
+non-zero if any request failed or a worker was replaced, and stops every
+process it started on every path.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import shlex
 import shutil
@@ -29,7 +33,7 @@ import load
 import procstats
 import report
 from report import Cell
-from service import ROOT, Service, ServiceError
+from service import ROOT, OriginalService, Service, ServiceError
 from static_server import StaticServer
 
 IMAGES_DIR = ROOT / "tests" / "data" / "images"
@@ -39,6 +43,10 @@ IMAGES = {  # key -> (label, file, content type)
     "png": ("PNG 451x300", "chelsea.png", "image/png"),
 }
 MODES = ("upload", "url")
+# The original design's cell: the headline URL cell. Its requests may queue behind
+# ~100 ms Keras predictions in sync workers, so its timeout is longer than ours
+# (a slow answer is measured, not counted as an error).
+ORIGINAL_IMAGE, ORIGINAL_CONNECTIONS, ORIGINAL_TIMEOUT = "640x480", 8, "10s"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,8 +85,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", help="also write the raw figures here (for comparing layouts)")
     p.add_argument("--metrics", help="write the service's GET /metrics here at the end of the run")
     p.add_argument("--output", help="write the results here (default bench/results.md, only for a full run)")
+    p.add_argument(
+        "--original",
+        action=argparse.BooleanOptionalAction,
+        help="also measure the original design (bench/original: Flask + Keras predict under gunicorn sync "
+        "workers; needs TensorFlow) on url 640x480 JPEG c8 and report ours / original "
+        "(default: on in a full run, off with --quick)",
+    )
+    p.add_argument(
+        "--original-workers",
+        type=int,
+        metavar="N",
+        help="gunicorn sync workers of the original design (default: 2 x cores + 1, gunicorn's own advice; "
+        "each holds ~0.7 GB)",
+    )
     args = p.parse_args(argv)
     q = args.quick
+    if args.original is None:
+        args.original = not q
+    # gunicorn's documented starting point for sync workers, and the fastest layout measured for
+    # this design (its workers wait on the download and the file between predictions): see bench/README.md.
+    args.original_workers = args.original_workers or 2 * procstats.cpu_count() + 1
+    if args.original_workers < 1:
+        p.error("--original-workers must be at least 1")
     args.duration = args.duration or (1 if q else 8)
     args.timeout = args.timeout or ("10s" if q else "2s")
     args.concurrency = _ints(args.concurrency or ("8" if q else "1,8,32"))
@@ -121,6 +150,7 @@ class Bench:
         self.cells: list[Cell] = []
         self.workers: list[int] = []
         self.problems: list[str] = []
+        self.notes: list[str] = []  # lines for results.md
 
     def target(self, mode: str, image_key: str) -> tuple[str, Path | None, str]:
         _, name, ctype = IMAGES[image_key]
@@ -140,15 +170,16 @@ class Bench:
             time.sleep(0.25)
         return last
 
-    def settle(self, timeout: float = 15.0) -> None:
-        """Wait until the service is idle again.
+    def settle(self, timeout: float = 15.0, service: Service | None = None) -> None:
+        """Wait until the service (``service``, default ours) is idle again.
 
         When the load stops, requests it had sent are still queued in the workers and
         are processed to the end; without this the next cell would pay for them.
         """
+        service = service or self.service
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            meter = procstats.CpuMeter(self.service.all_pids())
+            meter = procstats.CpuMeter(service.all_pids())
             time.sleep(0.2)
             if meter.percent() * procstats.cpu_count() < 5.0:  # < 5% of one core
                 return
@@ -222,6 +253,96 @@ class Bench:
             self.problems.append(f"static server: {result.errors} failed requests")
         return Cell("static server", label, 8, result, note="URL-mode source")
 
+    def original(self, workdir: Path) -> Cell | None:
+        """The original design (bench/original) on the headline URL cell, against the same image server.
+
+        Run after our service has stopped, so each had the machine to itself. Its
+        workers build the Keras model at start and trace ``predict`` on their first
+        request, so it is warmed before the measured cell. Its log is scanned for
+        tracebacks. The service is stopped on every path; a failure to start is a
+        problem of the run, not a crash of the harness.
+        """
+        if importlib.util.find_spec("tensorflow") is None:
+            message = (
+                "original design skipped: TensorFlow is not installed (it runs Keras; "
+                "install the dev requirements, requirements-dev.txt)"
+            )
+            progress(message)
+            self.notes.append(message)
+            return None
+        label, name, _ = IMAGES[ORIGINAL_IMAGE]
+        workers = self.args.original_workers
+        original = OriginalService(workdir, workers)
+        progress(
+            f"starting the original design (bench/original/app.py, gunicorn sync, {workers} workers) "
+            f"on port {original.port}"
+        )
+        url = f"{original.base}/predict?url={quote(self.static.url(name), safe='')}"
+        try:
+            original.start()
+            ready_s = original.wait_ready(timeout=180)
+            pids = original.wait_workers(workers, timeout=180)
+            # every worker imports TensorFlow and builds the model after the first answers /health:
+            # wait until they all have (idle), or the warm-up and the cell would pay for it
+            self.settle(timeout=180, service=original)
+            warm = 8 * workers
+            load.run(self.wrk, url, mode="url", connections=8, duration=120, quota=warm, timeout="60s")
+            self.settle(service=original)
+            meter = procstats.CpuMeter(original.all_pids())
+            per_worker = [procstats.CpuMeter([pid]) for pid in pids]
+            machine = procstats.MachineMeter()
+            result = load.run(
+                self.wrk,
+                url,
+                mode="url",
+                connections=ORIGINAL_CONNECTIONS,
+                duration=self.args.duration,
+                timeout=ORIGINAL_TIMEOUT,
+            )
+            cpu = meter.percent()
+            split = [m.percent() for m in per_worker]
+            cpu_ms = 1000 * meter.used() / max(1, result.requests)
+            other = max(0.0, machine.percent() - cpu)
+            self.settle(service=original)
+            after = original.worker_pids()
+            if after != pids:
+                self.problems.append(f"original design: workers changed during its cell: {pids} -> {after}")
+            rss = [m for m in (procstats.rss_mb(p) for p in after) if m is not None]
+        except (ServiceError, RuntimeError) as exc:
+            self.problems.append(f"original design: {exc}")
+            return None
+        finally:
+            original.stop()
+        if original.log_path.exists() and "Traceback" in original.log_path.read_text(errors="replace"):
+            self.problems.append(f"the original design logged a traceback (see {original.log_path})")
+        if result.errors:
+            self.problems.append(f"original design: {result.errors} failed requests")
+        self.notes.append(
+            f"Original design: bench/original/app.py (Flask, requests, a temporary file, Keras load_img + "
+            f"model.predict on the same weights) under `gunicorn --worker-tmp-dir /dev/shm --workers {workers}` "
+            f"(sync worker), started after our service stopped; first /health after {ready_s:.1f} s; warmed with "
+            f"{warm} requests; its cell has timeout {ORIGINAL_TIMEOUT}. Its ratio is ours (the url {label} c8 "
+            "cell above) / its req/s."
+        )
+        cell = Cell(
+            report.ORIGINAL_MODE,
+            label,
+            ORIGINAL_CONNECTIONS,
+            result,
+            cpu,
+            rss,
+            f"bench/original, {workers} sync workers",
+            other,
+            cpu_ms,
+            split,
+        )
+        progress(
+            f"  original     {label:<13} c{ORIGINAL_CONNECTIONS:<3} {result.rps:7.1f} req/s  "
+            f"p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  errors {result.errors}  "
+            f"CPU {cpu:3.0f}% ({'/'.join(f'{w:.0f}' for w in split)}; {cpu_ms:.1f} ms/req, other {other:2.0f}%)"
+        )
+        return cell
+
 
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -283,11 +404,15 @@ def main(argv=None) -> int:
             if args.metrics:  # every worker's counters after the whole run (prometheus-client multiprocess)
                 with urllib.request.urlopen(f"{service.base}/metrics", timeout=10) as answer:
                     Path(args.metrics).write_bytes(answer.read())
-            calibration_after = procstats.calibrate()
             workers_seen = len(bench.workers)
             service.stop()
             if service.log_path.exists() and "Traceback" in service.log_path.read_text(errors="replace"):
                 bench.problems.append(f"the service logged a traceback (see {service.log_path})")
+            if args.original:
+                original = bench.original(workdir)
+                if original is not None:
+                    cells.append(original)
+            calibration_after = procstats.calibrate()
             keep_logs = bool(bench.problems)
     except (ServiceError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -316,6 +441,7 @@ def main(argv=None) -> int:
         "idle_rss_mb": idle_rss,
     }
     facts["load_generator"] = load.describe(wrk)
+    facts["notes"] = bench.notes
     save(args, argv, table, cells, facts, bench.problems)
     return 1 if bench.problems else 0
 
@@ -342,6 +468,7 @@ def save(args, argv, table: str, cells: list[Cell], facts: dict, problems: list[
         f"Machine {facts['busy_before_pct']:.0f}% busy before the run; calibration {before:.1f} ms "
         f"before and {after:.1f} ms after (a fixed single-core numpy + Python workload, best of 5; "
         "it rises when the VM is throttled or its host is shared, and so does every figure here).",
+        *facts["notes"],
         *(f"FAILED: {p}" for p in problems),
     ]
     layout = report.layout(args.env, facts["workers"])

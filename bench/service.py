@@ -47,6 +47,8 @@ class ServiceError(RuntimeError):
 class Service:
     """One gunicorn master with its workers; ``stop()`` is safe to call on any path."""
 
+    ready_path = "/ready"
+
     def __init__(self, workdir: Path, extra_env: dict[str, str]):
         self.port = free_port()
         self.workdir = workdir
@@ -59,17 +61,22 @@ class Service:
         self.proc: subprocess.Popen | None = None
         self.started = 0.0
 
+    def command(self) -> tuple[list[str], Path]:
+        """(argv, working directory) of the gunicorn master."""
+        return gunicorn_command(), ROOT
+
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        argv, cwd = self.command()
         log = open(self.log_path, "wb")
         self.started = time.perf_counter()
         try:
             self.proc = subprocess.Popen(
-                gunicorn_command(),
-                cwd=ROOT,
+                argv,
+                cwd=cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -80,7 +87,7 @@ class Service:
             log.close()
 
     def wait_ready(self, timeout: float = 60.0) -> float:
-        """Seconds from process start to the first ``GET /ready`` answered 200."""
+        """Seconds from process start to the first ``GET /ready`` (``ready_path``) answered 200."""
         deadline = self.started + timeout
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
@@ -93,7 +100,7 @@ class Service:
     def _ready_once(self) -> bool:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            conn.request("GET", "/ready")
+            conn.request("GET", self.ready_path)
             return conn.getresponse().status == 200
         except OSError:
             return False
@@ -142,3 +149,44 @@ class Service:
                 except ProcessLookupError:
                     pass
             proc.wait()
+
+
+class OriginalService(Service):
+    """The original design (bench/original/app.py) under gunicorn, on a free loopback port.
+
+    As the article runs it (``gunicorn --worker-tmp-dir /dev/shm app:app``: the
+    default sync worker), with ``workers`` processes (the harness passes 2 x
+    cores + 1, gunicorn's advice and the fastest count measured) and a 120 s
+    worker timeout instead of 30 s, only so that a worker importing TensorFlow
+    and building the model on a loaded 2-core machine is not killed before it
+    serves. Started from bench/original
+    so the repo's gunicorn.conf.py does not apply; gunicorn's environment
+    settings (WEB_CONCURRENCY, GUNICORN_CMD_ARGS) are removed so only the flags
+    here count. It has no SSRF checks: it is bound to 127.0.0.1 only.
+    """
+
+    ready_path = "/health"
+    directory = ROOT / "bench" / "original"
+
+    def __init__(self, workdir: Path, workers: int, extra_env: dict[str, str] | None = None):
+        super().__init__(workdir, extra_env or {})
+        self.workers = workers
+        self.log_path = workdir / f"original-{self.port}.log"
+        for name in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "PORT"):
+            self.env.pop(name, None)
+        self.env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banners, not its errors
+
+    def command(self) -> tuple[list[str], Path]:
+        script = gunicorn_command()[:-1]
+        return [
+            *script,
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--worker-tmp-dir",
+            "/dev/shm",
+            "--timeout",
+            "120",
+            "app:app",
+        ], self.directory
