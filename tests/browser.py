@@ -21,7 +21,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-MISSING = "install Debian's chromium package (apt-get install chromium) for the browser tests"
+MISSING = "Debian's chromium package is not installed (.ci/run installs it as root): needed by the browser tests"
 
 
 def launch(playwright):

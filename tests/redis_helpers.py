@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from gunicorn_helpers import free_port
 
-MISSING = "redis-server is not installed: install Debian's redis-server package (apt-get install redis-server)"
+MISSING = "redis-server is not installed: Debian's redis-server package (.ci/run installs it as root)"
 
 
 class RedisServer:
