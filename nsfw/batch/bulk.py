@@ -10,30 +10,29 @@ row with an error code, never a failed job.
 
 Ray is an optional extra (``pip install 'nsfw-service[bulk]'``) imported only by ``run``
 and the actors, so neither ``import nsfw`` nor the server ever loads it; nor does building
-the ``nsfw`` command line load the core (``records`` imports it), which only ``run`` needs.
+the ``nsfw`` command line load the core, which only ``run`` and the actors need. What is read
+and written (pyarrow, no Ray) is in ``bulk_io``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from nsfw.batch import records
+from nsfw.batch.bulk_io import SOURCE, Output, UsageError, list_sources
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INSTALL_HINT = "pip install 'nsfw-service[bulk]'"
-SOURCE = "source"
 FORMATS = ("parquet", "jsonl")
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-SOURCE_COLUMNS = ("url", "path")  # the column of a CSV or Parquet input, in this order of preference
 DEFAULT_BATCH_SIZE = 32
 # Ray phones home with usage statistics unless told not to; a classifier of private images must not.
 # A single-node Ray started here keeps token authentication (Ray's default), without warning about it.
@@ -93,10 +92,6 @@ environment:
   through Ray's runtime_env, so setting them where the command runs is enough.
   RAY_ADDRESS is Ray's own alternative to --address.
 """
-
-
-class UsageError(Exception):
-    """Bad arguments or an input the command cannot read: exit status 2, before any work."""
 
 
 def add_parser(commands, prog: str, formatter) -> argparse.ArgumentParser:
@@ -259,81 +254,6 @@ def to_dataset(sources: list, batch_size: int = DEFAULT_BATCH_SIZE):
     return ray.data.from_arrow(blocks)
 
 
-def list_sources(src: str) -> list:
-    """Every source SRC names, in order (``UsageError`` for an input the command cannot use)."""
-    from nsfw.batch.sources import walk_images
-
-    filesystem, path = _filesystem(src)
-    kind = filesystem.get_file_info(path).type.name
-    lower = src.rstrip("/").lower()
-    try:
-        if lower.endswith(".parquet"):
-            sources = _parquet_sources(src, filesystem, path)
-        elif kind == "Directory":
-            if "://" in src and not src.startswith("file://"):
-                raise UsageError(f"{src}: only a local directory is listed; give a list of its files instead")
-            sources = list(walk_images(path if "://" in src else src))
-        elif kind == "NotFound":
-            raise UsageError(f"{src}: no such file or directory")
-        elif lower.endswith(".txt"):
-            with filesystem.open_input_stream(path) as stream:
-                text = stream.read().decode("utf-8", errors="replace")
-            sources = [line.strip() for line in text.splitlines() if line.strip()]
-        elif lower.endswith(".csv"):
-            sources = _csv_sources(src, filesystem, path)
-        else:
-            raise UsageError(f"{src}: give a directory, a .txt, .csv or .parquet file")
-    except OSError as exc:
-        raise UsageError(f"{src}: {exc}") from None
-    if not sources:
-        raise UsageError(f"{src}: no images to classify")
-    return sources
-
-
-def _filesystem(src: str):
-    import pyarrow.fs
-
-    if "://" in src:
-        try:
-            return pyarrow.fs.FileSystem.from_uri(src)
-        except (ValueError, OSError) as exc:
-            raise UsageError(f"{src}: {exc}") from None
-    return pyarrow.fs.LocalFileSystem(), os.path.abspath(src)
-
-
-def _csv_sources(src: str, filesystem, path: str) -> list:
-    import csv
-    import io
-
-    with filesystem.open_input_stream(path) as stream:
-        text = stream.read().decode("utf-8-sig", errors="replace")
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-    if not rows:
-        return []
-    names = [name.strip().lower() for name in rows[0]]
-    column = next((name for name in SOURCE_COLUMNS if name in names), None)
-    if column is not None:
-        index = names.index(column)
-        return [row[index].strip() if index < len(row) else "" for row in rows[1:]]
-    if len(rows[0]) != 1:
-        raise UsageError(f"{src}: no 'url' or 'path' column, and more than one column")
-    return [row[0].strip() for row in rows]
-
-
-def _parquet_sources(src: str, filesystem, path: str) -> list:
-    import pyarrow.dataset
-
-    try:
-        dataset = pyarrow.dataset.dataset(path, filesystem=filesystem, format="parquet")
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{src}: not readable as Parquet: {exc}") from None
-    column = next((name for name in SOURCE_COLUMNS if name in dataset.schema.names), None)
-    if column is None:
-        raise UsageError(f"{src}: no 'url' or 'path' column (it has {', '.join(dataset.schema.names) or 'none'})")
-    values = dataset.to_table(columns=[column]).column(column).to_pylist()
-    return ["" if value is None else str(value) for value in values]
-
-
 # --- the work -----------------------------------------------------------------------------
 
 
@@ -361,16 +281,6 @@ def classify(dataset, model=None, batch_size=DEFAULT_BATCH_SIZE, concurrency=Non
     )
 
 
-def schema():
-    """The Parquet schema of a row: strings, and float64 for the scores."""
-    import pyarrow as pa
-
-    from nsfw.batch import records
-
-    floats = {*records.CLASSES, "nsfw"}
-    return pa.schema([(name, pa.float64() if name in floats else pa.string()) for name in records.COLUMNS])
-
-
 class Classifier:
     """One Ray actor's worth of the service: a loaded Detector and a few threads to keep it busy.
 
@@ -392,7 +302,7 @@ class Classifier:
         # a bulk job must not turn its own concurrency into `overloaded` rows
         admitted = min(settings.max_downloads, settings.decoders + settings.queue_depth)
         self.threads = ThreadPoolExecutor(min(settings.batch_concurrency, admitted), thread_name_prefix="nsfw-bulk")
-        self.schema = schema()
+        self.schema = records.arrow_schema()
 
     def __call__(self, batch):
         import pyarrow as pa
@@ -402,7 +312,6 @@ class Classifier:
         return pa.Table.from_pylist(rows, schema=self.schema)
 
     def one(self, source) -> dict:
-        from nsfw.batch import records
         from nsfw.errors import MissingURL, ServiceError
 
         source = (source or "").strip() if isinstance(source, str) or source is None else str(source)
@@ -435,90 +344,3 @@ class Classifier:
         detector = getattr(self, "detector", None)
         if detector is not None:
             detector.close()
-
-
-# --- the output ---------------------------------------------------------------------------
-
-
-class Output:
-    """Where the rows go: one file written here as they arrive, or a directory the workers write."""
-
-    def __init__(self, dst: str, fmt: str, directory: bool):
-        self.dst, self.format, self.directory = dst, fmt, directory
-
-    @classmethod
-    def parse(cls, dst: str, fmt: str | None) -> Output:
-        filesystem, path = _filesystem(dst)
-        info = filesystem.get_file_info(path)
-        directory = dst.endswith("/") or info.type.name == "Directory"
-        if fmt is None:
-            lower = dst.rstrip("/").lower()
-            if directory or lower.endswith(".parquet"):
-                fmt = "parquet"
-            elif lower.endswith(JSONL_SUFFIXES):
-                fmt = "jsonl"
-            else:
-                raise UsageError(f"--output {dst}: end it in .parquet, .jsonl or /, or give --format")
-        if directory:
-            if fmt != "parquet":
-                raise UsageError(f"--output {dst}: a directory output is Parquet; JSON Lines goes to one file")
-            if info.type.name == "Directory" and filesystem.get_file_info(_selector(path)):
-                raise UsageError(f"--output {dst}: the directory is not empty")
-        else:
-            parent = filesystem.get_file_info(os.path.dirname(path.rstrip("/")) or "/")
-            if "://" not in dst and parent.type.name != "Directory":
-                raise UsageError(f"--output {dst}: {os.path.dirname(path)} is not a directory")
-        return cls(dst, fmt, directory)
-
-    def write(self, dataset) -> tuple[int, int]:
-        """Run the job; (rows, failed rows)."""
-        if self.directory:
-            return self._write_directory(dataset)
-        filesystem, path = _filesystem(self.dst)
-        total = failed = 0
-        with filesystem.open_output_stream(path) as stream, self._writer(stream) as write:
-            for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-                total += batch.num_rows
-                failed += batch.num_rows - batch.column("error_code").null_count
-                write(batch)
-        return total, failed
-
-    @contextlib.contextmanager
-    def _writer(self, stream):
-        if self.format == "parquet":
-            import pyarrow.parquet
-
-            with pyarrow.parquet.ParquetWriter(stream, schema()) as writer:
-                yield writer.write_table
-            return
-
-        def write(batch):
-            lines = (json.dumps(unflat(row)) + "\n" for row in batch.to_pylist())
-            stream.write("".join(lines).encode())
-
-        yield write
-
-    def _write_directory(self, dataset) -> tuple[int, int]:
-        import pyarrow.dataset
-
-        # a write task needs no CPU of its own: the actors may hold every one
-        dataset.write_parquet(self.dst, ray_remote_args={"num_cpus": 0})
-        filesystem, path = _filesystem(self.dst)
-        written = pyarrow.dataset.dataset(path, filesystem=filesystem, format="parquet")
-        table = written.to_table(columns=["error_code"])
-        return table.num_rows, table.num_rows - table.column("error_code").null_count
-
-
-def _selector(path: str):
-    import pyarrow.fs
-
-    return pyarrow.fs.FileSelector(path, recursive=False)
-
-
-def unflat(row: dict) -> dict:
-    """A flat row back into the record ``nsfw classify`` writes (the API's error shape)."""
-    from nsfw.batch import records
-
-    if row.get("error_code") is not None:
-        return records.failure(row["source"], row["error_code"], row["error_message"])
-    return {name: row[name] for name in records.COLUMNS if not name.startswith("error_")}

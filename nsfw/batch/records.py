@@ -6,9 +6,13 @@ outputs (CSV, Parquet) need one flat row with a fixed set of columns, ``COLUMNS`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nsfw.errors import ServiceError
-from nsfw.pipeline import Classification
 from nsfw.verdict import Thresholds, nsfw_score, verdict
+
+if TYPE_CHECKING:  # the core is imported by whoever classifies, not by whoever reads records
+    from nsfw.pipeline import Classification
 
 CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
 COLUMNS = ("source", "model", *CLASSES, "nsfw", "verdict", "top", "error_code", "error_message")
@@ -51,3 +55,18 @@ def flat(record: dict) -> dict:
     row["error_code"] = error.get("code")
     row["error_message"] = error.get("message")
     return row
+
+
+def unflat(row: dict) -> dict:
+    """A flat row back into the record ``nsfw classify`` writes (the API's error shape)."""
+    if row.get("error_code") is not None:
+        return failure(row["source"], row["error_code"], row["error_message"])
+    return {name: row[name] for name in COLUMNS if not name.startswith("error_")}
+
+
+def arrow_schema():
+    """The record's flat row as a pyarrow schema: strings, and float64 for the scores."""
+    import pyarrow as pa  # only the bulk extra has it
+
+    floats = {*CLASSES, "nsfw"}
+    return pa.schema([(name, pa.float64() if name in floats else pa.string()) for name in COLUMNS])

@@ -295,7 +295,7 @@ def test_jsonl_output_is_the_record_shape(ray_cluster, photos, tmp_path, directo
     (tmp_path / "in.txt").write_text("".join(f"{f}\n" for f in files))
     assert run_bulk(tmp_path / "in.txt", out) == (3, 0)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [bulk.unflat(row) for row in directory_rows[:3]] == lines
+    assert [records.unflat(row) for row in directory_rows[:3]] == lines
     assert [records.flat(line) for line in lines] == directory_rows[:3]
 
 
@@ -439,7 +439,7 @@ def test_unflat_reverses_flat():
     ok = {"source": "a.jpg", "model": "m", **dict.fromkeys(CLASSES, 0.2), "nsfw": 0.6, "verdict": "unknown", "top": "x"}
     bad = records.failure("b.jpg", "unreadable", "gone")
     for record in (ok, bad):
-        assert bulk.unflat(records.flat(record)) == record
+        assert records.unflat(records.flat(record)) == record
 
 
 def test_ray_is_an_extra_and_never_a_serving_dependency():
