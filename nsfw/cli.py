@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from nsfw.batch.options import positive_int
 from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -155,14 +156,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     classify.add_argument(
         "-j",
         "--jobs",
-        type=_positive,
+        type=positive_int,
         default=None,
         metavar="N",
         help="worker processes, each classifying one image at a time (default: the CPUs this process may use)",
     )
     classify.add_argument(
         "--downloads",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_DOWNLOADS,
         metavar="N",
         help=f"URLs downloaded at once, while the workers classify (default: {DEFAULT_DOWNLOADS})",
@@ -220,16 +221,6 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
     bulk.add_parser(commands, prog, formatter)
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
 
 
 def _classify(args) -> int:

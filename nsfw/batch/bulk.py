@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from nsfw.batch import records
 from nsfw.batch.bulk_io import SOURCE, Output, UsageError, list_sources
+from nsfw.batch.options import positive_float, positive_int
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,15 +112,15 @@ def add_parser(commands, prog: str, formatter) -> argparse.ArgumentParser:
     )
     bulk.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         help="actors, each with one loaded model (default: the cluster's CPUs / --num-cpus)",
     )
     bulk.add_argument(
-        "--num-cpus", type=_positive_float, default=1.0, help="CPUs Ray reserves for each actor (default: 1)"
+        "--num-cpus", type=positive_float, default=1.0, help="CPUs Ray reserves for each actor (default: 1)"
     )
     bulk.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_BATCH_SIZE,
         help=f"sources an actor takes at a time (default: {DEFAULT_BATCH_SIZE})",
     )
@@ -127,20 +128,6 @@ def add_parser(commands, prog: str, formatter) -> argparse.ArgumentParser:
     bulk.add_argument("--quiet", action="store_true", help="no Ray progress bars and no summary line")
     bulk.set_defaults(run=run, parser=bulk)
     return bulk
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
 
 
 def run(args) -> int:
