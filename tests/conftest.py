@@ -59,3 +59,18 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def make_app(settings):
+    """make_app(**changes): a test client of an app with these settings changed; all closed at the end."""
+    apps = []
+
+    def make(**changes):
+        app = create_app(settings.replace(**changes))
+        apps.append(app)
+        return app.test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["nsfw"].close()

@@ -9,7 +9,6 @@ import ipaddress
 import pytest
 from flask import Flask
 
-from nsfw import create_app
 from nsfw.protect import keys
 from nsfw.protect.limits import client_address
 from nsfw.settings import ConfigError, Settings
@@ -18,20 +17,6 @@ BLOCKED = "http://10.0.0.1/a.png"  # refused before any connection: costs no net
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mOM6jnBgA0wMeAAg1MCAFM9Ab4N7TEPAAAAAElFTkSuQmCC"
 )
-
-
-@pytest.fixture
-def make_app(settings):
-    apps = []
-
-    def make(**changes):
-        app = create_app(settings.replace(**changes))
-        apps.append(app)
-        return app.test_client()
-
-    yield make
-    for app in apps:
-        app.extensions["nsfw"].close()
 
 
 def remaining(response) -> int:

@@ -5,27 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-import pytest
 import redis_helpers
-
-from nsfw import create_app
 
 redis_server = redis_helpers.redis_server
 killable_redis = redis_helpers.killable_redis
-
-
-@pytest.fixture
-def make_app(settings):
-    apps = []
-
-    def make(**changes):
-        app = create_app(settings.replace(**changes))
-        apps.append(app)
-        return app.test_client()
-
-    yield make
-    for app in apps:
-        app.extensions["nsfw"].close()
 
 
 def limit_keys(server) -> list:
