@@ -265,9 +265,9 @@ def descendants_alive(marker):
     return alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_finishes_the_images_in_flight_and_resume_completes(tmp_path, sig):
-    count = 300
+def long_run(tmp_path, count: int, **popen):
+    """``classify --jobs 2`` of ``count`` images into out.jsonl, started, with an environment
+    marker that finds its processes in /proc; (process, folder, out, marker, env)."""
     folder = copies(tmp_path / "folder", count)
     out = tmp_path / "out.jsonl"
     marker = f"NSFW_CLI_TEST_RUN={uuid.uuid4()}"
@@ -279,8 +279,16 @@ def test_ctrl_c_finishes_the_images_in_flight_and_resume_completes(tmp_path, sig
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        start_new_session=True,  # a process group of its own, like a shell's job
+        **popen,
     )
+    return proc, folder, out, marker, env
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_finishes_the_images_in_flight_and_resume_completes(tmp_path, sig):
+    count = 300
+    # a process group of its own, like a shell's job
+    proc, folder, out, marker, env = long_run(tmp_path, count, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while not (out.exists() and out.stat().st_size) and time.monotonic() < deadline and proc.poll() is None:
@@ -324,18 +332,7 @@ def children(pid):
 
 def test_a_worker_that_dies_loses_only_its_images_and_resume_retries_them(tmp_path):
     count = 300
-    folder = copies(tmp_path / "folder", count)
-    out = tmp_path / "out.jsonl"
-    marker = f"NSFW_CLI_TEST_RUN={uuid.uuid4()}"
-    env = environ(NSFW_CACHE_SIZE="0", **dict([marker.split("=")]))
-    proc = subprocess.Popen(
-        command("--jobs", "2", "--output", str(out), str(folder)),
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc, folder, out, marker, env = long_run(tmp_path, count)
     try:
         deadline = time.monotonic() + 120
         while not (out.exists() and out.stat().st_size) and time.monotonic() < deadline and proc.poll() is None:
