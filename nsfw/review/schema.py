@@ -37,7 +37,8 @@ def engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
         eng = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
         @event.listens_for(eng, "connect")

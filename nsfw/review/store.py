@@ -383,8 +383,13 @@ class ReviewStore:
             return conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
 
     def next_outbox_due(self) -> dt.datetime | None:
+        """When the next delivery nobody holds falls due (None: nothing to send)."""
+        now = self.clock()
+        query = select(func.min(OUTBOX.c.next_attempt_at)).where(
+            or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
+        )
         with self.engine.connect() as conn:
-            return conn.execute(select(func.min(OUTBOX.c.next_attempt_at))).scalar()
+            return conn.execute(query).scalar()
 
     @staticmethod
     def _select_items():
