@@ -41,6 +41,7 @@ class Classification:
     timings_ms: dict  # stage name -> milliseconds, for this call
     cached: bool = False
     size: int = 0  # bytes of the image as classified (downloaded or uploaded)
+    sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
 
 
 class Detector:
@@ -67,6 +68,11 @@ class Detector:
         self._cpu = ThreadPoolExecutor(settings.interpreters, thread_name_prefix="nsfw-cpu")
         #: Called with the byte count of every download (set by the web layer, for its metrics).
         self.on_fetched = None
+        #: Called after every classification with ``(result, url or None, model input or None)``, the
+        #: input only when it was computed for this call (set by the review queue; must not block).
+        self.on_classified = None
+        #: Called by ``close`` (the review queue's background threads).
+        self.closing: list = []
 
     @property
     def ready(self) -> bool:
@@ -94,7 +100,7 @@ class Detector:
             self._downloads.release()
         if self.on_fetched is not None:
             self.on_fetched(len(data))
-        return self._classify(data, runner, {"fetch": _ms(started)}, deadline)
+        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
 
     def classify_bytes(
         self, data: bytes | BinaryIO, model: str | None = None, deadline: float | None = None
@@ -132,23 +138,35 @@ class Detector:
             return list(pool.map(one, sources))
 
     def close(self) -> None:
+        for close in self.closing:
+            close()
         self.fetcher.close()
         self.decoders.close()
         self.cache.close()
         self._cpu.shutdown(wait=False, cancel_futures=True)
 
-    def _classify(self, data: bytes, runner, timings: dict, deadline: float) -> Classification:
-        if self.cache.size <= 0:
-            result = self._run(data, runner, deadline)
+    def _classify(self, data: bytes, runner, timings: dict, deadline: float, url: str | None = None) -> Classification:
+        computed = []  # the model input, when this call ran the model (the review queue's thumbnail)
+        if self.cache.size <= 0 and self.on_classified is None:
+            result = self._run(data, runner, deadline, computed)
             return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
         started = time.perf_counter()
-        key = (hashlib.sha256(data).digest(), runner.spec.name)
-        result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline))
+        digest = hashlib.sha256(data).digest()
+        key = (digest, runner.spec.name)
+        result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline, computed))
         if cached:
-            return dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
-        return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
+            result = dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
+        else:
+            result = dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
+        result = dataclasses.replace(result, sha256=digest.hex())
+        if self.on_classified is not None:
+            try:
+                self.on_classified(result, url, computed[0] if computed else None)
+            except Exception:  # the answer is computed; nothing after it may cost it
+                log.exception("the on_classified hook failed")
+        return result
 
-    def _run(self, data: bytes, runner, deadline: float) -> Classification:
+    def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
@@ -169,11 +187,13 @@ class Detector:
         # whatever of the call was not decoding, preprocessing or inference was waiting
         timings["queue"] = round(max(0.0, _ms(submitted) - sum(timings.values())), 3)
 
-        best, best_nsfw = None, -1.0
-        for probs in all_probs:
+        best, best_nsfw, best_frame = None, -1.0, 0
+        for frame, probs in enumerate(all_probs):
             scores = {name: float(p) for name, p in zip(runner.classes, probs)}
             if (total := nsfw_score(scores)) > best_nsfw:
-                best, best_nsfw = scores, total
+                best, best_nsfw, best_frame = scores, total, frame
+        if computed is not None and self.on_classified is not None:
+            computed.append(image.tensors[best_frame])
         return Classification(
             model=runner.spec.name,
             scores=best,
@@ -189,7 +209,7 @@ class Detector:
 def _encode(result: Classification) -> bytes:
     """A result as the shared (Redis) cache keeps it: JSON, without this call's timings."""
     fields = dataclasses.asdict(result)
-    del fields["timings_ms"], fields["cached"]
+    del fields["timings_ms"], fields["cached"], fields["sha256"]
     return json.dumps(fields, separators=(",", ":")).encode()
 
 
