@@ -8,9 +8,9 @@ import io
 import json
 
 import pytest
+import review_helpers
 from conftest import IMAGES
 from PIL import Image
-import review_helpers
 from review_helpers import TOKENS, bearer
 
 from nsfw.protect.keys import line_for

@@ -6,9 +6,9 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import review_helpers
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-import review_helpers
 from review_helpers import sighting
 from sqlalchemy import inspect
 
