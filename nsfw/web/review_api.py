@@ -19,6 +19,7 @@ import logging
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import NotFound
 
 from nsfw.errors import (
     InvalidCursor,
@@ -58,6 +59,7 @@ EXPORT_FIELDS = (
     "last_seen",
     "seen_count",
 )
+# NotFound: a path whose id is not a number matches no route (404 not_found)
 ITEM_ID = {"in": "path", "name": "item_id", "required": True, "schema": {"type": "integer", "minimum": 1}}
 ACCESS_ERRORS = (ReviewDisabled, NotReviewer, ReviewUnavailable)
 
@@ -166,7 +168,7 @@ def items(name: str):
     parameters=[ITEM_ID],
     responses={200: json_response("the item", ref("ReviewItemWithHistory"))},
     security=REVIEWER_SECURITY,
-    errors=(*ACCESS_ERRORS, ReviewItemNotFound),
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound),
 )
 @_reviewed
 def item(name: str, item_id: int):
@@ -181,7 +183,7 @@ def item(name: str, item_id: int):
     parameters=[ITEM_ID],
     responses={200: {"description": "the JPEG", "content": {"image/jpeg": {}}}},
     security=REVIEWER_SECURITY,
-    errors=(*ACCESS_ERRORS, ReviewItemNotFound),
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound),
 )
 @_reviewed
 def thumbnail(name: str, item_id: int):
@@ -203,7 +205,7 @@ def thumbnail(name: str, item_id: int):
     body={"required": True, "content": {"application/json": {"schema": ref("ReviewDecisionRequest")}}},
     responses={200: json_response("the item as decided", ref("ReviewItemWithHistory"))},
     security=REVIEWER_SECURITY,
-    errors=(*ACCESS_ERRORS, ReviewItemNotFound, InvalidDecision, InvalidRequest),
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound, InvalidDecision, InvalidRequest),
 )
 @_reviewed
 def decision(name: str, item_id: int):

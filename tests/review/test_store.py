@@ -6,15 +6,21 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import review_helpers
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import sighting
+from review_helpers import sighting
 from sqlalchemy import inspect
 
 from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound
 from nsfw.review import schema
 from nsfw.review.store import ReviewStore
 from nsfw.review.tables import Base
+
+# fixtures: an empty database on SQLite and on this module's PostgreSQL server, a migrated store on it
+postgres_server = review_helpers.postgres_server
+database_url = review_helpers.database_url
+store = review_helpers.store
 
 
 def test_migrations_upgrade_an_empty_database_to_the_tables_the_code_uses(database_url):

@@ -1,9 +1,13 @@
-"""Fixtures for the review queue: a database on SQLite and on a real PostgreSQL, a store, reviewers."""
+"""Review queue test helpers: a database on SQLite and on a real PostgreSQL, a store, reviewer tokens.
+
+Fixtures are used by importing them into a test module (as with redis_helpers):
+``from review_helpers import database_url, postgres_server, reviewers_file, store``.
+"""
 
 from __future__ import annotations
 
 import pytest
-from postgres_helpers import postgres_server  # noqa: F401  (a fixture: one server for each test module)
+from postgres_helpers import postgres_server  # noqa: F401  (re-exported: a test module imports it with these)
 
 from nsfw.protect.keys import line_for
 from nsfw.review import schema
