@@ -53,6 +53,7 @@ from nsfw.errors import (
     InvalidCursor,
     InvalidDecision,
     InvalidReviewQuery,
+    NotReviewer,
     ReviewDisabled,
     ReviewItemNotFound,
     ReviewUnavailable,
@@ -489,19 +490,23 @@ FORMATS = ("html", "json", "png")
         InvalidReviewQuery,
         SignInRequired,
         calibration_plot.PlotUnavailable,
+        NotReviewer,
         *DATABASE_ERRORS,
     ),
-    security=SESSION_SECURITY,
+    security=[*SESSION_SECURITY, {"reviewer": []}],
 )
 @public
 @_database
 def calibration_view():
     """For each threshold, how many decided items the model alone would have called right; the thresholds that
-    reach the target precision with the fewest items left for review; the plot. Reviewers only."""
+    reach the target precision with the fewest items left for review; the plot. Reviewers only: the page's
+    session, or (scripts) a reviewer's `Authorization: Bearer` token."""
     fmt = request.args.get("format") or "html"
     if fmt not in FORMATS:
         raise InvalidReviewQuery(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if reviewer() is None:
+    if request.headers.get("Authorization"):
+        review_api.reviewer()  # a script with a reviewer's token, as for /v1/review/*; else 401 not_reviewer
+    elif reviewer() is None:
         if fmt == "html":
             return _see_other("review_page.sign_in_form")
         raise SignInRequired()

@@ -445,6 +445,16 @@ def test_calibration_suggests_thresholds_and_draws_them(ann, review, review_sett
     assert strict["target"] == 1.0
 
 
+def test_scripts_read_the_calibration_with_a_reviewer_token(anon, review):
+    decide_many(review, [0.9] * 10, [0.1] * 10)
+    headers = {"Authorization": f"Bearer {TOKENS['bob']}"}
+    data = anon.get("/review/calibration?format=json", headers=headers).get_json()
+    assert data["decided"] == 20 and data["suggested"]["review"] == 0
+    assert anon.get("/review/calibration?format=png", headers=headers).mimetype == "image/png"
+    wrong = anon.get("/review/calibration?format=json", headers={"Authorization": "Bearer not-a-token"})
+    assert wrong.status_code == 401 and wrong.get_json()["error"]["code"] == "not_reviewer"
+
+
 def test_calibration_refuses_a_bad_target_or_format(ann):
     for query, code in (("target=2", "invalid_target"), ("format=svg", "invalid_review_query")):
         response = ann.get(f"/review/calibration?{query}")
