@@ -32,6 +32,13 @@ def normalised(url: str) -> str:
     return url
 
 
+def connect_args(backend: str) -> dict:
+    """The driver's options: SQLite's busy timeout, PostgreSQL's connect timeout."""
+    if backend == "sqlite":
+        return {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    return {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+
+
 def engine(url: str) -> Engine:
     url = normalised(url)
     if url.startswith("sqlite"):
@@ -39,7 +46,7 @@ def engine(url: str) -> Engine:
         if database and database != ":memory:":
             with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-        eng = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        eng = create_engine(url, connect_args=connect_args("sqlite"))
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -52,7 +59,7 @@ def engine(url: str) -> Engine:
         return eng
     return create_engine(
         url,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        connect_args=connect_args("postgresql"),
         pool_size=5,
         max_overflow=10,
         pool_timeout=2,
