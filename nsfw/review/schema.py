@@ -19,6 +19,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
+from nsfw.settings import ConfigError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 10.0
 PG_CONNECT_TIMEOUT_S = 2
@@ -57,6 +59,12 @@ def engine(url: str) -> Engine:
             cursor.close()
 
         return eng
+    try:
+        import psycopg  # noqa: F401  (the postgres extra)
+    except ImportError:
+        raise ConfigError(
+            "NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: pip install 'nsfw-service[postgres]'"
+        ) from None
     return create_engine(
         url,
         connect_args=connect_args("postgresql"),
