@@ -19,6 +19,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
+from nsfw.settings import ConfigError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 10.0
 PG_CONNECT_TIMEOUT_S = 2
@@ -32,6 +34,13 @@ def normalised(url: str) -> str:
     return url
 
 
+def connect_args(backend: str) -> dict:
+    """The driver's options: SQLite's busy timeout, PostgreSQL's connect timeout."""
+    if backend == "sqlite":
+        return {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    return {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+
+
 def engine(url: str) -> Engine:
     url = normalised(url)
     if url.startswith("sqlite"):
@@ -39,7 +48,7 @@ def engine(url: str) -> Engine:
         if database and database != ":memory:":
             with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-        eng = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        eng = create_engine(url, connect_args=connect_args("sqlite"))
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -50,9 +59,15 @@ def engine(url: str) -> Engine:
             cursor.close()
 
         return eng
+    try:
+        import psycopg  # noqa: F401  (the postgres extra)
+    except ImportError:
+        raise ConfigError(
+            "NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: pip install 'nsfw-service[postgres]'"
+        ) from None
     return create_engine(
         url,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        connect_args=connect_args("postgresql"),
         pool_size=5,
         max_overflow=10,
         pool_timeout=2,

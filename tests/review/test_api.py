@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 
+import jsonschema
 import pytest
 import review_helpers
 from conftest import IMAGES
@@ -211,6 +212,25 @@ def test_export_in_csv_and_jsonl(review_app):
     (csv_row,) = list(csv.DictReader(io.StringIO(text.get_data(as_text=True))))
     assert csv_row["sha256"] == row["sha256"] and csv_row["decision"] == "adult"
     assert float(csv_row["nsfw"]) == pytest.approx(row["nsfw"])
+
+
+def test_answers_keep_to_the_openapi_schemas(review_app):
+    client = review_app()
+    document = client.get("/openapi.json").get_json()
+
+    def valid(instance, name):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        jsonschema.Draft202012Validator(schema).validate(instance)
+
+    valid(client.post("/v1/classify", data=PNG, content_type="image/png").get_json(), "ClassifyResponse")
+    page = flushed(client).get("/v1/review/items", headers=bearer()).get_json()
+    valid(page, "ReviewPage")
+    item_id = page["items"][0]["id"]
+    valid(client.get(f"/v1/review/items/{item_id}", headers=bearer()).get_json(), "ReviewItemWithHistory")
+    url = f"/v1/review/items/{item_id}/decision"
+    valid(client.post(url, json={"decision": "safe"}, headers=bearer()).get_json(), "ReviewItemWithHistory")
+    valid(client.post(url, json={"decision": None}, headers=bearer()).get_json(), "ReviewItemWithHistory")
+    valid(client.post("/v1/classify", data=PNG, content_type="image/png").get_json(), "ClassifyResponse")
 
 
 def test_the_openapi_document_describes_the_review_routes(review_app):
