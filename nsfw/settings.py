@@ -166,7 +166,8 @@ class Settings:
     review_webhook_attempts: int = 10
     review_webhook_backoff: float = 2.0  # seconds before the first retry, doubled for each next one
     # reviewer page (nsfw/web/review_page.py): the key that signs reviewers' session cookies
-    secret_key: str | None = None  # None: the gunicorn master makes one for its workers
+    # None: the gunicorn master makes one for its workers; never in a repr (a log line, a traceback)
+    secret_key: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self):
         if self.max_pixels is None:
