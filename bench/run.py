@@ -88,6 +88,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "inherits this shell's environment, e.g. WEB_CONCURRENCY=1",
     )
     p.add_argument("--json", help="also write the raw figures here (for comparing layouts)")
+    p.add_argument(
+        "--serve",
+        metavar="DIR",
+        help="serve another checkout (its app.py and gunicorn.conf.py, with this harness and this Python), "
+        "to measure a change against it in the same run (bench/compare.py TREE=DIR)",
+    )
     p.add_argument("--metrics", help="write the service's GET /metrics here at the end of the run")
     p.add_argument("--output", help="write the results here (default bench/results.md, only for a full run)")
     p.add_argument(
@@ -396,7 +402,7 @@ def main(argv=None) -> int:
                 "NSFW_FETCH_ALLOW_PORTS": f"80,443,{static.port}",
                 **args.env,
             }
-            service = Service(workdir, env)
+            service = Service(workdir, env, root=Path(args.serve).resolve() if args.serve else None)
             progress(f"starting `gunicorn app:app` on port {service.port} ({report.layout(args.env, None)})")
             service.start()
             ready_s = service.wait_ready()
@@ -482,6 +488,7 @@ def save(args, argv, table: str, cells: list[Cell], facts: dict, problems: list[
     notes = [
         f"Per cell: {args.duration:g} s of load from {facts['load_generator']} (timeout {args.timeout}). CPU % = the "
         "service's (master + workers) utime+stime over the cell as % of all cores, split per worker; "
+        "the decoder processes below each worker count as that worker's; "
         "CPU ms/req = the same CPU time per request; other CPU % = the whole machine minus the "
         "service (the load generator, the image server, anything else running); RSS = VmRSS of each worker after "
         "the cell (MB = 10^6 bytes); stage columns = median of the service's Server-Timing.",
