@@ -93,9 +93,8 @@ class Balancer:
     def least_of_others(self) -> int | None:
         """The fewest connections any other live worker holds; None when this worker is alone."""
         least, fresh = None, time.monotonic() - STALE
-        for offset in range(0, ROWS * _ROW.size, _ROW.size):
-            pid, held, beat = _ROW.unpack_from(_TABLE, offset)
-            if pid and offset != self.offset and beat >= fresh and (least is None or held < least):
+        for row, (pid, held, beat) in enumerate(_ROW.iter_unpack(_TABLE)):
+            if pid and row != self.row and beat >= fresh and (least is None or held < least):
                 least = held
         return least
 
