@@ -15,7 +15,7 @@ layouts with the drift. Each cell also gives the busiest worker's share of the w
 A layout may name another checkout with ``TREE=<dir>``: this harness (``run.py --serve DIR``) serves
 that tree's ``app.py`` with its ``gunicorn.conf.py``, so both are measured alike, in the same run:
 
-    git archive HEAD~5 | (mkdir /tmp/before && tar -x -C /tmp/before)
+    mkdir /tmp/before && git archive HEAD~5 | tar -x -C /tmp/before
     .venv/bin/python bench/compare.py --layout "" --layout "TREE=/tmp/before"
 """
 

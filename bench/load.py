@@ -198,7 +198,7 @@ def run_python(
         raise ValueError(f"unknown mode {mode!r}")
     if close:
         headers["Connection"] = "close"
-    load = _PythonLoad(host, port, method, path, payload, headers, _seconds(timeout), quota)
+    load = _PythonLoad(host, port, method, path, payload, headers, _seconds(timeout), quota, close)
     return load.run(connections, min(float(duration), MAX_SECONDS))
 
 
@@ -231,7 +231,8 @@ def _percentile(ordered: list[float], pct: float) -> float:
 
 
 class _PythonLoad:
-    def __init__(self, host, port, method, path, payload, headers, timeout, quota):
+    def __init__(self, host, port, method, path, payload, headers, timeout, quota, close=False):
+        self.close = close  # a new connection per request, whatever the server answers
         self.host, self.port, self.method, self.path = host, port, method, path
         self.payload, self.headers, self.timeout, self.quota = payload, headers, timeout, quota
         self.lock = threading.Lock()
@@ -296,7 +297,7 @@ class _PythonLoad:
                     sampled += 1
                     for name, dur in TIMING.findall(timing):
                         stages.setdefault(name, []).append(float(dur))
-                if response.will_close:
+                if response.will_close or self.close:
                     conn.close()
                     conn = None
                 with self.lock:
