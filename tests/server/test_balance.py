@@ -50,6 +50,19 @@ def _connect(port: int) -> socket.socket:
     return sock
 
 
+def _wait_closed(port: int, timeout: float = 30) -> None:
+    """Until the workers have closed every connection to ``port`` (and so counted it gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        # server side of a connection: local port is the service's; 01 ESTABLISHED, 08 CLOSE_WAIT
+        if not any(r[1].endswith(f":{port:04X}") and r[3] in ("01", "08") for r in rows):
+            return
+        time.sleep(0.05)
+    pytest.fail("the workers kept connections the client had closed")
+
+
 def _serving_worker(master: int, port: int, client: socket.socket) -> int:
     """The worker pid holding the server side of ``client``'s connection (from /proc, IPv4 loopback)."""
     client_port = client.getsockname()[1]
@@ -86,7 +99,7 @@ def _wait_for_both_workers(master: int, port: int, timeout: float = 60) -> None:
         pytest.fail("the second worker never accepted a connection")
     finally:
         held.close()
-        time.sleep(0.2)  # the worker sees it closed
+        _wait_closed(port)
 
 
 def test_two_keepalive_connections_land_on_two_workers(two_workers):
@@ -102,7 +115,7 @@ def test_two_keepalive_connections_land_on_two_workers(two_workers):
         finally:
             first.close()
             second.close()
-        time.sleep(0.2)  # both workers see their connection closed
+        _wait_closed(port)  # both workers count their connection gone
 
 
 def test_eight_connections_split_four_and_four(two_workers):
