@@ -177,7 +177,7 @@ def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, conf
     t1 = time.perf_counter()
     out = np.ndarray((len(image.frames), 1, size, size, 3), np.float32, buffer=shared)
     for i, frame in enumerate(image.frames):
-        out[i] = to_model_input(frame, size)
+        to_model_input(frame, size, out=out[i])  # straight into the shared memory
     t2 = time.perf_counter()
     return {
         "format": image.format,
