@@ -39,8 +39,10 @@ def default_thresholds() -> Thresholds:
 @doc(
     "Classify a batch: verdicts, the category view, per-item errors",
     description="Images as JSON (`url`, `urls`, `image` or `images` as base64), multipart `image` "
-    "fields or a raw `image/*` body. `model` and the thresholds come from the query string, "
-    "or from the JSON body or form fields (which win). One failing image never fails the batch.",
+    "fields or a raw `image/*` body; videos the same ways, or as `video` fields or a `video/*` body "
+    "(their items add `video` and a `timeline` of every classified frame). `model` and the thresholds "
+    "come from the query string, or from the JSON body or form fields (which win). One failing image "
+    "never fails the batch.",
     parameters=[
         MODEL_PARAM,
         query("adult_threshold", THRESHOLD, "verdict `adult` when nsfw >= this (default NSFW_ADULT_THRESHOLD)"),
@@ -53,6 +55,7 @@ def default_thresholds() -> Thresholds:
             "type": "object",
             "properties": {
                 "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                "video": {"type": "array", "items": {"type": "string", "format": "binary"}},
                 "model": ref("ModelName"),
                 "adult_threshold": THRESHOLD,
                 "safe_threshold": THRESHOLD,
