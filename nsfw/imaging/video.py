@@ -22,10 +22,11 @@ timer and memory limit as images, with a budget of its own (``NSFW_VIDEO_CPU_S``
   frames decoded (``VideoTooComplex``). One decoding thread, so one frame in flight and
   the CPU timer (which counts every thread of the process anyway) measures what it costs.
 * Frames: ``NSFW_VIDEO_FRAMES`` times spread evenly over the declared duration, the first
-  at 0. For a time far ahead (more than the longest keyframe interval seen) the demuxer
-  seeks to the keyframe before it and that keyframe is taken, which costs one frame
-  instead of a whole stretch of them; a near time is reached by decoding on, and taken
-  at the first frame at or after it. Without a declared duration every frame is decoded
+  at 0. When the keyframe at or before a time has not been decoded yet (by the container's
+  index; without one, when the time lies further ahead than the longest keyframe interval
+  seen), the demuxer seeks to it and that keyframe is taken: one frame decoded instead of
+  the whole stretch before it. Otherwise decoding goes on to the first frame at or after
+  the time. Without a declared duration every frame is decoded
   and an even spread of the ones seen is kept (a window that doubles when it fills).
 * Each frame becomes uint8 RGB (FFmpeg's swscale) and is handed to ``emit(rgb, t)``,
   which returns False to stop early (``NSFW_VIDEO_STOP_AT_ADULT``); the decoder process
@@ -326,6 +327,28 @@ class _Reader:
                 return item
         return None
 
+    def _keyframe_before(self, t: float) -> float | None:
+        """The time of the last keyframe at or before ``t`` by the container's index; None if it has none."""
+        try:
+            entries = self.stream.index_entries
+            if not len(entries):
+                return None
+            time_base = self.stream.time_base
+            found = entries.search_timestamp(int(t / time_base), backward=True)
+            return None if found < 0 else float(entries[found].timestamp * time_base)
+        except Exception:  # no index, or an unreadable one: decide by the keyframe intervals seen
+            return None
+
+    def _worth_seeking(self, target: float) -> bool:
+        """Whether a keyframe not yet decoded lies at or before ``target``: seeking there skips every
+        frame in between and costs one frame. Without an index: whether ``target`` lies further ahead
+        than the longest keyframe interval seen (at first always; a seek that lands on a keyframe
+        already passed teaches the interval)."""
+        key = self._keyframe_before(target)
+        if key is not None:
+            return key > self._last_time
+        return target - self._last_time > self.gop
+
     def spread(self, duration: float, emit) -> int:
         n = self.limits.frames
         taken = 0
@@ -334,13 +357,13 @@ class _Reader:
             target = i * duration / n
             if previous is not None and target <= previous:
                 continue  # the last frame taken already covers it
-            if previous is None or target - self._last_time <= self.gop or not self._seek(target):
-                item = self._until(target)
-            else:
-                item = self._next()
-                if item is not None and item[1] <= previous:  # the same keyframe again: decode on
+            if previous is not None and self._worth_seeking(target) and self._seek(target):
+                item = self._next()  # the keyframe: taken as this time's frame
+                if item is not None and item[1] <= previous:  # a keyframe already passed: decode on
                     self.gop = max(self.gop, target - item[1])
                     item = self._until(target)
+            else:
+                item = self._until(target)
             if item is None:
                 break
             frame, previous = item

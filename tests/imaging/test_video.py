@@ -133,7 +133,7 @@ def test_every_listed_codec_is_classified(make_detector, codec, container, answe
 
 def test_far_times_are_reached_by_seeking_near_ones_by_decoding_on():
     def decoded(gop):
-        data = hv.encode(hv.frames_of(600, 64, 48), rate=10, gop=gop)  # 60 s
+        data = hv.encode(hv.frames_of(600, 64, 48), rate=10, gop=gop, options={"x264-params": "scenecut=0"})  # 60 s
         got = []
         facts = decode_video(data, VideoLimits(frames=16), lambda rgb, t: got.append(t) or True)
         return facts.frames_decoded, got
