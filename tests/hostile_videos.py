@@ -9,8 +9,9 @@ so no chunk offset moves).
 from __future__ import annotations
 
 import io
+import itertools
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import av
 import numpy as np
@@ -34,7 +35,7 @@ def frames_of(count: int, width: int, height: int, seed: int = 0) -> list[np.nda
 
 
 def encode(
-    frames: list[np.ndarray],
+    frames: Iterable[np.ndarray],
     codec: str = "libx264",
     container: str = "mp4",
     rate: int = 10,
@@ -42,20 +43,35 @@ def encode(
     options: dict | None = None,
     gop: int | None = None,
 ) -> bytes:
-    """``frames`` (RGB) as a video in memory."""
-    height, width = frames[0].shape[:2]
+    """``frames`` (RGB; a list, or a generator for long or large videos) as a video in memory."""
+    frames = iter(frames)
+    first = next(frames)
+    height, width = first.shape[:2]
     buf = io.BytesIO()
     with av.open(buf, "w", format=container) as out:
         stream = out.add_stream(codec, rate=rate, options=options or {})
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if gop:
             stream.codec_context.gop_size = gop
-        for frame in frames:
+        for frame in itertools.chain([first], frames):
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
     return buf.getvalue()
+
+
+def moving_frames(count: int, width: int, height: int):
+    """``count`` frames of a gradient with a bright square crossing it, made one at a time."""
+    ramp = np.linspace(0, 255, width, dtype=np.float32)
+    base = np.empty((height, width, 3), np.uint8)
+    base[...] = np.stack([ramp, ramp[::-1], np.full(width, 128, np.float32)], axis=1)[np.newaxis].astype(np.uint8)
+    side = max(8, height // 6)
+    for i in range(count):
+        frame = base.copy()
+        x = (i * 16) % max(1, width - side)
+        frame[height // 3 : height // 3 + side, x : x + side] = 255
+        yield frame
 
 
 def lossless_h264(frames: list[np.ndarray], container: str = "mp4", rate: int = 10) -> bytes:
