@@ -19,8 +19,9 @@ timer and memory limit as images, with a budget of its own (``NSFW_VIDEO_CPU_S``
   frame's time at most ``NSFW_VIDEO_MAX_DURATION_S`` (``VideoTooLong``); frame size at
   most ``NSFW_VIDEO_MAX_PIXELS``, from the headers and again inside the decoder
   (FFmpeg's ``max_pixels``) (``VideoTooLarge``); at most ``NSFW_VIDEO_MAX_DECODED_FRAMES``
-  frames decoded (``VideoTooComplex``). One decoding thread, so one frame in flight and
-  the CPU timer (which counts every thread of the process anyway) measures what it costs.
+  frames decoded (``VideoTooComplex``). One thread (the decoder's and swscale's own thread
+  pools are off): one frame in flight, one core per decoder process as for images, and the
+  CPU timer (which counts every thread of the process anyway) measures what it costs.
 * Frames: ``NSFW_VIDEO_FRAMES`` times spread evenly over the declared duration, the first
   at 0. When the keyframe at or before a time has not been decoded yet (by the container's
   index; without one, when the time lies further ahead than the longest keyframe interval
@@ -242,9 +243,9 @@ def _decode(container, demuxer, limits: VideoLimits, emit, convert, on_header) -
     if duration is not None and duration > limits.max_duration_s:
         limit = limits.max_duration_s
         raise VideoTooLong(f"the video lasts {duration:.0f} s; this service accepts at most {limit:g} s")
-    context.thread_count = 1
-    context.thread_type = "NONE"
     context.options = {"max_pixels": str(limits.max_pixels)}
+    context.thread_count = 1  # and swscale gets threads=1 (see _rgb): the decoder process runs one thread
+    context.thread_type = "NONE"
     if on_header is not None:
         on_header(width * height)
 
@@ -394,6 +395,6 @@ class _Reader:
 
 def _rgb(frame) -> np.ndarray:
     """A decoded frame as uint8 HxWx3 RGB (FFmpeg's own conversion), read-only."""
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb = frame.to_ndarray(format="rgb24", threads=1)  # swscale would start threads of its own
     rgb.flags.writeable = False
     return rgb

@@ -7,6 +7,7 @@ the test with PyAV (tests/hostile_videos.py), hostile ones by editing its bytes.
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -143,6 +144,16 @@ def test_far_times_are_reached_by_seeking_near_ones_by_decoding_on():
     assert times == sorted(times) and times[0] == 0.0 and times[-1] >= 50
     one_gop, times = decoded(1000)  # one keyframe: decoding on is all there is
     assert 500 < one_gop <= 600 and len(times) == 16
+
+
+@pytest.mark.parametrize(("codec", "container"), [("libx264", "mp4"), ("libsvtav1", "mp4"), ("libvpx-vp9", "webm")])
+def test_decoding_starts_no_thread(codec, container):
+    """One core per decoder process, as for images: FFmpeg's decoder and swscale thread pools stay off."""
+    data = hv.sample(1.0, width=640, height=480, codec=codec, container=container)
+    before = len(os.listdir("/proc/self/task"))
+    seen = []
+    decode_video(data, VideoLimits(frames=4), lambda rgb, t: seen.append(len(os.listdir("/proc/self/task"))) or True)
+    assert seen and max(seen) == before
 
 
 def test_without_a_declared_duration_the_frames_kept_are_spread_over_all_of_it():
