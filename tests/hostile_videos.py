@@ -127,6 +127,20 @@ def edit_boxes(data: bytes, edit: Callable[[bytes, bytes, tuple], bytes | None])
     return build_boxes(walk(parse_boxes(data), ()))
 
 
+def rotated(data: bytes, quarter_turns_clockwise: int = 1) -> bytes:
+    """``data`` (an MP4/MOV) with its track's display matrix turning it clockwise, as a phone's
+    portrait video is stored: sideways, with a matrix saying how to show it."""
+    a, b, c, d = {1: (0, 1, -1, 0), 2: (-1, 0, 0, -1), 3: (0, -1, 1, 0)}[quarter_turns_clockwise % 4]
+    matrix = struct.pack(">9i", a << 16, b << 16, 0, c << 16, d << 16, 0, 0, 0, 1 << 30)
+
+    def edit(kind, payload, path):
+        if kind == b"tkhd" and payload[0] == 0:
+            return payload[:40] + matrix + payload[76:]
+        return None
+
+    return edit_boxes(data, edit)
+
+
 # --- hostile files ---------------------------------------------------------------------------
 def external_reference_mov(url: str) -> bytes:
     """A MOV whose only track's data lives at ``url`` (a Macintosh alias data reference, absolute path)."""

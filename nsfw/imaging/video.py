@@ -29,7 +29,9 @@ timer and memory limit as images, with a budget of its own (``NSFW_VIDEO_CPU_S``
   the whole stretch before it. Otherwise decoding goes on to the first frame at or after
   the time. Without a declared duration every frame is decoded
   and an even spread of the ones seen is kept (a window that doubles when it fills).
-* Each frame becomes uint8 RGB (FFmpeg's swscale) and is handed to ``emit(rgb, t)``,
+* Each frame becomes uint8 RGB (FFmpeg's swscale), turned as its display matrix says (a
+  phone's portrait video, stored sideways), as players and browsers show it; the width and
+  height answered are the displayed ones. It is handed to ``emit(rgb, t)``,
   which returns False to stop early (``NSFW_VIDEO_STOP_AT_ADULT``); the decoder process
   preprocesses it exactly as an image.
 * Any other FFmpeg failure is ``CorruptVideo`` (422); running out of memory is
@@ -256,6 +258,8 @@ def _decode(container, demuxer, limits: VideoLimits, emit, convert, on_header) -
         count = reader.window(emit)
     if count == 0:
         raise CorruptVideo("no frame of the video could be decoded")
+    if reader.turns % 2:  # answered as displayed
+        width, height = height, width
     return VideoFacts(demuxer, codec, width, height, duration, reader.decoded, count)
 
 
@@ -279,6 +283,7 @@ class _Reader:
     def __init__(self, container, stream, limits: VideoLimits, convert):
         self.container, self.stream, self.limits, self.convert = container, stream, limits, convert
         self.decoded = 0
+        self.turns = 0  # of the last frame decoded (its display matrix)
         self.gop = 0.0  # the longest keyframe interval seen, in seconds
         self._frames: Iterator | None = None
         self._last_key: float | None = None
@@ -294,6 +299,7 @@ class _Reader:
         if frame is None:
             return None
         self.decoded += 1
+        self.turns = _quarter_turns(frame)
         if self.decoded > self.limits.max_decoded_frames:
             raise VideoTooComplex(f"sampling the video needs more than {self.limits.max_decoded_frames} decoded frames")
         _check_pixels(frame.width, frame.height, self.limits.max_pixels)  # a size change mid-stream
@@ -393,8 +399,20 @@ class _Reader:
         return taken
 
 
+def _quarter_turns(frame) -> int:
+    """Counterclockwise quarter turns that show the frame as its display matrix says (a phone's
+    portrait video is stored sideways with a -90 degree matrix, as browsers and players apply it)."""
+    try:
+        degrees = float(frame.rotation)
+    except Exception:  # no display matrix, or an unreadable one: as stored
+        return 0
+    return round(degrees / 90) % 4 if math.isfinite(degrees) else 0
+
+
 def _rgb(frame) -> np.ndarray:
-    """A decoded frame as uint8 HxWx3 RGB (FFmpeg's own conversion), read-only."""
+    """A decoded frame as uint8 HxWx3 RGB (FFmpeg's own conversion), turned upright, read-only."""
     rgb = frame.to_ndarray(format="rgb24", threads=1)  # swscale would start threads of its own
+    if turns := _quarter_turns(frame):
+        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
     rgb.flags.writeable = False
     return rgb

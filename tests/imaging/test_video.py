@@ -112,6 +112,17 @@ def test_a_frames_scores_equal_the_same_frame_classified_as_a_png(make_detector)
                             "frames_classified": 4}  # fmt: skip
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_display_matrix_turns_the_frames_as_players_show_them(turns):
+    frames = hv.frames_of(10, 96, 64)
+    got = []
+    data = hv.rotated(hv.lossless_h264(frames), turns)
+    facts = decode_video(data, VideoLimits(frames=2), lambda rgb, t: got.append((t, rgb)) or True)
+    for t, rgb in got:
+        assert np.array_equal(rgb, np.rot90(frames[round(t * 10)], -turns))  # clockwise
+    assert (facts.width, facts.height) == ((64, 96) if turns % 2 else (96, 64))
+
+
 @pytest.mark.parametrize(
     ("codec", "container", "answer"),
     [
