@@ -84,6 +84,7 @@ ATTACKS = {
         Attack("stalled_headers", 32, 8, "connections sending half a request header, then nothing"),
         Attack("slow_body", 8, 2, "upload with Content-Length 1,000,000, 16 bytes / 0.5 s"),
         Attack("nested_json", 2, 1, "/v1/classify body of 100,000 '['"),
+        Attack("video_4k", 2, 1, "24 s 4K H.264 with one keyframe: decoded to the end (upload; the `video` extra)"),
     )
 }
 
@@ -403,6 +404,12 @@ def build_attacks(names: list[str], quick: bool) -> dict:
                 size = image.size
             progress(f"  {name}: {len(body):,} bytes, {size[0]}x{size[1]} ({time.perf_counter() - started:.1f} s)")
             built[name] = upload_attack(body, kind)
+        elif name == "video_4k":
+            import video  # bench/video.py: the clip is made once (minutes) and cached in the temp dir
+
+            body = video.hostile_cases(quick=False)["4K H.264, one keyframe, 24 s"]()
+            progress(f"  video_4k: {len(body):,} bytes ({time.perf_counter() - started:.1f} s)")
+            built[name] = upload_attack(body, "video/mp4")
         else:
             built[name] = globals()[name]
     return built

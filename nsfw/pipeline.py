@@ -21,8 +21,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
 
 from nsfw import cache
-from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError
+from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
 from nsfw.fetch.fetcher import Fetcher
+from nsfw.imaging import video
 from nsfw.imaging.sandbox import DecoderPool
 from nsfw.models.registry import ModelRegistry
 from nsfw.settings import Settings
@@ -42,6 +43,8 @@ class Classification:
     timings_ms: dict  # stage name -> milliseconds, for this call
     cached: bool = False
     size: int = 0  # bytes of the image as classified (downloaded or uploaded)
+    video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
+    timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
 
 
 class Detector:
@@ -91,7 +94,7 @@ class Detector:
         if not self._downloads.acquire(blocking=False):
             raise Overloaded("too many downloads in progress")
         try:
-            with self.fetcher.fetch(url, deadline=deadline) as body:
+            with self.fetcher.fetch(url, deadline=deadline, cap_for=self._byte_cap) as body:
                 data = body.read()
         finally:
             self._downloads.release()
@@ -134,6 +137,21 @@ class Detector:
         with ThreadPoolExecutor(workers, thread_name_prefix="nsfw-batch") as pool:
             return list(pool.map(one, sources))
 
+    @property
+    def video_bytes(self) -> int:
+        """The byte cap of a video upload; 0 when this install takes no video (no PyAV)."""
+        return self.settings.max_video_bytes if video.available() else 0
+
+    def _byte_cap(self, head: bytes | None) -> tuple[int, str]:
+        """The size cap for a body that starts with ``head`` (videos have their own); None: the larger."""
+        if not video.available():
+            return self.settings.max_bytes, "image"
+        if head is None:
+            return max((self.settings.max_bytes, "image"), (self.settings.max_video_bytes, "video"))
+        if video.sniff(head[: video.HEAD_BYTES]):
+            return self.settings.max_video_bytes, "video"
+        return self.settings.max_bytes, "image"
+
     def close(self) -> None:
         self.fetcher.close()
         self.decoders.close()
@@ -152,6 +170,8 @@ class Detector:
         return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
 
     def _run(self, data: bytes, runner, deadline: float) -> Classification:
+        if video.sniff(data[: video.HEAD_BYTES]):
+            return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
@@ -188,6 +208,62 @@ class Detector:
             size=len(data),
         )
 
+    def _run_video(self, data: bytes, runner, deadline: float) -> Classification:
+        """A video's frames are classified as the decoder hands them over, worst frame answered.
+
+        With NSFW_VIDEO_STOP_AT_ADULT the first frame whose nsfw score reaches the adult
+        threshold stops the decoder: no further frame is decoded or classified.
+        """
+        if not video.available():
+            raise VideoUnsupported(
+                "this service was installed without video support: install the 'video' extra "
+                "(pip install 'nsfw-service[video]')"
+            )
+        submitted = time.perf_counter()
+        timeline, spent = [], [0.0]
+        stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None
+
+        def infer(tensor):
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded()
+            started = time.perf_counter()
+            probs = runner.predict(tensor)
+            return probs, _ms(started)
+
+        def on_frame(tensor, t: float) -> bool:
+            future = self._cpu.submit(infer, tensor)
+            try:
+                probs, ms = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                future.cancel()
+                raise DeadlineExceeded() from None
+            spent[0] += ms
+            scores = {name: float(p) for name, p in zip(runner.classes, probs)}
+            timeline.append({"t": t, "scores": scores})
+            return stop_at is None or nsfw_score(scores) < stop_at
+
+        prepared = self.decoders.prepare(data, runner.input_size, deadline, on_frame)
+        timings = {
+            "queue": 0.0,
+            "decode": prepared.decode_ms,
+            "preprocess": prepared.preprocess_ms,
+            "inference": round(spent[0], 3),
+        }
+        timings["queue"] = round(max(0.0, _ms(submitted) - sum(timings.values())), 3)
+        worst = max(timeline, key=lambda frame: nsfw_score(frame["scores"]))  # the first of equals
+        return Classification(
+            model=runner.spec.name,
+            scores=worst["scores"],
+            image_format=prepared.format,
+            width=prepared.width,
+            height=prepared.height,
+            frames=len(timeline),
+            timings_ms=timings,
+            size=len(data),
+            video={**prepared.video, "frames_classified": len(timeline)},
+            timeline=tuple(timeline),
+        )
+
 
 def _encode(result: Classification) -> bytes:
     """A result as the shared (Redis) cache keeps it: JSON, without this call's timings."""
@@ -197,7 +273,9 @@ def _encode(result: Classification) -> bytes:
 
 
 def _decode(raw: bytes) -> Classification:
-    return Classification(**json.loads(raw), timings_ms={})
+    fields = json.loads(raw)
+    fields["timeline"] = tuple(fields.get("timeline") or ())
+    return Classification(**fields, timings_ms={})
 
 
 def _name_os_thread(name: str) -> None:

@@ -151,6 +151,14 @@ class Settings:
     log_level: str = "info"
     log_full_urls: bool = False
     metrics_token: str | None = None
+    # video (nsfw/imaging/video.py, the `video` extra): decoded in the same decoder processes
+    max_video_bytes: int = 32 * MiB  # a video download or upload; images keep NSFW_MAX_BYTES
+    video_frames: int = 16  # frames classified, spread over the duration
+    video_stop_at_adult: bool = False  # stop at the first frame whose nsfw score reaches NSFW_ADULT_THRESHOLD
+    video_max_duration_s: float = 600.0
+    video_max_pixels: int = 3840 * 2160  # per frame
+    video_max_decoded_frames: int = 3000
+    video_cpu_s: float = 8.0
 
     def __post_init__(self):
         if self.max_pixels is None:
@@ -255,6 +263,18 @@ class Settings:
             log_level=env.get("NSFW_LOG_LEVEL", "").strip().lower() or defaults.log_level,
             log_full_urls=read.flag("NSFW_LOG_FULL_URLS"),
             metrics_token=env.get("NSFW_METRICS_TOKEN") or None,
+            # video
+            max_video_bytes=read.number("NSFW_MAX_VIDEO_BYTES", defaults.max_video_bytes, int, low=1),
+            video_frames=read.number("NSFW_VIDEO_FRAMES", defaults.video_frames, int, low=1, high=256),
+            video_stop_at_adult=read.flag("NSFW_VIDEO_STOP_AT_ADULT"),
+            video_max_duration_s=read.number(
+                "NSFW_VIDEO_MAX_DURATION_S", defaults.video_max_duration_s, float, low=0.1
+            ),
+            video_max_pixels=read.number("NSFW_VIDEO_MAX_PIXELS", defaults.video_max_pixels, int, low=1),
+            video_max_decoded_frames=read.number(
+                "NSFW_VIDEO_MAX_DECODED_FRAMES", defaults.video_max_decoded_frames, int, low=1
+            ),
+            video_cpu_s=read.number("NSFW_VIDEO_CPU_S", defaults.video_cpu_s, float, low=0.05),
         )
 
 

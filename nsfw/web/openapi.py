@@ -106,13 +106,22 @@ MODEL_PARAM = "model"  # a component parameter: its enum is the app's served mod
 
 
 def image_body(required: bool, multipart: dict | None = None, json_schema: dict | None = None) -> dict:
-    """An image as a raw ``image/*`` (or octet-stream) body or multipart ``image`` fields (or JSON)."""
+    """An image as a raw ``image/*`` (or octet-stream) body or multipart ``image`` fields (or JSON);
+    a video as a raw ``video/*`` body or a multipart ``video`` (or ``image``) field."""
     binary = {"schema": {"type": "string", "format": "binary"}}
-    form = multipart or {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}
+    form = multipart or {
+        "type": "object",
+        "properties": {
+            "image": {"type": "string", "format": "binary"},
+            "video": {"type": "string", "format": "binary"},
+        },
+    }
     content = {"application/json": {"schema": json_schema}} if json_schema else {}
+    encoding = {"image": {"contentType": "image/*, video/*"}, "video": {"contentType": "video/*"}}
     content |= {
-        "multipart/form-data": {"schema": form, "encoding": {"image": {"contentType": "image/*"}}},
+        "multipart/form-data": {"schema": form, "encoding": encoding},
         "image/*": binary,
+        "video/*": binary,
         "application/octet-stream": binary,
     }
     return {"required": required, "content": content}

@@ -47,6 +47,15 @@ IMAGE_BODIES = [
     b"",
 ]
 schemathesis.openapi.media_type("image/*", st.sampled_from(IMAGE_BODIES))
+# ... and as a video: a real one when PyAV is installed (the `video` extra), a truncated one, a non-video.
+try:
+    from hostile_videos import sample as _video
+
+    VIDEO = _video(0.5, width=32, height=32)
+except ImportError:  # no PyAV: the service answers video_unsupported, which the document lists too
+    VIDEO = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+VIDEO_BODIES = [VIDEO, VIDEO[: len(VIDEO) // 2], b"not a video", b""]
+schemathesis.openapi.media_type("video/*", st.sampled_from(VIDEO_BODIES))
 
 MAX_EXAMPLES = 30  # per operation and phase: about 400 requests, a few seconds
 CONFIG = {
