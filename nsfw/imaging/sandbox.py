@@ -189,6 +189,7 @@ def _config(settings: Settings, max_pixels: int, memory_mb: int) -> str:
             "max_frames": settings.max_frames,
             "cpu_seconds": settings.decode_cpu_s,
             "memory_bytes": memory_mb * 1024 * 1024,
+            "fast_decode": settings.fast_decode,
         }
     )
 
