@@ -105,9 +105,11 @@ FRAME_PIXEL_BUDGET = 50_000_000  # canvas pixels composited while walking an ani
 BLOCK_LIMIT = 100_000  # JPEG header segments, PNG chunks, GIF blocks parsed in Python
 _STRIP_PIXELS = 1 << 20  # pixels converted to the RGB array at a time
 
-# What decoding a pixel costs against JPEG, for the CPU budget the decoder sets from on_header:
-# HEVC and AV1 cost 38 and 32 ns a pixel here against 9 for a JPEG (one thread, 12 MP).
-_PIXEL_WEIGHT = {"HEIF": 2, "AVIF": 2}
+# What decoding a pixel may cost against JPEG, for the CPU budget the decoder sets from on_header
+# (100 ns a pixel: five times the costliest JPEG, PNG or WebP measured). Decoding, with one thread,
+# 12 MP: JPEG 9-14 ns a pixel; AV1 29-34; HEVC 38 for a 3.3 MB file and 89 for a grainy 7 MB one
+# (libde265's cost follows the bitrate). Weighted, the budget stays about five times the worst.
+_PIXEL_WEIGHT = {"HEIF": 5, "AVIF": 2}
 
 _ORIENTATION_TAG = 0x0112
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
