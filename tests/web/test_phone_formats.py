@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 import pytest
+import redis_helpers
 from conftest import CLASSES, IMAGES
 from hostile_images import avif, heic, heic_grid, with_free_boxes, with_grid_size, with_ispe, with_items
 from PIL import Image
@@ -149,3 +150,18 @@ def test_fast_mode_reports_the_files_own_size(make_app):
     body = {"image": base64.b64encode(buf.getvalue()).decode()}
     (result,) = fast.post("/v1/classify", json=body).get_json()["results"]
     assert result["image"] == {"format": "JPEG", "width": 2400, "height": 1600}
+
+
+redis_server = redis_helpers.redis_server  # a real redis-server for this module
+
+
+def test_fast_and_exact_results_are_never_shared_through_redis(make_app, redis_server):
+    """Instances sharing one Redis may differ in NSFW_FAST_DECODE: each must get its own scores."""
+    exact = make_app(cache_url=redis_server.url)
+    fast = make_app(cache_url=redis_server.url, fast_decode=True)
+    body = {"image": base64.b64encode((IMAGES / "retina.jpg").read_bytes()).decode()}
+    first = exact.post("/v1/classify", json=body).get_json()["results"][0]
+    quick = fast.post("/v1/classify", json=body).get_json()["results"][0]
+    assert not quick["cached"] and quick["scores"] != first["scores"]
+    again = make_app(cache_url=redis_server.url).post("/v1/classify", json=body).get_json()["results"][0]
+    assert again["cached"] and again["scores"] == first["scores"]  # exact instances still share
