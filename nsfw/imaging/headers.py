@@ -225,7 +225,9 @@ def image_size(data: bytes, limit: int = 1000) -> tuple[int, int] | None:
 
 
 # --- HEIF and AVIF (ISO-BMFF) ------------------------------------------------------------------
-_CANVAS_ITEMS = {b"grid": 0, b"iovl": 8}  # item type -> bytes before its output size (overlay: 4 fill values)
+# item type -> bytes between version and flags and the output size: a grid's rows and columns,
+# an overlay's four 16-bit fill values
+_CANVAS_ITEMS = {b"grid": 2, b"iovl": 8}
 
 
 def _boxes(data: bytes, start: int, end: int, budget: list[int]):
@@ -297,7 +299,7 @@ def heif_declared_size(data: bytes, limit: int) -> tuple[int, int] | None:
         elif method != 0:
             raise ValueError("a grid or overlay item is stored in a way this service does not read")
         flags, pos = _uint(data, offset + 1, 1, len(data))
-        pos += 2 + skip  # rows and columns (grid) or version and fill values (overlay)
+        pos += skip
         field = 4 if flags & 1 else 2
         width, pos = _uint(data, pos, field, len(data))
         height, _ = _uint(data, pos, field, len(data))

@@ -17,6 +17,7 @@ import pillow_heif
 import pytest
 from hostile_images import (
     avif,
+    box,
     find_boxes,
     heic,
     heic_grid,
@@ -306,3 +307,46 @@ def test_one_decoding_thread():
     decode(heic(photo()), S)
     decode(avif(photo()), S)
     assert options.DECODE_THREADS == 1 and AvifImagePlugin.DEFAULT_MAX_THREADS == 1
+
+
+# --- the box parser on hand-made structures -------------------------------------------------------
+def full_box(kind: bytes, payload: bytes, version: int = 0) -> bytes:
+    return box(kind, bytes([version, 0, 0, 0]) + payload)
+
+
+def canvas_file(item_type: bytes, data: bytes, in_idat: bool = True) -> bytes:
+    """ftyp + meta with one item of ``item_type`` whose data is ``data`` (in idat, or after meta)."""
+    infe = full_box(b"infe", struct.pack(">HH", 1, 0) + item_type, version=2)
+    iinf = full_box(b"iinf", struct.pack(">H", 1) + infe)
+
+    def iloc(offset: int) -> bytes:  # version 1: 4-byte offsets and lengths, a construction method
+        item = struct.pack(">HHH", 1, 1 if in_idat else 0, 0) + struct.pack(">H", 1)
+        return full_box(b"iloc", b"\x44\x00" + struct.pack(">H", 1) + item + struct.pack(">II", offset, len(data)), 1)
+
+    head = ftyp(b"heic", b"mif1", b"heic")
+    if in_idat:
+        meta = full_box(b"meta", iinf + iloc(0) + box(b"idat", data))
+        return head + meta
+    size = len(head) + len(full_box(b"meta", iinf + iloc(0)))
+    return head + full_box(b"meta", iinf + iloc(size + 8)) + box(b"mdat", data)
+
+
+@pytest.mark.parametrize("in_idat", [True, False])
+def test_declared_canvases_of_grids_and_overlays(in_idat):
+    grid16 = bytes([0, 0, 3, 3]) + struct.pack(">HH", 50000, 40000)
+    grid32 = bytes([0, 1, 3, 3]) + struct.pack(">II", 70000, 60000)
+    overlay = bytes([0, 0]) + bytes(8) + struct.pack(">HH", 30000, 20000) + struct.pack(">hh", 0, 0)
+    assert heif_declared_size(canvas_file(b"grid", grid16, in_idat), BLOCK_LIMIT) == (50000, 40000)
+    assert heif_declared_size(canvas_file(b"grid", grid32, in_idat), BLOCK_LIMIT) == (70000, 60000)
+    assert heif_declared_size(canvas_file(b"iovl", overlay, in_idat), BLOCK_LIMIT) == (30000, 20000)
+    expect(ImageTooLarge, canvas_file(b"iovl", overlay, in_idat))
+
+
+def test_a_canvas_item_the_parser_cannot_place_is_corrupt():
+    grid = bytes([0, 0, 3, 3]) + struct.pack(">HH", 50000, 40000)
+    broken = canvas_file(b"grid", grid).replace(b"idat", b"free")  # its data box is gone
+    with pytest.raises(ValueError):
+        heif_declared_size(broken, BLOCK_LIMIT)
+    expect(CorruptImage, broken)
+    with pytest.raises(ValueError):
+        heif_declared_size(canvas_file(b"grid", grid), 5)  # past the box limit
