@@ -59,7 +59,8 @@ class TooLarge(ServiceError):
 
 # --- decoding ----------------------------------------------------------------
 class UnsupportedMedia(ServiceError):
-    status, code, default_message = 415, "unsupported_media", "the body is not a JPEG, PNG, GIF or WebP image"
+    status, code = 415, "unsupported_media"
+    default_message = "the body is not a JPEG, PNG, GIF, WebP, HEIF or AVIF image"
 
 
 class CorruptImage(ServiceError):

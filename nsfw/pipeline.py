@@ -164,6 +164,8 @@ class Detector:
             return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
         started = time.perf_counter()
         key = (hashlib.sha256(data).digest(), runner.spec.name)
+        if self.settings.fast_decode:  # its scores differ slightly: never shared with exact instances
+            key += ("fast",)
         result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline))
         if cached:
             return dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})

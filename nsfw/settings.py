@@ -109,6 +109,9 @@ class Settings:
     decode_cpu_s: float = 2.0
     decode_memory_mb: int = 448
     decoders: int = 2
+    # fast decoding of large photos (nsfw/imaging/decode.py): JPEGs decoded at a reduced DCT
+    # scale that still covers the model's input; not bit-exact with nsfwjs, so off by default
+    fast_decode: bool = False
     # models
     model_dir: Path = dataclasses.field(default_factory=default_model_dir)
     models: tuple = ("mobilenet_v2",)
@@ -227,6 +230,8 @@ class Settings:
             decode_cpu_s=read.number("NSFW_DECODE_CPU_S", defaults.decode_cpu_s, float, low=0.05),
             decode_memory_mb=read.number("NSFW_DECODE_MEMORY_MB", defaults.decode_memory_mb, int, low=1),
             decoders=read.number("NSFW_DECODERS", defaults.decoders, int, low=1, high=64),
+            # fast decoding of large photos
+            fast_decode=read.flag("NSFW_FAST_DECODE"),
             model_dir=Path(env.get("NSFW_MODEL_DIR") or defaults.model_dir),
             models=read.names("NSFW_MODELS", defaults.models),
             model_path=env.get("NSFW_MODEL_PATH") or None,

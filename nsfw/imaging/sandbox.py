@@ -211,6 +211,7 @@ def _config(settings: Settings, max_pixels: int, memory_mb: int, video: bool = F
         "max_frames": settings.max_frames,
         "cpu_seconds": settings.decode_cpu_s,
         "memory_bytes": memory_mb * 1024 * 1024,
+        "fast_decode": settings.fast_decode,
     }
     if video:  # the express decoder never gets a video (its size is not known up front)
         config["video"] = {

@@ -25,7 +25,7 @@ from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa
 
 CLASSES = sorted(SUBCATEGORIES)
 VERDICTS = ["adult", "safe", "unknown"]
-FORMATS = ["JPEG", "PNG", "GIF", "WEBP"]  # what decode.sniff_format recognises
+FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"]  # what decode.sniff_format recognises
 
 # Error groups that views name in @doc(errors=...). Werkzeug's own errors are
 # rendered through the app's handlers to learn their status and code.

@@ -14,6 +14,7 @@ import re
 import socket
 import tomllib
 
+import pillow_heif
 import pytest
 import schemathesis
 from conftest import IMAGES, TESTS
@@ -33,6 +34,12 @@ def _image(fmt: str, size=(24, 16), mode="RGB") -> bytes:
     return out.getvalue()
 
 
+def _heic() -> bytes:
+    out = io.BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", (24, 16), (90, 140, 200))).save(out, quality=50)
+    return out.getvalue()
+
+
 PNG = _image("PNG")
 # What schemathesis sends as an image: real ones (so successes are checked too),
 # a truncated one, a non-image and an empty body.
@@ -41,6 +48,8 @@ IMAGE_BODIES = [
     _image("JPEG"),
     _image("GIF", mode="P"),
     _image("WEBP"),
+    _image("AVIF"),
+    _heic(),
     (IMAGES / "drawing_flat.png").read_bytes(),
     PNG[:40],
     b"not an image",
