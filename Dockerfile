@@ -19,6 +19,9 @@ COPY app.py gunicorn.conf.py LICENSE ./
 
 # A numeric USER: Kubernetes' runAsNonRoot can only verify a number (deploy/kubernetes uses 10001).
 RUN groupadd --system --gid 10001 nsfw && useradd --system --uid 10001 --gid 10001 --no-create-home nsfw
+# The review queue's SQLite file (NSFW_REVIEW, off by default): mount a volume here to keep it.
+RUN mkdir /data && chown 10001:10001 /data
+ENV NSFW_DATA_DIR=/data
 USER 10001:10001
 
 EXPOSE 8080

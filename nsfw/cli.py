@@ -20,7 +20,7 @@ from nsfw.batch.options import positive_int
 from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "serve", "models", "keygen", "bulk")
+COMMANDS = ("classify", "serve", "models", "keygen", "bulk", "reviewer", "db")
 GUNICORN_CONFIG = "python:nsfw.server.gunicorn_conf"
 WSGI_APP = "nsfw:create_app()"
 
@@ -46,6 +46,11 @@ commands (`%(prog)s COMMAND --help` for each):
   bulk --input SRC --output DST
                          classify a directory or a list of files or URLs on Ray Data
                          (pip install 'nsfw-service[bulk]'), to Parquet or JSON Lines
+  reviewer NAME          print a new review-queue token and the line to add to
+                         NSFW_REVIEWERS_FILE
+  db upgrade|current|prune
+                         create or migrate the review database (NSFW_DATABASE_URL),
+                         show its revision, or apply NSFW_REVIEW_RETENTION_DAYS now
 """
 
 OUTPUT = """\
@@ -217,6 +222,32 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     keygen.add_argument("name", metavar="NAME", help="who the key is for: 1-64 of A-Z a-z 0-9 . _ @ -")
     keygen.set_defaults(run=_keygen, parser=keygen)
+
+    reviewer = commands.add_parser(
+        "reviewer",
+        prog=f"{prog} reviewer",
+        description="Print a new random token for the reviewer NAME, and the line to add to the file\n"
+        "NSFW_REVIEWERS_FILE names (only the token's sha256 is kept there). The reviewer sends it\n"
+        "as `Authorization: Bearer TOKEN` to /v1/review/*; every decision records NAME.",
+        epilog="output (stdout, two lines):\n  token: <the token>\n  line: NAME:<sha256 of the token>\n",
+        formatter_class=formatter,
+    )
+    reviewer.add_argument("name", metavar="NAME", help="who decides: 1-64 of A-Z a-z 0-9 . _ @ -")
+    reviewer.set_defaults(run=_reviewer, parser=reviewer)
+
+    db = commands.add_parser(
+        "db",
+        prog=f"{prog} db",
+        description="The review queue's database (NSFW_DATABASE_URL; default a SQLite file in NSFW_DATA_DIR).\n"
+        "  upgrade   create the schema or migrate it to this version (NSFW_DB_AUTO_MIGRATE=1 does\n"
+        "            this at start-up; the default for SQLite)\n"
+        "  current   print the schema's revision (nothing for an empty database)\n"
+        "  prune     delete what NSFW_REVIEW_RETENTION_DAYS allows no longer, and print the counts\n"
+        "            (the server does it at most once an hour per process)",
+        formatter_class=formatter,
+    )
+    db.add_argument("action", choices=("upgrade", "current", "prune"))
+    db.set_defaults(run=_db, parser=db)
     from nsfw.batch import bulk  # its options live with it; Ray itself is imported only when it runs
 
     bulk.add_parser(commands, prog, formatter)
@@ -276,6 +307,45 @@ def _keygen(args) -> int:
     except ValueError as exc:
         args.parser.error(str(exc))
     print(f"key: {key}\nline: {line}", flush=True)
+    return EXIT_OK
+
+
+def _reviewer(args) -> int:
+    from nsfw.protect.keys import line_for, new_key
+
+    token = new_key()
+    try:
+        line = line_for(args.name, token)
+    except ValueError as exc:
+        args.parser.error(str(exc).replace("a key name", "a reviewer name"))
+    print(f"token: {token}\nline: {line}", flush=True)
+    return EXIT_OK
+
+
+def _db(args) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nsfw.review import schema
+
+    settings = Settings.from_env()
+    try:
+        if args.action == "upgrade":
+            schema.upgrade(settings.database_url)
+            print(f"review database at revision {schema.current(settings.database_url)}", flush=True)
+        elif args.action == "current":
+            print(schema.current(settings.database_url) or "", flush=True)
+        else:
+            from nsfw.review.store import ReviewStore
+
+            store = ReviewStore.from_settings(settings.replace(db_auto_migrate=False))
+            try:
+                pruned = store.prune()
+            finally:
+                store.close()
+            print(json.dumps({"items": pruned.items, "thumbnails": pruned.thumbnails}), flush=True)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"{args.parser.prog}: error: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -153,3 +153,40 @@ class RateLimitUnavailable(ServiceError):
 
     status, code, default_message = 503, "rate_limit_unavailable", "rate limits cannot be checked; retry shortly"
     retry_after = 1
+
+
+# --- the review queue (nsfw/review) -------------------------------------------
+class NotReviewer(ServiceError):
+    """No reviewer token, or one that is not in NSFW_REVIEWERS_FILE."""
+
+    status, code, default_message = 401, "not_reviewer", "a valid reviewer token is required"
+    headers = {"WWW-Authenticate": 'Bearer realm="nsfw-review"'}
+
+
+class ReviewDisabled(ServiceError):
+    """NSFW_REVIEW=off: there is no queue, so its routes name nothing (404, as for an unknown path)."""
+
+    status, code, default_message = 404, "review_disabled", "the review queue is off (NSFW_REVIEW=off)"
+
+
+class ReviewItemNotFound(ServiceError):
+    status, code, default_message = 404, "review_item_not_found", "no review item has this id"
+
+
+class InvalidDecision(ServiceError):
+    status, code, default_message = 400, "invalid_decision", 'the decision must be "adult" or "safe"'
+
+
+class InvalidCursor(ServiceError):
+    status, code, default_message = 400, "invalid_cursor", "the cursor is not one this service gave out"
+
+
+class InvalidReviewQuery(ServiceError):
+    status, code, default_message = 400, "invalid_review_query", "a query parameter has a value not accepted"
+
+
+class ReviewUnavailable(ServiceError):
+    """The review database does not answer; classification goes on without it."""
+
+    status, code, default_message = 503, "review_unavailable", "the review database is unavailable; retry shortly"
+    retry_after = 5

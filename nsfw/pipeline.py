@@ -45,6 +45,7 @@ class Classification:
     size: int = 0  # bytes of the image as classified (downloaded or uploaded)
     video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
     timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
+    sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
 
 
 class Detector:
@@ -73,6 +74,11 @@ class Detector:
         )
         #: Called with the byte count of every download (set by the web layer, for its metrics).
         self.on_fetched = None
+        #: Called after every classification with ``(result, url or None, model input or None)``, the
+        #: input only when it was computed for this call (set by the review queue; must not block).
+        self.on_classified = None
+        #: Called by ``close`` (the review queue's background threads).
+        self.closing: list = []
 
     @property
     def ready(self) -> bool:
@@ -100,7 +106,7 @@ class Detector:
             self._downloads.release()
         if self.on_fetched is not None:
             self.on_fetched(len(data))
-        return self._classify(data, runner, {"fetch": _ms(started)}, deadline)
+        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
 
     def classify_bytes(
         self, data: bytes | BinaryIO, model: str | None = None, deadline: float | None = None
@@ -153,25 +159,37 @@ class Detector:
         return self.settings.max_bytes, "image"
 
     def close(self) -> None:
+        for close in self.closing:
+            close()
         self.fetcher.close()
         self.decoders.close()
         self.cache.close()
         self._cpu.shutdown(wait=False, cancel_futures=True)
 
-    def _classify(self, data: bytes, runner, timings: dict, deadline: float) -> Classification:
-        if self.cache.size <= 0:
-            result = self._run(data, runner, deadline)
+    def _classify(self, data: bytes, runner, timings: dict, deadline: float, url: str | None = None) -> Classification:
+        computed = []  # the model input, when this call ran the model (the review queue's thumbnail)
+        if self.cache.size <= 0 and self.on_classified is None:
+            result = self._run(data, runner, deadline, computed)
             return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
         started = time.perf_counter()
-        key = (hashlib.sha256(data).digest(), runner.spec.name)
+        digest = hashlib.sha256(data).digest()
+        key = (digest, runner.spec.name)
         if self.settings.fast_decode:  # its scores differ slightly: never shared with exact instances
             key += ("fast",)
-        result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline))
+        result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline, computed))
         if cached:
-            return dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
-        return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
+            result = dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
+        else:
+            result = dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
+        result = dataclasses.replace(result, sha256=digest.hex())
+        if self.on_classified is not None:
+            try:
+                self.on_classified(result, url, computed[0] if computed else None)
+            except Exception:  # the answer is computed; nothing after it may cost it
+                log.exception("the on_classified hook failed")
+        return result
 
-    def _run(self, data: bytes, runner, deadline: float) -> Classification:
+    def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
         if video.sniff(data[: video.HEAD_BYTES]):
             return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
@@ -194,11 +212,13 @@ class Detector:
         # whatever of the call was not decoding, preprocessing or inference was waiting
         timings["queue"] = round(max(0.0, _ms(submitted) - sum(timings.values())), 3)
 
-        best, best_nsfw = None, -1.0
-        for probs in all_probs:
+        best, best_nsfw, best_frame = None, -1.0, 0
+        for frame, probs in enumerate(all_probs):
             scores = {name: float(p) for name, p in zip(runner.classes, probs)}
             if (total := nsfw_score(scores)) > best_nsfw:
-                best, best_nsfw = scores, total
+                best, best_nsfw, best_frame = scores, total, frame
+        if computed is not None and self.on_classified is not None:
+            computed.append(image.tensors[best_frame])
         return Classification(
             model=runner.spec.name,
             scores=best,
@@ -270,7 +290,7 @@ class Detector:
 def _encode(result: Classification) -> bytes:
     """A result as the shared (Redis) cache keeps it: JSON, without this call's timings."""
     fields = dataclasses.asdict(result)
-    del fields["timings_ms"], fields["cached"]
+    del fields["timings_ms"], fields["cached"], fields["sha256"]
     return json.dumps(fields, separators=(",", ":")).encode()
 
 

@@ -46,6 +46,7 @@ def pixels_for_memory(memory_mb: int) -> int:
 
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what redis-py reads (NSFW_CACHE_URL)
+DATABASE_SCHEMES = ("sqlite://", "postgresql://", "postgresql+psycopg://")  # NSFW_DATABASE_URL (review queue)
 LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://")  # what the limits library reads
 
 
@@ -162,6 +163,19 @@ class Settings:
     video_max_pixels: int = 3840 * 2160  # per frame
     video_max_decoded_frames: int = 3000
     video_cpu_s: float = 8.0
+    # review queue (nsfw/review): people decide what the model could not; the service remembers
+    review: str = "off"  # off | unknown | all: which classified images are queued
+    data_dir: str = "data"  # where the default SQLite database lives
+    database_url: str | None = None  # None: sqlite:///<data_dir>/nsfw.db
+    db_auto_migrate: bool | None = None  # None: on for SQLite, off for a shared server
+    review_retention_days: float = 30.0
+    review_keep_decided_thumbnails: bool = False
+    review_max_sources: int = 10
+    reviewers_file: str | None = None  # name:sha256-hex lines, as NSFW_API_KEYS_FILE
+    review_webhook_url: str | None = None
+    review_webhook_secret: str | None = None
+    review_webhook_attempts: int = 10
+    review_webhook_backoff: float = 2.0  # seconds before the first retry, doubled for each next one
 
     def __post_init__(self):
         if self.max_pixels is None:
@@ -190,6 +204,23 @@ class Settings:
         if self.model_path and "custom" not in self.models:
             object.__setattr__(self, "models", (*self.models, "custom"))
         self._check_protection()
+        self._check_review()
+
+    def _check_review(self):
+        if self.review not in ("off", "unknown", "all"):
+            raise ConfigError(f"NSFW_REVIEW={self.review!r} must be off, unknown or all")
+        if self.database_url is None:
+            path = Path(self.data_dir).expanduser().absolute() / "nsfw.db"
+            object.__setattr__(self, "database_url", f"sqlite:///{path}")
+        if not self.database_url.startswith(DATABASE_SCHEMES):
+            raise ConfigError("NSFW_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        if self.db_auto_migrate is None:
+            object.__setattr__(self, "db_auto_migrate", self.database_url.startswith("sqlite"))
+        if self.review_webhook_url is not None:
+            if not self.review_webhook_url.startswith(("http://", "https://")):
+                raise ConfigError("NSFW_REVIEW_WEBHOOK_URL must be an http:// or https:// URL")
+            if not self.review_webhook_secret:
+                raise ConfigError("NSFW_REVIEW_WEBHOOK_URL is set but NSFW_REVIEW_WEBHOOK_SECRET is not")
 
     def _check_protection(self):
         if self.rate_limit is not None:
@@ -280,6 +311,25 @@ class Settings:
                 "NSFW_VIDEO_MAX_DECODED_FRAMES", defaults.video_max_decoded_frames, int, low=1
             ),
             video_cpu_s=read.number("NSFW_VIDEO_CPU_S", defaults.video_cpu_s, float, low=0.05),
+            # review queue
+            review=env.get("NSFW_REVIEW", "").strip().lower() or defaults.review,
+            data_dir=env.get("NSFW_DATA_DIR", "").strip() or defaults.data_dir,
+            database_url=env.get("NSFW_DATABASE_URL", "").strip() or None,
+            db_auto_migrate=read.flag("NSFW_DB_AUTO_MIGRATE") if env.get("NSFW_DB_AUTO_MIGRATE", "").strip() else None,
+            review_retention_days=read.number(
+                "NSFW_REVIEW_RETENTION_DAYS", defaults.review_retention_days, float, low=0.0
+            ),
+            review_keep_decided_thumbnails=read.flag("NSFW_REVIEW_KEEP_DECIDED_THUMBNAILS"),
+            review_max_sources=read.number("NSFW_REVIEW_MAX_SOURCES", defaults.review_max_sources, int, low=0),
+            reviewers_file=env.get("NSFW_REVIEWERS_FILE") or None,
+            review_webhook_url=env.get("NSFW_REVIEW_WEBHOOK_URL", "").strip() or None,
+            review_webhook_secret=env.get("NSFW_REVIEW_WEBHOOK_SECRET") or None,
+            review_webhook_attempts=read.number(
+                "NSFW_REVIEW_WEBHOOK_ATTEMPTS", defaults.review_webhook_attempts, int, low=1
+            ),
+            review_webhook_backoff=read.number(
+                "NSFW_REVIEW_WEBHOOK_BACKOFF", defaults.review_webhook_backoff, float, low=0.0
+            ),
         )
 
 

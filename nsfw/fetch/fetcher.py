@@ -108,6 +108,31 @@ class Fetcher:
         finally:
             spool.close()
 
+    def post(self, url: str, body: bytes, headers: dict, timeout: float | None = None) -> int:
+        """POST ``body`` to ``url`` under the same address policy as a download; the status code.
+
+        For the review queue's webhook: the operator configures the URL, but a name that resolves
+        to a private address is refused just the same (NSFW_FETCH_ALLOW_NETS exempts networks).
+        Redirects are not followed. Raises InvalidURL, BlockedAddress, FetchFailed or FetchTimeout.
+        """
+        deadline = time.monotonic() + (timeout or self._settings.fetch_timeout)
+        with deadline_scope(deadline):
+            target = urls.parse(url, self._settings.fetch_allow_ports)
+            ip = self._pin(target, deadline)
+            try:
+                request = PinnedRequest(target, ip, {**self._headers, **headers}, method="POST", body=body)
+            except requests.RequestException:
+                raise InvalidURL() from None
+            left = max(0.001, deadline - time.monotonic())
+            try:
+                response = self._adapter.send(request, stream=True, timeout=(left, left), verify=self._verify)
+            except _TRANSPORT_ERRORS as exc:
+                raise _transport_error(exc, deadline) from None
+            try:
+                return response.status_code
+            finally:
+                response.close()
+
     def close(self) -> None:
         """Close pooled keep-alive connections."""
         self._adapter.close()

@@ -137,12 +137,13 @@ class _PinnedHTTPSPool(HTTPSConnectionPool):
 
 
 class PinnedRequest(PreparedRequest):
-    """A GET of ``target`` (a :class:`nsfw.fetch.urls.Target`) that may only be sent to ``ip``."""
+    """A GET (or, for the review webhook, a POST) of ``target`` (a :class:`nsfw.fetch.urls.Target`)
+    that may only be sent to ``ip``."""
 
-    def __init__(self, target, ip, headers):
+    def __init__(self, target, ip, headers, method: str = "GET", body: bytes | None = None):
         super().__init__()
         self.target, self.ip = target, ip
-        self.prepare(method="GET", url=target.url, headers={**headers, "Host": target.netloc})
+        self.prepare(method=method, url=target.url, headers={**headers, "Host": target.netloc}, data=body)
 
 
 class PinningAdapter(HTTPAdapter):

@@ -68,6 +68,23 @@ CLASSIFICATIONS = Counter(
 CACHE = Counter("nsfw_cache_requests", "Result cache lookups", ["result"])
 FETCH_BYTES = Counter("nsfw_fetch_bytes", "Image bytes downloaded")
 REJECTED = Counter("nsfw_rejected", "Requests refused by a limit or a policy", ["reason"])
+#: The review queue (nsfw/review), by what happened; every value is one of REVIEW_EVENTS.
+REVIEW = Counter("nsfw_review_events", "Review queue work, by outcome (see REVIEW_EVENTS)", ["event"])
+REVIEW_EVENTS = frozenset(
+    {
+        "queued",  # a new item
+        "seen",  # one more view of an item already queued
+        "dropped",  # not queued: the writer's buffer was full or the database was down
+        "store_error",  # a write to the review database failed
+        "lookup_error",  # a decision lookup failed (the model's verdict was answered)
+        "remembered",  # a classification answered with a reviewer's decision
+        "webhook_delivered",
+        "webhook_failed",  # one failed attempt (it is retried)
+        "webhook_gave_up",  # the last attempt failed
+        "pruned_items",
+        "pruned_thumbnails",
+    }
+)
 INFLIGHT = Gauge("nsfw_inflight_requests", "Requests being served now", multiprocess_mode="livesum")
 QUEUE_DEPTH = Gauge("nsfw_queue_depth", "Images waiting for a decoder", multiprocess_mode="livesum")
 MODEL_INFO = Gauge(
@@ -122,6 +139,13 @@ def classified(model: str, verdict: str, timings_ms: dict, cached: bool | None) 
         ms = timings_ms.get(stage)
         if ms is not None and not (cached and stage != "fetch"):
             _child(STAGE_SECONDS, stage, model).observe(ms / 1000.0)
+
+
+def review(event: str, count: int = 1) -> None:
+    if event not in REVIEW_EVENTS:
+        raise ValueError(f"not a review event: {event}")
+    if count:
+        _child(REVIEW, event).inc(count)
 
 
 def fetched(nbytes: int) -> None:

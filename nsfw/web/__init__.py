@@ -11,7 +11,7 @@ from flask import Flask
 from nsfw import protect
 from nsfw.pipeline import Detector
 from nsfw.settings import Settings
-from nsfw.web import api_v1, compute, error_handlers, headers, inputs, observability, openapi, page, routes
+from nsfw.web import api_v1, compute, error_handlers, headers, inputs, observability, openapi, page, review_api, routes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -37,4 +37,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(compute.bp)
     app.register_blueprint(openapi.bp)  # GET /openapi.json, /docs
     app.register_blueprint(page.bp)  # GET /: a page to try the API in a browser
+    review_api.init_app(app, settings)  # /v1/review/*; with NSFW_REVIEW on, the queue on the Detector
     return app

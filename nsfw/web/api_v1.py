@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from nsfw.errors import MissingURL, ServiceError
 from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
-from nsfw.web import inputs, observability
+from nsfw.web import inputs, observability, review_api
 from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
 from nsfw.web.openapi_schemas import (
     BODY_TOO_LARGE,
@@ -72,7 +72,11 @@ def classify():
     runnable = [item for item in items if item.error is None]
     # `is None`, not `or`: an empty URL is still a URL (invalid_url), not an image without bytes
     sources = [item.data if item.url is None else item.url for item in runnable]
-    outcomes = iter(detector().classify_many(sources, opts.model))
+    classified = detector().classify_many(sources, opts.model)
+    # a reviewer's decision for these bytes is the verdict (NSFW_REVIEW on; else nothing is looked up)
+    decisions = review_api.remembered(o.sha256 for o in classified if not isinstance(o, ServiceError))
+    reviewing = current_app.extensions.get(review_api.EXTENSION) is not None
+    outcomes = iter(classified)
     results = []
     for item in items:
         outcome = item.error or next(outcomes)
@@ -80,7 +84,12 @@ def classify():
             results.append({"source": item.source, "error": outcome.to_dict()})
         else:
             observability.note(outcome, item.url)
-            results.append(result_json(item.source, outcome, thresholds))
+            result = result_json(item.source, outcome, thresholds)
+            if reviewing:
+                decision = decisions.get(outcome.sha256)
+                result["verdict"] = decision or result["verdict"]
+                result["decided_by"] = "review" if decision else "model"
+            results.append(result)
     return jsonify(results=results)
 
 

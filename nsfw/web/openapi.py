@@ -47,6 +47,7 @@ PROTECTED_ERRORS = (Unauthorized, RateLimited, RateLimitUnavailable)
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "an API key from `nsfw keygen`"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "the same key, another header"},
+    "reviewer": {"type": "http", "scheme": "bearer", "description": "a reviewer token from `nsfw reviewer`"},
 }
 SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: anonymous, when no NSFW_API_KEYS_FILE is set
 RATE_LIMIT_HEADERS = {
@@ -72,14 +73,15 @@ class Operation:
     body: dict | None
     responses: dict
     errors: tuple
+    security: list | None = None  # its own scheme (the review API's reviewer tokens), for an open route
 
 
-def doc(summary: str, *, responses: dict, parameters=(), body=None, errors=(), description=None):
+def doc(summary: str, *, responses: dict, parameters=(), body=None, errors=(), description=None, security=None):
     """Attach an OpenAPI operation to a view; the description defaults to its docstring."""
 
     def attach(view):
         view.openapi = Operation(
-            summary, description or inspect.getdoc(view), tuple(parameters), body, responses, tuple(errors)
+            summary, description or inspect.getdoc(view), tuple(parameters), body, responses, tuple(errors), security
         )
         return view
 
@@ -211,6 +213,8 @@ def _operation(app: Flask, rule, op: Operation, tag: str, method: str, several: 
         operation["requestBody"] = op.body
     if protected:
         operation["security"] = copy.deepcopy(SECURITY)
+    elif op.security:
+        operation["security"] = op.security
     return operation
 
 

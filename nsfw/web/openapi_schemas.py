@@ -96,6 +96,23 @@ def error_body(code_enum: list[str]) -> dict:
     return closed({"error": error_object(code_enum)})
 
 
+DECISION = {"enum": ["adult", "safe", None]}
+REVIEW_ITEM = {
+    "id": {"type": "integer", "minimum": 1},
+    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the image's bytes"},
+    "first_seen": {"type": "string", "format": "date-time"},
+    "last_seen": {"type": "string", "format": "date-time"},
+    "seen_count": {"type": "integer", "minimum": 1},
+    "sources": {"type": "array", "items": {"type": "string"}, "description": "URLs, the first few"},
+    "model": {"type": "string"},
+    "scores": {"$ref": "#/components/schemas/Scores"},
+    "verdict": {"type": "string", "enum": VERDICTS, "description": "the model's"},
+    "decision": {**DECISION, "description": "the reviewer's; null: pending"},
+    "decided_by": {"type": ["string", "null"], "description": "the reviewer"},
+    "decided_at": {"type": ["string", "null"], "format": "date-time"},
+    "has_thumbnail": {"type": "boolean"},
+}
+
 SCHEMAS = {
     "Health": closed({"status": {"const": "ok"}}),
     "Ready": closed({"status": {"const": "ready"}}),
@@ -144,6 +161,11 @@ SCHEMAS = {
                     }
                 ),
                 "description": "a video's classified frames in order; `scores` above are the worst frame's",
+            },
+            "decided_by": {
+                "type": "string",
+                "enum": ["model", "review"],
+                "description": "review: `verdict` is a reviewer's decision for these bytes (only with NSFW_REVIEW on)",
             },
         },
         required=[
@@ -221,6 +243,32 @@ SCHEMAS = {
         }
     ),
     "ModelsResponse": closed({"models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}),
+    # the review queue (nsfw/web/review_api.py)
+    "ReviewItem": closed(REVIEW_ITEM, description="one image in the review queue, keyed by its sha256"),
+    "ReviewItemWithHistory": closed(
+        {
+            **REVIEW_ITEM,
+            "history": {
+                "type": "array",
+                "items": closed(
+                    {
+                        "decision": DECISION,
+                        "reviewer": {"type": "string"},
+                        "decided_at": {"type": "string", "format": "date-time"},
+                    }
+                ),
+                "description": "every decision and undo (null), oldest first",
+            },
+        },
+        description="one image in the review queue, with the history of its decisions",
+    ),
+    "ReviewPage": closed(
+        {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ReviewItem"}},
+            "next_cursor": {"type": ["string", "null"], "description": "null: this is the last page"},
+        }
+    ),
+    "ReviewDecisionRequest": closed({"decision": {**DECISION, "description": "null: undo, back to pending"}}),
     "ComputeResponse": closed(
         {
             "prediction_category": {"type": "string", "enum": ["nsfw", "safe"]},

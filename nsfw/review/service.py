@@ -1,0 +1,231 @@
+"""The review queue in a running service: queueing off the request path, remembered decisions, retention.
+
+``Review.on_classified`` is the Detector's hook: it runs after the answer is computed and only puts
+the sighting on a bounded in-memory queue (microseconds); a background thread writes it to the
+database, making the thumbnail only for an image the queue has not seen. When that buffer is full,
+or the database is down, the sighting is dropped and counted (``nsfw_review_events``): queueing
+never slows or fails a classification.
+
+``Review.decisions`` is the lookup ``/v1/classify`` makes for its images' human verdicts: one
+indexed query for the whole batch. A failing database is left alone for a growing pause (1 s
+doubling to 30 s) with one warning, like the shared result cache, so an outage costs at most
+one failed lookup per pause, and the answers carry the model's verdicts meanwhile.
+
+Retention (``ReviewStore.prune``) runs on the writer thread at most once an hour per process, and
+on demand with ``nsfw db prune``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from nsfw.observe import metrics
+from nsfw.review import schema, thumbnails
+from nsfw.review.reviewers import Reviewers
+from nsfw.review.store import ReviewStore, Sighting
+from nsfw.review.webhook import Webhook
+from nsfw.verdict import Thresholds, verdict
+
+log = logging.getLogger(__name__)
+
+BUFFER = 256  # sightings waiting for the writer; a thumbnail's model input is 600 kB of them
+PRUNE_EVERY_S = 3600.0
+_STOP = object()
+
+
+class Breaker:
+    """Skip a failing database for a growing pause; one warning per outage, one line when it is back."""
+
+    MAX_PAUSE = 30.0
+
+    def __init__(self, what: str):
+        self.what = what
+        self._lock = threading.Lock()
+        self._pause = 0.0
+        self._until = 0.0
+
+    @property
+    def open(self) -> bool:
+        return time.monotonic() < self._until
+
+    def failed(self, exc: Exception) -> None:
+        with self._lock:
+            first = self._pause == 0
+            self._pause = min(self.MAX_PAUSE, self._pause * 2 or 1.0)
+            self._until = time.monotonic() + self._pause
+        if first:
+            log.warning(
+                "review queue: the database at %s failed (%s: %s); classifying without it until it answers",
+                self.what,
+                type(exc).__name__,
+                exc,
+            )
+
+    def succeeded(self) -> None:
+        if self._pause:
+            with self._lock:
+                was_down, self._pause, self._until = self._pause > 0, 0.0, 0.0
+            if was_down:
+                log.warning("review queue: the database at %s answers again", self.what)
+
+
+class Review:
+    """The queue, its reviewers, its webhook: one per process, on the app as ``extensions["nsfw_review"]``."""
+
+    def __init__(self, settings, store: ReviewStore, reviewers: Reviewers, fetcher=None):
+        self.mode = settings.review
+        self.store = store
+        self.reviewers = reviewers
+        self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
+        self.breaker = Breaker(store.engine.url.render_as_string(hide_password=True))
+        self.webhook = None
+        if settings.review_webhook_url:
+            self.webhook = Webhook(
+                store,
+                settings.review_webhook_url,
+                settings.review_webhook_secret,
+                fetcher,
+                attempts=settings.review_webhook_attempts,
+                backoff=settings.review_webhook_backoff,
+            )
+        self._buffer: queue.Queue = queue.Queue(BUFFER)
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._next_prune = 0.0  # time.monotonic(); the first round prunes
+
+    @classmethod
+    def from_settings(cls, settings, fetcher=None) -> Review:
+        """Migrate first when NSFW_DB_AUTO_MIGRATE is on; a database that cannot be reached does not stop
+        the service (it classifies as without review, and the queue works once the database answers)."""
+        if settings.db_auto_migrate:
+            try:
+                schema.upgrade(settings.database_url)
+            except Exception as exc:
+                metrics.review("store_error")
+                log.error("review queue: the database could not be migrated (%s: %s)", type(exc).__name__, exc)
+        store = ReviewStore.from_settings(settings.replace(db_auto_migrate=False))
+        return cls(settings, store, Reviewers.from_settings(settings), fetcher)
+
+    # --- the classification side ----------------------------------------------------
+    def on_classified(self, result, url: str | None, model_input) -> None:
+        """The Detector's hook: queue this sighting if NSFW_REVIEW asks for it; never blocks."""
+        model_verdict = verdict(result.scores, self.thresholds)
+        if self.mode == "unknown" and model_verdict != "unknown":
+            return
+        sighting = Sighting(result.sha256, url, result.model, dict(result.scores), model_verdict)
+        self._start()
+        try:
+            self._buffer.put_nowait((sighting, model_input, result.width, result.height))
+        except queue.Full:
+            metrics.review("dropped")
+
+    def decisions(self, sha256s) -> dict[str, str]:
+        """sha256 -> a reviewer's decision for these images; {} (the model's verdicts stand) on failure."""
+        if self.breaker.open:
+            return {}
+        try:
+            found = self.store.decisions(sha256s)
+        except Exception as exc:
+            metrics.review("lookup_error")
+            self.breaker.failed(exc)
+            return {}
+        self.breaker.succeeded()
+        if found:
+            metrics.review("remembered", len(found))
+        return found
+
+    # --- the reviewer side ------------------------------------------------------------
+    def decide(self, item_id: int, decision: str, reviewer: str):
+        item = self.store.decide(item_id, decision, reviewer)
+        if self.webhook is not None:
+            self.webhook.wake()
+        return item
+
+    def undecide(self, item_id: int, reviewer: str):
+        item = self.store.undecide(item_id, reviewer)
+        if self.webhook is not None:
+            self.webhook.wake()
+        return item
+
+    # --- the writer thread ----------------------------------------------------------------
+    def _start(self) -> None:
+        if self._writer is not None:
+            return
+        with self._start_lock:
+            if self._writer is None and not self._closed:
+                self._writer = threading.Thread(target=self._write_loop, name="nsfw-review-writer", daemon=True)
+                self._writer.start()
+                if self.webhook is not None:
+                    self.webhook.start()  # deliveries left by an earlier run, or another process
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every sighting queued so far is written (tests, shutdown)."""
+        done = threading.Event()
+        if self._writer is None:
+            return
+        self._buffer.put((done, None, 0, 0), timeout=timeout)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._writer is not None:
+            try:
+                self._buffer.put(_STOP, timeout=5)
+            except queue.Full:
+                pass
+            self._writer.join(timeout=10)
+        if self.webhook is not None:
+            self.webhook.close()
+        self.store.close()
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                job = self._buffer.get(timeout=60)
+            except queue.Empty:
+                job = None
+            if job is _STOP:
+                return
+            if job is not None:
+                if isinstance(job[0], threading.Event):
+                    job[0].set()
+                    continue
+                self._write(*job)
+            self._maybe_prune()
+
+    def _write(self, sighting: Sighting, model_input, width: int, height: int) -> None:
+        if self.breaker.open:
+            metrics.review("dropped")
+            return
+
+        def thumbnail():
+            if model_input is None:
+                return None
+            return thumbnails.from_model_input(model_input, width, height)
+
+        try:
+            new = self.store.record(sighting, thumbnail)
+        except Exception as exc:
+            metrics.review("store_error")
+            self.breaker.failed(exc)
+            return
+        self.breaker.succeeded()
+        metrics.review("queued" if new else "seen")
+
+    def _maybe_prune(self) -> None:
+        if time.monotonic() < self._next_prune or self.breaker.open:
+            return
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        try:
+            pruned = self.store.prune()
+        except Exception as exc:
+            log.warning("review queue: retention could not run (%s: %s)", type(exc).__name__, exc)
+            return
+        metrics.review("pruned_items", pruned.items)
+        metrics.review("pruned_thumbnails", pruned.thumbnails)
+        if pruned.items or pruned.thumbnails:
+            log.info("review queue: retention deleted %d items and %d thumbnails", pruned.items, pruned.thumbnails)

@@ -1,0 +1,537 @@
+"""The review queue's store: items keyed by image sha256, decisions with their history, retention.
+
+One :class:`ReviewStore` per process, over one SQLAlchemy engine (SQLite by default, PostgreSQL
+when several instances share the queue; see ``schema.py``). Everything here is SQLAlchemy Core:
+the hot calls (``decisions`` on every classification, ``record`` for every queued image) are a
+single statement or two, with no ORM unit of work around them.
+
+In the web app, the one store (with the reviewers) lives on the Flask app as
+``app.extensions["nsfw_review"]``, a :class:`nsfw.review.service.Review` with ``.store`` and
+``.reviewers``; the key is absent when NSFW_REVIEW=off. Blueprints get it through
+``nsfw.web.review_api.review()`` (raises ReviewDisabled when off) and authenticate a reviewer
+with ``nsfw.web.review_api.reviewer()`` (the Bearer token's name, or NotReviewer).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound
+from nsfw.review import schema
+from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
+
+ITEMS = ReviewItem.__table__
+THUMBS = ReviewThumbnail.__table__
+DECISIONS = ReviewDecision.__table__
+OUTBOX = WebhookOutbox.__table__
+
+DECISION_VALUES = ("adult", "safe")
+STATUSES = ("pending", "decided")
+ORDERS = ("oldest", "most_seen")
+MAX_LIMIT = 200
+MAX_SOURCE_CHARS = 2048  # a longer URL is kept cut to this
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    id: int
+    sha256: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    seen_count: int
+    sources: list[str]
+    model: str
+    scores: dict  # the five class probabilities the model gave
+    verdict: str  # the model's, at the service's thresholds when the image was first queued
+    decision: str | None  # None (pending), "adult" or "safe"
+    decided_by: str | None  # the reviewer's name
+    decided_at: dt.datetime | None
+    has_thumbnail: bool
+
+    def to_dict(self) -> dict:
+        fields = dataclasses.asdict(self)
+        for name in ("first_seen", "last_seen", "decided_at"):
+            fields[name] = _iso(fields[name])
+        return fields
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemPage:
+    items: list[Item]
+    next_cursor: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    decision: str | None  # None: an undo, back to pending
+    reviewer: str
+    decided_at: dt.datetime
+
+    def to_dict(self) -> dict:
+        return {"decision": self.decision, "reviewer": self.reviewer, "decided_at": _iso(self.decided_at)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sighting:
+    """One classification of an image the queue should know about."""
+
+    sha256: str
+    source: str | None  # the URL, None for an upload
+    model: str
+    scores: dict
+    verdict: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruned:
+    items: int
+    thumbnails: int
+
+
+class ReviewStore:
+    """The queue in a database. ``clock`` (aware UTC datetimes) is a seam for retention tests."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_sources: int = 10,
+        retention_days: float = 30.0,
+        keep_decided_thumbnails: bool = False,
+        webhook: bool = False,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ):
+        self.engine = engine
+        self.max_sources = max_sources
+        self.retention_days = retention_days
+        self.keep_decided_thumbnails = keep_decided_thumbnails
+        self.webhook = webhook  # write an outbox row with every decision
+        self.clock = clock
+        self._lookups = _Lookups(engine)
+
+    @classmethod
+    def from_settings(cls, settings, **kwargs) -> ReviewStore:
+        """The store NSFW_DATABASE_URL names; migrated first when NSFW_DB_AUTO_MIGRATE is on."""
+        if settings.db_auto_migrate:
+            schema.upgrade(settings.database_url)
+        return cls(
+            schema.engine(settings.database_url),
+            max_sources=settings.review_max_sources,
+            retention_days=settings.review_retention_days,
+            keep_decided_thumbnails=settings.review_keep_decided_thumbnails,
+            webhook=settings.review_webhook_url is not None,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self._lookups.close()
+        self.engine.dispose()
+
+    # --- classification side -------------------------------------------------
+    def decisions(self, sha256s: Iterable[str]) -> dict[str, str]:
+        """sha256 -> decision, for the images among these that a reviewer has decided.
+
+        The lookup every classification makes while review is on, so it skips SQLAlchemy: one
+        prepared statement on a DBAPI connection held for lookups only (measured by bench/review.py:
+        SQLAlchemy's pool checkout and statement handling cost 20 times the query itself on SQLite).
+        """
+        wanted = list(dict.fromkeys(sha256s))
+        if not wanted:
+            return {}
+        return self._lookups.decisions(wanted)
+
+    def record(self, sighting: Sighting, thumbnail: Callable[[], bytes | None] | None = None) -> bool:
+        """Count a sighting: a new item (True; ``thumbnail()`` is called only then) or one more view.
+
+        Safe from any number of processes at once: an existing row is updated in one statement
+        (the row lock orders concurrent writers), and a second process inserting the same new
+        image meets the unique sha256 and counts its sighting as a view instead.
+        """
+        if self._seen_again(sighting):
+            return False
+        jpeg = thumbnail() if thumbnail is not None else None
+        now = self.clock()
+        sources = [sighting.source[:MAX_SOURCE_CHARS]] if sighting.source and self.max_sources else []
+        try:
+            with self.engine.begin() as conn:
+                item_id = conn.execute(
+                    insert(ITEMS)
+                    .values(
+                        sha256=sighting.sha256,
+                        first_seen=now,
+                        last_seen=now,
+                        seen_count=1,
+                        sources=sources,
+                        model=sighting.model,
+                        scores=sighting.scores,
+                        verdict=sighting.verdict,
+                    )
+                    .returning(ITEMS.c.id)
+                ).scalar_one()
+                if jpeg:
+                    conn.execute(insert(THUMBS).values(item_id=item_id, jpeg=jpeg))
+        except IntegrityError:  # another worker queued it first
+            self._seen_again(sighting)
+            return False
+        return True
+
+    def _seen_again(self, sighting: Sighting) -> bool:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                update(ITEMS)
+                .where(ITEMS.c.sha256 == sighting.sha256)
+                .values(seen_count=ITEMS.c.seen_count + 1, last_seen=self.clock())
+                .returning(ITEMS.c.id, ITEMS.c.sources)
+            ).first()
+            if row is None:
+                return False
+            source = (sighting.source or "")[:MAX_SOURCE_CHARS]
+            sources = list(row.sources or [])
+            if source and source not in sources and len(sources) < self.max_sources:
+                # read after this transaction's UPDATE took the row: no concurrent writer loses a source
+                conn.execute(update(ITEMS).where(ITEMS.c.id == row.id).values(sources=[*sources, source]))
+            return True
+
+    # --- reviewer side ---------------------------------------------------------
+    def items(
+        self, status: str = "pending", cursor: str | None = None, limit: int = 50, order: str = "oldest"
+    ) -> ItemPage:
+        """One page of items, oldest (queued first) or most seen first; ``next_cursor`` continues it.
+
+        Keyset pagination: the cursor holds the last item's sort key, so a page costs the same
+        however deep, and items decided meanwhile never shift the next page.
+        """
+        if status not in STATUSES:
+            raise InvalidReviewQuery(f"status must be one of {', '.join(STATUSES)}")
+        if order not in ORDERS:
+            raise InvalidReviewQuery(f"order must be one of {', '.join(ORDERS)}")
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise InvalidReviewQuery(f"limit must be between 1 and {MAX_LIMIT}")
+        query = self._select_items()
+        query = query.where(ITEMS.c.decision.is_(None) if status == "pending" else ITEMS.c.decision.is_not(None))
+        if cursor is not None:
+            key = _read_cursor(cursor, status, order)
+            if order == "oldest":
+                query = query.where(ITEMS.c.id > key[0])
+            else:
+                seen, last_id = key
+                query = query.where(
+                    or_(ITEMS.c.seen_count < seen, and_(ITEMS.c.seen_count == seen, ITEMS.c.id > last_id))
+                )
+        if order == "oldest":
+            query = query.order_by(ITEMS.c.id)
+        else:
+            query = query.order_by(ITEMS.c.seen_count.desc(), ITEMS.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit + 1)).all()
+        items = [_item(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            key = [last.id] if order == "oldest" else [last.seen_count, last.id]
+            next_cursor = _write_cursor(status, order, key)
+        return ItemPage(items, next_cursor)
+
+    def get(self, item_id: int) -> Item | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).first()
+        return None if row is None else _item(row)
+
+    def get_by_sha256(self, sha256: str) -> Item | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._select_items().where(ITEMS.c.sha256 == sha256)).first()
+        return None if row is None else _item(row)
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(THUMBS.c.jpeg).where(THUMBS.c.item_id == item_id)).scalar()
+
+    def decide(self, item_id: int, decision: str, reviewer: str) -> Item:
+        """Record ``decision`` ("adult" or "safe") by ``reviewer``; a later one replaces it, both stay in history."""
+        if decision not in DECISION_VALUES:
+            raise InvalidDecision()
+        return self._set(item_id, decision, reviewer)
+
+    def undecide(self, item_id: int, reviewer: str) -> Item:
+        """Back to pending (the page's undo); the undo is in the history too."""
+        return self._set(item_id, None, reviewer)
+
+    def _set(self, item_id: int, decision: str | None, reviewer: str) -> Item:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(ITEMS)
+                .where(ITEMS.c.id == item_id)
+                .values(
+                    decision=decision,
+                    decided_by=reviewer if decision else None,
+                    decided_at=now if decision else None,
+                )
+            ).rowcount
+            if not changed:
+                raise ReviewItemNotFound()
+            history = {"item_id": item_id, "decision": decision, "reviewer": reviewer, "decided_at": now}
+            conn.execute(insert(DECISIONS).values(**history))
+            row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).one()
+            item = _item(row)
+            if self.webhook:
+                # in the decision's own transaction: the announcement exists exactly when the decision does
+                conn.execute(
+                    insert(OUTBOX).values(
+                        body=webhook_body(item, reviewer, now), attempts=0, next_attempt_at=now, created_at=now
+                    )
+                )
+        return item
+
+    def history(self, item_id: int) -> list[Decision]:
+        query = select(DECISIONS).where(DECISIONS.c.item_id == item_id).order_by(DECISIONS.c.id)
+        with self.engine.connect() as conn:
+            return [Decision(row.decision, row.reviewer, row.decided_at) for row in conn.execute(query)]
+
+    def decided(self, batch: int = 500) -> Iterator[Item]:
+        """Every decided item with its scores, by id, read a batch at a time (export, calibration)."""
+        last = 0
+        while True:
+            query = (
+                self._select_items()
+                .where(ITEMS.c.decision.is_not(None), ITEMS.c.id > last)
+                .order_by(ITEMS.c.id)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield _item(row)
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    def counts(self) -> dict[str, int]:
+        query = select(ITEMS.c.decision.is_(None).label("pending"), func.count()).group_by("pending")
+        with self.engine.connect() as conn:
+            found = {bool(pending): n for pending, n in conn.execute(query)}
+        return {"pending": found.get(True, 0), "decided": found.get(False, 0)}
+
+    # --- retention ---------------------------------------------------------------
+    def prune(self, now: dt.datetime | None = None) -> Pruned:
+        """Delete what NSFW_REVIEW_RETENTION_DAYS allows no longer: counted from when the image was queued,
+        every thumbnail (a decided item's too, unless NSFW_REVIEW_KEEP_DECIDED_THUMBNAILS) and every
+        undecided item. A decided item keeps its hash, scores and decision: that is what is remembered."""
+        cutoff = (now or self.clock()) - dt.timedelta(days=self.retention_days)
+        old = select(ITEMS.c.id).where(ITEMS.c.first_seen < cutoff)
+        old_pending = old.where(ITEMS.c.decision.is_(None))
+        with self.engine.begin() as conn:
+            doomed_thumbs = old_pending if self.keep_decided_thumbnails else old
+            thumbs = conn.execute(delete(THUMBS).where(THUMBS.c.item_id.in_(doomed_thumbs))).rowcount
+            conn.execute(delete(DECISIONS).where(DECISIONS.c.item_id.in_(old_pending)))
+            items = conn.execute(delete(ITEMS).where(ITEMS.c.first_seen < cutoff, ITEMS.c.decision.is_(None))).rowcount
+        return Pruned(items=items, thumbnails=thumbs)
+
+    # --- webhook outbox (nsfw/review/webhook.py delivers) -----------------------
+    def outbox_claim(self, now: dt.datetime, lease: dt.timedelta, limit: int = 10) -> list[tuple[int, bytes, int]]:
+        """Due deliveries, each claimed for ``lease`` so another process does not send it too:
+        ``(id, body, attempts)``."""
+        query = (
+            select(OUTBOX.c.id, OUTBOX.c.body, OUTBOX.c.attempts)
+            .where(
+                OUTBOX.c.next_attempt_at <= now,
+                or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
+            )
+            .order_by(OUTBOX.c.id)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                won = conn.execute(
+                    update(OUTBOX)
+                    .where(
+                        OUTBOX.c.id == row.id,
+                        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
+                    )
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if won:
+                    claimed.append((row.id, row.body, row.attempts))
+        return claimed
+
+    def outbox_done(self, delivery_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(OUTBOX).where(OUTBOX.c.id == delivery_id))
+
+    def outbox_retry(self, delivery_id: int, attempts: int, next_attempt_at: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == delivery_id)
+                .values(attempts=attempts, next_attempt_at=next_attempt_at, claimed_until=None)
+            )
+
+    def outbox_pending(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
+
+    def next_outbox_due(self) -> dt.datetime | None:
+        """When the next delivery nobody holds falls due (None: nothing to send)."""
+        now = self.clock()
+        query = select(func.min(OUTBOX.c.next_attempt_at)).where(
+            or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    @staticmethod
+    def _select_items():
+        return select(ITEMS, THUMBS.c.item_id.is_not(None).label("has_thumbnail")).select_from(
+            ITEMS.outerjoin(THUMBS, THUMBS.c.item_id == ITEMS.c.id)
+        )
+
+
+class _Lookups:
+    """DBAPI connections for ``decisions``, reused LIFO; one that fails is closed, never reused.
+
+    Autocommit (PostgreSQL) and reading every row (SQLite) end each read where it is made, so no
+    connection holds a snapshot: a decision made anywhere is seen by the next lookup.
+    """
+
+    IDLE = 8  # connections kept between lookups; more at once are opened and closed
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._idle: list = []
+        self._lock = threading.Lock()
+        self._sqlite = engine.dialect.name == "sqlite"
+        mark = "?" if self._sqlite else "%s"
+        self._one = f"SELECT sha256, decision FROM review_items WHERE sha256 = {mark} AND decision IS NOT NULL"
+
+    def decisions(self, wanted: list[str]) -> dict[str, str]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            cursor = conn.cursor()
+            try:
+                if len(wanted) == 1:
+                    cursor.execute(self._one, (wanted[0],))
+                else:
+                    marks = ", ".join(("?" if self._sqlite else "%s") for _ in wanted)
+                    cursor.execute(
+                        f"SELECT sha256, decision FROM review_items WHERE sha256 IN ({marks}) AND decision IS NOT NULL",
+                        tuple(wanted),
+                    )
+                found = dict(cursor.fetchall())
+            finally:
+                cursor.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        with self._lock:
+            if len(self._idle) < self.IDLE:
+                self._idle.append(conn)
+                conn = None
+        if conn is not None:
+            conn.close()
+        return found
+
+    def _connect(self):
+        dialect = self.engine.dialect
+        cargs, cparams = dialect.create_connect_args(self.engine.url)
+        cparams.update(schema.connect_args(self.engine.url.get_backend_name()))
+        try:
+            conn = dialect.loaded_dbapi.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.Error as exc:
+            raise OperationalError("connecting for a decision lookup", None, exc) from exc
+        if not self._sqlite:
+            conn.autocommit = True
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def webhook_body(item: Item, reviewer: str, at: dt.datetime) -> bytes:
+    """What the webhook receives for a decision (``decision`` null: undone, back to pending)."""
+    payload = {
+        "event": "review.decision",
+        "item": {
+            "id": item.id,
+            "sha256": item.sha256,
+            "model": item.model,
+            "scores": item.scores,
+            "verdict": item.verdict,
+            "seen_count": item.seen_count,
+        },
+        "decision": item.decision,
+        "reviewer": reviewer,
+        "decided_at": _iso(at),
+    }
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _item(row) -> Item:
+    return Item(
+        id=row.id,
+        sha256=row.sha256,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        seen_count=row.seen_count,
+        sources=list(row.sources or []),
+        model=row.model,
+        scores=dict(row.scores or {}),
+        verdict=row.verdict,
+        decision=row.decision,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        has_thumbnail=bool(row.has_thumbnail),
+    )
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _write_cursor(status: str, order: str, key: list[int]) -> str:
+    raw = json.dumps({"s": status, "o": order, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str, status: str, order: str) -> list[int]:
+    """The key a cursor holds; InvalidCursor if it is not one ours, or was made for another status or order."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        key = data["k"]
+        valid = (
+            isinstance(data, dict)
+            and data.get("s") == status
+            and data.get("o") == order
+            and isinstance(key, list)
+            and len(key) == (1 if order == "oldest" else 2)
+            and all(type(k) is int and 0 <= k < 2**62 for k in key)
+        )
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, RecursionError):
+        valid = False
+    if not valid:
+        raise InvalidCursor("the cursor is not one this service gave out for this status and order")
+    return key

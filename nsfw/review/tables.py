@@ -1,0 +1,90 @@
+"""The review queue's tables (SQLAlchemy 2 declarative); Alembic migrations create them (migrations/).
+
+One row per image in ``review_items``, keyed by the sha256 of its bytes; its thumbnail in a table
+of its own, so listing items never reads image data and retention drops thumbnails with one
+DELETE; every decision (and undo) in ``review_decisions``; webhook deliveries still to make in
+``review_webhook_outbox``, written in the same transaction as the decision they announce.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in Python, naive UTC in the database: SQLite keeps no time zone."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ReviewItem(Base):
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    seen_count: Mapped[int] = mapped_column(Integer, default=1)
+    sources: Mapped[list] = mapped_column(JSON, default=list)
+    model: Mapped[str] = mapped_column(String(64))
+    scores: Mapped[dict] = mapped_column(JSON)
+    verdict: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("sha256", name="uq_review_items_sha256"),
+        Index("ix_review_items_decision_id", "decision", "id"),
+        Index("ix_review_items_decision_seen", "decision", "seen_count", "id"),
+        Index("ix_review_items_first_seen", "first_seen"),
+    )
+
+
+class ReviewThumbnail(Base):
+    __tablename__ = "review_thumbnails"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"), primary_key=True)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReviewDecision(Base):
+    """One decision or undo (``decision`` None), in the order made: the item's history."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookOutbox(Base):
+    """A webhook delivery still to make: the exact signed body, and when to try next."""
+
+    __tablename__ = "review_webhook_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

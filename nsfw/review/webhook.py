@@ -1,0 +1,127 @@
+"""The decision webhook: a signed POST per decision, from an outbox in the review database.
+
+A decision and its webhook delivery are written in one transaction (``ReviewStore._set``), so a
+delivery is never lost to a crash or a restart between the two, and any process sharing the
+database may send it: each claims a due row for a lease before sending, so two processes do not
+both send it. A failed attempt (no answer, or any status but 2xx) is retried after
+NSFW_REVIEW_WEBHOOK_BACKOFF seconds, doubled for each next attempt (at most an hour), up to
+NSFW_REVIEW_WEBHOOK_ATTEMPTS attempts; then the delivery is dropped with an error in the log.
+
+The receiver checks ``X-NSFW-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw body with
+NSFW_REVIEW_WEBHOOK_SECRET as the key. The POST goes through the fetcher's address policy
+(``Fetcher.post``): a private address is refused unless NSFW_FETCH_ALLOW_NETS exempts it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import threading
+
+from nsfw.errors import ServiceError
+from nsfw.observe import metrics
+from nsfw.review.store import ReviewStore, utcnow
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-NSFW-Signature"
+MAX_BACKOFF_S = 3600.0
+LEASE = dt.timedelta(seconds=60)  # longer than one attempt can take (the fetch timeout)
+POLL_S = 5.0  # how often due retries (and deliveries left by another process) are looked for
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The header's value for ``body``: ``sha256=`` and the hex HMAC-SHA256 keyed with ``secret``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Webhook:
+    """Delivers the outbox; ``deliver_due(now)`` is one round (tests call it with their own clock)."""
+
+    def __init__(self, store: ReviewStore, url: str, secret: str, fetcher, attempts: int = 10, backoff: float = 2.0):
+        self.store = store
+        self.url = url
+        self.secret = secret
+        self.fetcher = fetcher
+        self.attempts = attempts
+        self.backoff = backoff
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def delay(self, attempts: int) -> dt.timedelta:
+        """The wait after the ``attempts``-th failed attempt: backoff, 2 x backoff, 4 x ..., at most an hour."""
+        return dt.timedelta(seconds=min(MAX_BACKOFF_S, self.backoff * 2 ** (attempts - 1)))
+
+    def deliver_due(self, now: dt.datetime | None = None) -> int:
+        """Send every delivery due at ``now``; how many were delivered."""
+        now = now or utcnow()
+        delivered = 0
+        for delivery_id, body, attempts in self.store.outbox_claim(now, LEASE):
+            if self._send(body):
+                self.store.outbox_done(delivery_id)
+                metrics.review("webhook_delivered")
+                delivered += 1
+                continue
+            attempts += 1
+            if attempts >= self.attempts:
+                self.store.outbox_done(delivery_id)
+                metrics.review("webhook_gave_up")
+                log.error("review webhook: a delivery failed %d times and was dropped", attempts)
+            else:
+                metrics.review("webhook_failed")
+                self.store.outbox_retry(delivery_id, attempts, now + self.delay(attempts))
+        return delivered
+
+    def _send(self, body: bytes) -> bool:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "*/*",
+            SIGNATURE_HEADER: signature(self.secret, body),
+        }
+        try:
+            status = self.fetcher.post(self.url, body, headers)
+        except ServiceError as exc:
+            log.warning("review webhook: %s (%s); it will be retried", exc.message, exc.code)
+            return False
+        if 200 <= status < 300:
+            return True
+        log.warning("review webhook: the receiver answered %d; it will be retried", status)
+        return False
+
+    # --- the background thread ----------------------------------------------------
+    def wake(self) -> None:
+        """Deliver now (a decision was just made), starting the thread on first use."""
+        self.start()
+        self._wake.set()
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None and not self._closed.is_set():
+                self._thread = threading.Thread(target=self._loop, name="nsfw-review-webhook", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                self.deliver_due()
+            except Exception as exc:  # the database is down: try again at the next round
+                log.warning("review webhook: the outbox could not be read (%s: %s)", type(exc).__name__, exc)
+            wait = POLL_S
+            try:
+                due = self.store.next_outbox_due()
+            except Exception:
+                due = None
+            if due is not None:
+                wait = max(0.01, min(POLL_S, (due - utcnow()).total_seconds()))
+            self._wake.wait(wait)
+            self._wake.clear()

@@ -1,0 +1,283 @@
+"""The review queue's API: list, read and decide items, export decisions (reviewers' Bearer tokens).
+
+Reviewers send ``Authorization: Bearer <token>`` (a line of NSFW_REVIEWERS_FILE, from
+``nsfw reviewer NAME``); without a valid one every route answers 401 ``not_reviewer``. These
+routes are not behind the API keys or the rate limit: reviewers are their own, named, clients.
+With NSFW_REVIEW=off there is no queue and every route answers 404 ``review_disabled``.
+
+For other blueprints (the reviewer page): :func:`review` is the one ``nsfw.review.service.Review``
+of the app (``app.extensions["nsfw_review"]``), :func:`reviewer` the name behind the request's token.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import NotFound
+
+from nsfw.errors import (
+    InvalidCursor,
+    InvalidDecision,
+    InvalidReviewQuery,
+    NotReviewer,
+    ReviewDisabled,
+    ReviewItemNotFound,
+    ReviewUnavailable,
+)
+from nsfw.protect import public
+from nsfw.protect.keys import presented_key
+from nsfw.verdict import nsfw_score
+from nsfw.web.openapi import doc, json_response, query, ref
+from nsfw.web.openapi_schemas import InvalidRequest
+
+log = logging.getLogger(__name__)
+bp = Blueprint("review", __name__, url_prefix="/v1/review")
+
+EXTENSION = "nsfw_review"
+REVIEWER_SECURITY = [{"reviewer": []}]
+EXPORT_FIELDS = (
+    "id",
+    "sha256",
+    "model",
+    "drawings",
+    "hentai",
+    "neutral",
+    "porn",
+    "sexy",
+    "nsfw",
+    "verdict",
+    "decision",
+    "decided_by",
+    "decided_at",
+    "first_seen",
+    "last_seen",
+    "seen_count",
+)
+# NotFound: a path whose id is not a number matches no route (404 not_found)
+ITEM_ID = {"in": "path", "name": "item_id", "required": True, "schema": {"type": "integer", "minimum": 1}}
+ACCESS_ERRORS = (ReviewDisabled, NotReviewer, ReviewUnavailable)
+
+
+def init_app(app: Flask, settings) -> None:
+    """The queue when NSFW_REVIEW is on (queueing hooked into the Detector); the routes always."""
+    if settings.review != "off":
+        from nsfw.review.service import Review
+
+        detector = app.extensions["nsfw"]
+        review_ = Review.from_settings(settings, detector.fetcher)
+        if not len(review_.reviewers):
+            log.warning("NSFW_REVIEW=%s but NSFW_REVIEWERS_FILE names no reviewer: nobody can decide", settings.review)
+        app.extensions[EXTENSION] = review_
+        detector.on_classified = review_.on_classified
+        detector.closing.append(review_.close)
+    app.register_blueprint(bp)
+
+
+def review():
+    """The app's review queue, or ReviewDisabled (NSFW_REVIEW=off)."""
+    found = current_app.extensions.get(EXTENSION)
+    if found is None:
+        raise ReviewDisabled()
+    return found
+
+
+def reviewer() -> str:
+    """The reviewer's name for the request's ``Authorization: Bearer`` token, or NotReviewer."""
+    authorization = request.headers.get("Authorization", "")
+    token = presented_key({"Authorization": authorization}) if authorization else None
+    name = review().reviewers.authenticate(token) if token else None
+    if name is None:
+        raise NotReviewer("a reviewer token is required: Authorization: Bearer <token>")
+    return name
+
+
+def remembered(sha256s) -> dict[str, str]:
+    """sha256 -> a reviewer's decision, for /v1/classify; {} when review is off (nothing is looked up)."""
+    found = current_app.extensions.get(EXTENSION)
+    if found is None:
+        return {}
+    return found.decisions(sha256s)
+
+
+def _reviewed(view):
+    """Review on, a reviewer's token, and a database error answered as 503 review_unavailable."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        name = reviewer()
+        try:
+            return view(name, *args, **kwargs)
+        except SQLAlchemyError as exc:
+            log.warning("review API: the database failed (%s: %s)", type(exc).__name__, exc)
+            raise ReviewUnavailable() from None
+
+    return public(wrapper)  # reviewer tokens, not API keys nor the images' rate limit
+
+
+def _item_json(item, with_history: bool = False) -> dict:
+    fields = item.to_dict()
+    if with_history:
+        fields["history"] = [decision.to_dict() for decision in review().store.history(item.id)]
+    return fields
+
+
+def _found(item_id: int):
+    item = review().store.get(item_id)
+    if item is None:
+        raise ReviewItemNotFound()
+    return item
+
+
+@bp.get("/items")
+@doc(
+    "The review queue, a page at a time",
+    parameters=[
+        query("status", {"type": "string", "enum": ["pending", "decided"], "default": "pending"}, "which items"),
+        query("order", {"type": "string", "enum": ["oldest", "most_seen"], "default": "oldest"}, "the order"),
+        query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "items per page"),
+    ],
+    responses={200: json_response("items and the cursor of the next page (null: the last page)", ref("ReviewPage"))},
+    security=REVIEWER_SECURITY,
+    errors=(*ACCESS_ERRORS, InvalidCursor, InvalidReviewQuery),
+)
+@_reviewed
+def items(name: str):
+    """Keyset pagination: pass `next_cursor` back as `cursor` with the same `status` and `order`."""
+    raw_limit = request.args.get("limit", "50")
+    if not raw_limit.isascii() or not raw_limit.isdigit():
+        raise InvalidReviewQuery("limit must be an integer between 1 and 200")
+    page = review().store.items(
+        status=request.args.get("status", "pending"),
+        cursor=request.args.get("cursor") or None,
+        limit=int(raw_limit),
+        order=request.args.get("order", "oldest"),
+    )
+    return jsonify(items=[_item_json(item) for item in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/items/<int:item_id>")
+@doc(
+    "One item, with the history of its decisions",
+    parameters=[ITEM_ID],
+    responses={200: json_response("the item", ref("ReviewItemWithHistory"))},
+    security=REVIEWER_SECURITY,
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound),
+)
+@_reviewed
+def item(name: str, item_id: int):
+    return jsonify(_item_json(_found(item_id), with_history=True))
+
+
+@bp.get("/items/<int:item_id>/thumbnail")
+@doc(
+    "The item's thumbnail",
+    description="A JPEG of at most 160 px a side, made from the model's input. Gone after "
+    "NSFW_REVIEW_RETENTION_DAYS (404 review_item_not_found).",
+    parameters=[ITEM_ID],
+    responses={200: {"description": "the JPEG", "content": {"image/jpeg": {}}}},
+    security=REVIEWER_SECURITY,
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound),
+)
+@_reviewed
+def thumbnail(name: str, item_id: int):
+    jpeg = review().store.thumbnail(item_id)
+    if jpeg is None:
+        raise ReviewItemNotFound("no thumbnail: no such item, or retention has deleted it")
+    response = Response(jpeg, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/items/<int:item_id>/decision")
+@doc(
+    "Decide an item: adult or safe (null: undo, back to pending)",
+    description="Every later classification of the same image bytes answers this decision as its "
+    '`verdict`, with `"decided_by": "review"`. A decision may be changed; each one is kept in '
+    "the history with who made it and when.",
+    parameters=[ITEM_ID],
+    body={"required": True, "content": {"application/json": {"schema": ref("ReviewDecisionRequest")}}},
+    responses={200: json_response("the item as decided", ref("ReviewItemWithHistory"))},
+    security=REVIEWER_SECURITY,
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound, InvalidDecision, InvalidRequest),
+)
+@_reviewed
+def decision(name: str, item_id: int):
+    body = request.get_json(silent=True) if (request.mimetype or "") == "application/json" else None
+    if not isinstance(body, dict) or "decision" not in body:
+        raise InvalidRequest('send a JSON object: {"decision": "adult"} or {"decision": "safe"}')
+    value = body["decision"]
+    if value is None:
+        decided = review().undecide(item_id, name)
+    elif isinstance(value, str) and value in ("adult", "safe"):
+        decided = review().decide(item_id, value, name)
+    else:
+        raise InvalidDecision()
+    return jsonify(_item_json(decided, with_history=True))
+
+
+@bp.get("/export")
+@doc(
+    "Every decision with the model's scores, for audits and retraining",
+    parameters=[query("format", {"type": "string", "enum": ["csv", "jsonl"], "default": "jsonl"}, "the format")],
+    responses={
+        200: {
+            "description": "one line per decided item: " + ", ".join(EXPORT_FIELDS),
+            "content": {"application/x-ndjson": {}, "text/csv": {}},
+        }
+    },
+    security=REVIEWER_SECURITY,
+    errors=(*ACCESS_ERRORS, InvalidReviewQuery),
+)
+@_reviewed
+def export(name: str):
+    fmt = request.args.get("format", "jsonl")
+    if fmt not in ("csv", "jsonl"):
+        raise InvalidReviewQuery("format must be csv or jsonl")
+    records = review().store.decided()
+    first = next(records, None)  # a database that fails, fails here: a 503, not a cut stream
+
+    def rows():
+        if first is None:
+            return
+        yield _export_row(first)
+        for item in records:
+            yield _export_row(item)
+
+    if fmt == "jsonl":
+        body = (json.dumps(row, separators=(",", ":")) + "\n" for row in rows())
+        mimetype, extension = "application/x-ndjson", "jsonl"
+    else:
+        body = _csv(rows())
+        mimetype, extension = "text/csv", "csv"
+    response = Response(stream_with_context(body), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="review-decisions.{extension}"'
+    return response
+
+
+def _export_row(item) -> dict:
+    fields = item.to_dict()
+    scores = item.scores
+    row = {name: fields.get(name) for name in EXPORT_FIELDS}
+    row.update({name: scores.get(name) for name in ("drawings", "hentai", "neutral", "porn", "sexy")})
+    row["nsfw"] = nsfw_score(scores)
+    return row
+
+
+def _csv(rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+        if out.tell() > 64 * 1024:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()

@@ -1,0 +1,132 @@
+"""Review settings, the `nsfw db` and `nsfw reviewer` commands, reviewer tokens and thumbnails."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from conftest import IMAGES
+from PIL import Image
+from prometheus_client import REGISTRY
+
+from nsfw import cli
+from nsfw.imaging.preprocess import to_model_input
+from nsfw.protect.keys import digest
+from nsfw.review import reviewers, schema, service, thumbnails
+from nsfw.settings import ConfigError, Settings
+
+PNG = (IMAGES / "chelsea.png").read_bytes()
+
+
+def test_review_defaults_off_with_a_sqlite_file_in_the_data_dir_migrated_at_start(tmp_path):
+    s = Settings.from_env({"NSFW_DATA_DIR": str(tmp_path)})
+    assert s.review == "off"
+    assert s.database_url == f"sqlite:///{tmp_path / 'nsfw.db'}" and s.db_auto_migrate is True
+    assert (s.review_retention_days, s.review_keep_decided_thumbnails, s.review_max_sources) == (30.0, False, 10)
+    assert s.reviewers_file is None and s.review_webhook_url is None
+
+
+def test_review_values_from_environment(tmp_path):
+    s = Settings.from_env(
+        {
+            "NSFW_REVIEW": "Unknown",
+            "NSFW_DATABASE_URL": "postgresql+psycopg://u@db.internal/nsfw",
+            "NSFW_REVIEW_RETENTION_DAYS": "7.5",
+            "NSFW_REVIEW_KEEP_DECIDED_THUMBNAILS": "1",
+            "NSFW_REVIEW_MAX_SOURCES": "3",
+            "NSFW_REVIEWERS_FILE": "/etc/nsfw/reviewers",
+            "NSFW_REVIEW_WEBHOOK_URL": "https://hooks.example/nsfw",
+            "NSFW_REVIEW_WEBHOOK_SECRET": "s3cret",
+            "NSFW_REVIEW_WEBHOOK_ATTEMPTS": "4",
+            "NSFW_REVIEW_WEBHOOK_BACKOFF": "0.5",
+        }
+    )
+    assert s.review == "unknown" and s.db_auto_migrate is False  # a shared server is migrated on purpose
+    assert (s.review_retention_days, s.review_keep_decided_thumbnails, s.review_max_sources) == (7.5, True, 3)
+    assert (s.review_webhook_attempts, s.review_webhook_backoff) == (4, 0.5)
+    assert Settings.from_env({"NSFW_DB_AUTO_MIGRATE": "0"}).db_auto_migrate is False
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"NSFW_REVIEW": "some"}, "NSFW_REVIEW"),
+        ({"NSFW_DATABASE_URL": "mysql://db/nsfw"}, "NSFW_DATABASE_URL"),
+        ({"NSFW_DB_AUTO_MIGRATE": "maybe"}, "NSFW_DB_AUTO_MIGRATE"),
+        ({"NSFW_REVIEW_RETENTION_DAYS": "-1"}, "NSFW_REVIEW_RETENTION_DAYS"),
+        ({"NSFW_REVIEW_WEBHOOK_URL": "ftp://x/y", "NSFW_REVIEW_WEBHOOK_SECRET": "s"}, "NSFW_REVIEW_WEBHOOK_URL"),
+        ({"NSFW_REVIEW_WEBHOOK_URL": "https://x/y"}, "NSFW_REVIEW_WEBHOOK_SECRET"),
+        ({"NSFW_REVIEW_WEBHOOK_ATTEMPTS": "0"}, "NSFW_REVIEW_WEBHOOK_ATTEMPTS"),
+    ],
+)
+def test_bad_review_values_name_the_variable(env, name):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(env)
+
+
+def test_postgresql_urls_mean_psycopg_3():
+    assert schema.normalised("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert schema.normalised("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_nsfw_reviewer_prints_a_token_and_the_line_for_the_reviewers_file(capsys, tmp_path):
+    assert cli.main(["reviewer", "ann"]) == cli.EXIT_OK
+    token, line = (row.split(": ", 1)[1] for row in capsys.readouterr().out.splitlines())
+    assert line == f"ann:{digest(token)}"
+    path = tmp_path / "reviewers"
+    path.write_text(line + "\n")
+    assert reviewers.Reviewers(reviewers.load(str(path))).authenticate(token) == "ann"
+    assert reviewers.Reviewers(reviewers.load(str(path))).authenticate(token + "x") is None
+    with pytest.raises(SystemExit):
+        cli.main(["reviewer", "not a name"])
+
+
+def test_a_reviewers_file_with_a_pasted_token_stops_start_up_without_echoing_it(tmp_path):
+    path = tmp_path / "reviewers"
+    path.write_text("ann:the-token-itself\n")
+    with pytest.raises(ConfigError, match="line 1") as raised:
+        reviewers.load(str(path))
+    assert "the-token-itself" not in str(raised.value)
+    assert reviewers.Reviewers(None).authenticate("anything") is None
+
+
+def test_nsfw_db_upgrade_current_and_prune(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NSFW_DATA_DIR", str(tmp_path))
+    assert cli.main(["db", "current"]) == cli.EXIT_OK
+    assert capsys.readouterr().out == "\n"  # an empty database has no revision
+    assert cli.main(["db", "upgrade"]) == cli.EXIT_OK
+    assert "0001" in capsys.readouterr().out
+    assert cli.main(["db", "current"]) == cli.EXIT_OK
+    assert capsys.readouterr().out == "0001\n"
+    assert cli.main(["db", "prune"]) == cli.EXIT_OK
+    assert json.loads(capsys.readouterr().out) == {"items": 0, "thumbnails": 0}
+
+
+def test_nsfw_db_names_a_database_it_cannot_reach(capsys, monkeypatch):
+    monkeypatch.setenv("NSFW_DATABASE_URL", "sqlite:////proc/nsfw-review/review.db")
+    assert cli.main(["db", "upgrade"]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("nsfw db: error: ") and "/proc/nsfw-review/review.db" in err
+
+
+def test_the_thumbnail_is_the_model_input_with_the_pictures_proportions():
+    rgb = np.zeros((300, 600, 3), np.uint8)
+    rgb[:, :300] = (250, 20, 20)  # left half red, right half blue
+    rgb[:, 300:] = (20, 20, 250)
+    jpeg = thumbnails.from_model_input(to_model_input(rgb, 224), width=600, height=300)
+    image = Image.open(io.BytesIO(jpeg))
+    assert image.format == "JPEG" and image.size == (160, 80)
+    left, right = image.getpixel((20, 40)), image.getpixel((140, 40))
+    assert left[0] > 200 > left[2] and right[2] > 200 > right[0]
+
+
+def test_a_full_buffer_drops_sightings_and_never_blocks_a_classification(make_app, tmp_path, monkeypatch):
+    monkeypatch.setattr(service.Review, "_start", lambda self: None)  # no writer: the buffer only fills
+    monkeypatch.setattr(service, "BUFFER", 1)
+    client = make_app(review="all", database_url=f"sqlite:///{tmp_path / 'r.db'}", db_auto_migrate=True)
+    before = REGISTRY.get_sample_value("nsfw_review_events_total", {"event": "dropped"}) or 0
+    for _ in range(3):
+        assert client.post("/v1/classify", data=PNG, content_type="image/png").status_code == 200
+    assert REGISTRY.get_sample_value("nsfw_review_events_total", {"event": "dropped"}) == before + 2

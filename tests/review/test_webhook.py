@@ -1,0 +1,146 @@
+"""The decision webhook: signed, retried with backoff when the receiver fails, held to the fetcher's policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+import review_helpers
+from conftest import IMAGES
+from review_helpers import bearer, sighting
+from werkzeug import Response
+
+from nsfw.fetch.fetcher import Fetcher
+from nsfw.review import schema
+from nsfw.review.store import ReviewStore
+from nsfw.review.webhook import SIGNATURE_HEADER, Webhook, signature
+
+SECRET = "webhook-secret"
+reviewers_file = review_helpers.reviewers_file
+
+
+@pytest.fixture
+def store(tmp_path):
+    url = f"sqlite:///{tmp_path / 'review.db'}"
+    schema.upgrade(url)
+    store = ReviewStore(schema.engine(url), webhook=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def webhook(store, settings, httpserver):
+    fetcher = Fetcher(settings)  # the test settings allow 127.0.0.1 and the receiver's port
+    yield Webhook(store, httpserver.url_for("/hook"), SECRET, fetcher, attempts=3, backoff=2.0)
+    fetcher.close()
+
+
+def verified(request) -> dict:
+    body = request.get_data()
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(request.headers[SIGNATURE_HEADER], expected)
+    assert request.headers["Content-Type"] == "application/json"
+    return json.loads(body)
+
+
+def test_a_decision_arrives_signed_with_the_item_decision_reviewer_and_time(store, webhook, httpserver):
+    store.record(sighting(1, "http://a.example/1.jpg"))
+    store.decide(1, "adult", "ann")
+    httpserver.expect_oneshot_request("/hook", method="POST").respond_with_data("ok")
+    assert webhook.deliver_due() == 1
+    ((request, _),) = httpserver.log
+    payload = verified(request)
+    assert payload["event"] == "review.decision"
+    assert (payload["decision"], payload["reviewer"]) == ("adult", "ann")
+    assert payload["item"]["sha256"] == f"{1:064x}" and payload["item"]["id"] == 1
+    assert dt.datetime.fromisoformat(payload["decided_at"]).tzinfo is not None
+    assert store.outbox_pending() == 0
+    assert webhook.deliver_due() == 0  # delivered once
+
+
+def test_a_failing_receiver_is_retried_with_exponential_backoff(store, webhook, httpserver):
+    store.record(sighting(1))
+    store.decide(1, "safe", "ann")
+    now = dt.datetime.now(dt.UTC)
+    httpserver.expect_oneshot_request("/hook").respond_with_data("down", status=500)
+    assert webhook.deliver_due(now) == 0
+    assert store.outbox_pending() == 1
+    assert webhook.deliver_due(now + dt.timedelta(seconds=1.9)) == 0  # not due yet: nothing sent
+    assert len(httpserver.log) == 1
+    httpserver.expect_oneshot_request("/hook").respond_with_data("still down", status=503)
+    assert webhook.deliver_due(now + dt.timedelta(seconds=2.1)) == 0  # after 2 s: the second attempt
+    assert webhook.deliver_due(now + dt.timedelta(seconds=5.9)) == 0  # then 4 s more
+    httpserver.expect_oneshot_request("/hook").respond_with_data("ok")
+    assert webhook.deliver_due(now + dt.timedelta(seconds=6.2)) == 1
+    bodies = [request.get_data() for request, _ in httpserver.log]
+    assert len(bodies) == 3 and len(set(bodies)) == 1  # the same signed body each time
+    verified(httpserver.log[-1][0])
+    assert store.outbox_pending() == 0
+    assert [webhook.delay(n).total_seconds() for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 3600.0]
+
+
+def test_a_delivery_is_dropped_after_its_last_attempt(store, webhook, httpserver, caplog):
+    store.record(sighting(1))
+    store.decide(1, "safe", "ann")
+    httpserver.expect_request("/hook").respond_with_data("down", status=500)
+    now = dt.datetime.now(dt.UTC)
+    for hours in range(3):
+        webhook.deliver_due(now + dt.timedelta(hours=hours))
+    assert len(httpserver.log) == 3 and store.outbox_pending() == 0
+    assert "dropped" in caplog.text
+
+
+def test_a_receiver_on_a_private_address_is_refused_by_the_fetch_policy(store, settings, httpserver):
+    fetcher = Fetcher(settings.replace(fetch_allow_nets=()))  # loopback is not public
+    webhook = Webhook(store, httpserver.url_for("/hook"), SECRET, fetcher, attempts=3)
+    try:
+        store.record(sighting(1))
+        store.decide(1, "adult", "ann")
+        assert webhook.deliver_due() == 0
+        assert httpserver.log == [] and store.outbox_pending() == 1  # kept for a retry
+    finally:
+        fetcher.close()
+
+
+def test_two_processes_sharing_the_outbox_send_a_delivery_once(store, webhook, httpserver):
+    store.record(sighting(1))
+    store.decide(1, "adult", "ann")
+    now = dt.datetime.now(dt.UTC)
+    claimed = store.outbox_claim(now, dt.timedelta(seconds=60))
+    assert len(claimed) == 1
+    assert webhook.deliver_due(now) == 0  # claimed by the other one: not sent here
+    assert httpserver.log == []
+
+
+def test_the_service_delivers_a_decision_made_through_the_api(make_app, tmp_path, reviewers_file, httpserver):
+    received = []
+
+    def handler(request):
+        received.append(verified(request))
+        return Response("ok")
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(handler)
+    client = make_app(
+        review="all",
+        database_url=f"sqlite:///{tmp_path / 'review.db'}",
+        db_auto_migrate=True,
+        reviewers_file=reviewers_file,
+        review_webhook_url=httpserver.url_for("/hook"),
+        review_webhook_secret=SECRET,
+    )
+    client.post("/v1/classify", data=(IMAGES / "chelsea.png").read_bytes(), content_type="image/png")
+    client.application.extensions["nsfw_review"].flush()
+    response = client.post("/v1/review/items/1/decision", json={"decision": "adult"}, headers=bearer("bob"))
+    assert response.status_code == 200
+    deadline = time.monotonic() + 30
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(r["decision"], r["reviewer"]) for r in received] == [("adult", "bob")]
+
+
+def test_signature_is_the_hmac_of_the_raw_body():
+    assert signature("k", b"{}") == "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()

@@ -1,0 +1,48 @@
+"""Review queue test helpers: a database on SQLite and on a real PostgreSQL, a store, reviewer tokens.
+
+Fixtures are used by importing them into a test module (as with redis_helpers):
+``from review_helpers import database_url, postgres_server, reviewers_file, store``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from postgres_helpers import postgres_server  # noqa: F401  (re-exported: a test module imports it with these)
+
+from nsfw.protect.keys import line_for
+from nsfw.review import schema
+from nsfw.review.store import ReviewStore, Sighting
+
+SCORES = {"drawings": 0.05, "hentai": 0.05, "neutral": 0.4, "porn": 0.3, "sexy": 0.2}
+TOKENS = {"ann": "ann-token-0123456789", "bob": "bob-token-0123456789"}
+
+
+def sighting(n: int = 1, source: str | None = None, verdict: str = "unknown") -> Sighting:
+    return Sighting(f"{n:064x}", source, "mobilenet_v2", dict(SCORES), verdict)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty database: a SQLite file, or a fresh database on the module's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'review.db'}"
+    return request.getfixturevalue("postgres_server").fresh_url()
+
+
+@pytest.fixture
+def store(database_url):
+    schema.upgrade(database_url)
+    store = ReviewStore(schema.engine(database_url), max_sources=3, webhook=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def reviewers_file(tmp_path):
+    path = tmp_path / "reviewers"
+    path.write_text("# reviewers\n" + "".join(line_for(name, token) + "\n" for name, token in TOKENS.items()))
+    return str(path)
+
+
+def bearer(name: str = "ann") -> dict:
+    return {"Authorization": f"Bearer {TOKENS[name]}"}
