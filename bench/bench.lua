@@ -1,12 +1,14 @@
 -- wrk script for the benchmark: one script for every mode, so all runs are measured alike.
 --
--- Arguments (after wrk's "--"): MODE FILE CONTENT_TYPE QUOTA
+-- Arguments (after wrk's "--"): MODE FILE CONTENT_TYPE QUOTA [CLOSE]
 --   MODE   "upload": POST FILE's bytes as the body with CONTENT_TYPE;
 --          "url":    POST with no body (the image URL is already in the path);
 --          "get":    plain GET (to measure the static image server).
 --   QUOTA  responses per wrk thread before it stops (0 = run for the duration). A thread
 --          that reaches it writes "bench-thread-done" to stderr, so the caller can end
 --          wrk at once instead of waiting out -d.
+--   CLOSE  "close": every request says "Connection: close", so each one comes on a new
+--          connection (wrk reconnects after every response), as clients without a pool do.
 -- done() prints one line "@@bench {json}" with the latency percentiles, the error counts
 -- (non-2xx counted here, socket errors and timeouts from wrk) and the median of every
 -- Server-Timing stage the service reported.
@@ -30,6 +32,9 @@ function init(args)
    end
    if mode ~= "get" then
       wrk.method = "POST"
+   end
+   if args[5] == "close" then
+      wrk.headers["Connection"] = "close"
    end
 end
 

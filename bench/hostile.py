@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
-import io
 import json
 import math
 import os
@@ -79,11 +78,14 @@ ATTACKS = {
         Attack("big_jpeg", 1, 1, "7071x7071 gradient JPEG (upload)"),
         Attack("big_png", 1, 1, "7071x7071 gradient PNG (upload)"),
         Attack("png16_interlaced", 1, 1, "7071x7071 16-bit RGB Adam7 PNG (upload)"),
+        Attack("heif_grid_bomb", 2, 1, "~2 KB HEIC whose grid of tiles declares 60000x50000 (upload)"),
+        Attack("big_avif", 1, 1, "6300x6300 gradient AVIF, just under the HEIF/AVIF memory limit (upload)"),
         Attack("drip_batch", 2, 1, "/v1/classify 16 URLs, each upstream drips 1 byte / 0.5 s"),
         Attack("gzip_empty", 2, 1, "?url= upstream: gzip of endless empty deflate blocks"),
         Attack("stalled_headers", 32, 8, "connections sending half a request header, then nothing"),
         Attack("slow_body", 8, 2, "upload with Content-Length 1,000,000, 16 bytes / 0.5 s"),
         Attack("nested_json", 2, 1, "/v1/classify body of 100,000 '['"),
+        Attack("video_4k", 2, 1, "24 s 4K H.264 with one keyframe: decoded to the end (upload; the `video` extra)"),
     )
 }
 
@@ -396,13 +398,19 @@ def build_attacks(names: list[str], quick: bool) -> dict:
                 f"{per_scan * 1000:.1f} ms a scan, so about {per_scan * copies:.1f} s per image"
             )
             built[name] = upload_attack(body, "image/jpeg")
-        elif name in ("webp_bomb", "big_jpeg", "big_png", "png16_interlaced"):
+        elif name in ("webp_bomb", "big_jpeg", "big_png", "png16_interlaced", "heif_grid_bomb", "big_avif"):
             body = getattr(payloads, name)()
-            kind = {"webp_bomb": "image/webp", "big_jpeg": "image/jpeg"}.get(name, "image/png")
-            with Image.open(io.BytesIO(body)) as image:
-                size = image.size
+            kind = {"webp_bomb": "image/webp", "big_jpeg": "image/jpeg", "heif_grid_bomb": "image/heic"}
+            kind = kind.get(name, "image/avif" if name == "big_avif" else "image/png")
+            size = payloads.declared_size(body)
             progress(f"  {name}: {len(body):,} bytes, {size[0]}x{size[1]} ({time.perf_counter() - started:.1f} s)")
             built[name] = upload_attack(body, kind)
+        elif name == "video_4k":
+            import video  # bench/video.py: the clip is made once (minutes) and cached in the temp dir
+
+            body = video.hostile_cases(quick=False)["4K H.264, one keyframe, 24 s"]()
+            progress(f"  video_4k: {len(body):,} bytes ({time.perf_counter() - started:.1f} s)")
+            built[name] = upload_attack(body, "video/mp4")
         else:
             built[name] = globals()[name]
     return built

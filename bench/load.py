@@ -73,12 +73,14 @@ def run(
     content_type: str = "",
     quota: int = 0,
     timeout: str = "2s",
+    close: bool = False,
 ) -> Result:
     """One load run against ``url``, with wrk if ``wrk`` is its path, else with Python threads.
 
     ``mode`` is ``upload`` (POST ``body`` with ``content_type``), ``url`` (POST, no
     body) or ``get``. With ``quota`` (total responses wanted) the run ends once
-    that many responses came back, instead of after ``duration`` seconds.
+    that many responses came back, instead of after ``duration`` seconds. With ``close``
+    every request asks for ``Connection: close``: a new connection per request.
     """
     if not wrk:
         return run_python(
@@ -90,6 +92,7 @@ def run(
             content_type=content_type,
             quota=quota,
             timeout=timeout,
+            close=close,
         )
     threads = 1 if connections < 2 else 2
     per_thread = -(-quota // threads) if quota else 0
@@ -113,6 +116,7 @@ def run(
         str(body or "-"),
         content_type or "-",
         str(per_thread),
+        "close" if close else "keep-alive",
     ]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -169,8 +173,10 @@ def run_python(
     content_type: str = "",
     quota: int = 0,
     timeout: str = "2s",
+    close: bool = False,
 ) -> Result:
-    """The same run as wrk's, from one thread per connection, each on a keep-alive connection.
+    """The same run as wrk's, from one thread per connection, each on a keep-alive connection
+    (with ``close``, a new connection per request).
 
     Only loopback URLs (the benchmark's own service and image server): this is
     a load generator, and it must not be pointed anywhere else. Bounded in time
@@ -190,7 +196,9 @@ def run_python(
         method, payload = "POST", b""
     elif mode != "get":
         raise ValueError(f"unknown mode {mode!r}")
-    load = _PythonLoad(host, port, method, path, payload, headers, _seconds(timeout), quota)
+    if close:
+        headers["Connection"] = "close"
+    load = _PythonLoad(host, port, method, path, payload, headers, _seconds(timeout), quota, close)
     return load.run(connections, min(float(duration), MAX_SECONDS))
 
 
@@ -223,7 +231,8 @@ def _percentile(ordered: list[float], pct: float) -> float:
 
 
 class _PythonLoad:
-    def __init__(self, host, port, method, path, payload, headers, timeout, quota):
+    def __init__(self, host, port, method, path, payload, headers, timeout, quota, close=False):
+        self.close = close  # a new connection per request, whatever the server answers
         self.host, self.port, self.method, self.path = host, port, method, path
         self.payload, self.headers, self.timeout, self.quota = payload, headers, timeout, quota
         self.lock = threading.Lock()
@@ -288,7 +297,7 @@ class _PythonLoad:
                     sampled += 1
                     for name, dur in TIMING.findall(timing):
                         stages.setdefault(name, []).append(float(dur))
-                if response.will_close:
+                if response.will_close or self.close:
                     conn.close()
                     conn = None
                 with self.lock:

@@ -12,14 +12,29 @@ Each one is a valid image that stays within the service's documented limits
 * ``big_jpeg`` / ``big_png``: an ordinary 7071x7071 gradient.
 * ``png16_interlaced``: a 16-bit RGB Adam7-interlaced PNG of 7071x7071, written
   by hand because Pillow cannot save interlaced PNGs.
+* ``heif_grid_bomb``: a 256x192 HEIC grid of tiles (about 2 KB) whose grid
+  descriptor declares a 60000x50000 canvas (refused from the header: cheap).
+* ``big_avif``: a 6300x6300 gradient AVIF (39.7 MP), just under what a default
+  decoder's memory holds for AVIF: a full, legitimate AV1 decode.
+
+And legitimate large images for bench/sizes.py (issue 10, "Large photos"), the same
+bytes on every run (seeded):
+
+* ``photo_jpeg(width, height)``: a photo-like picture (smooth shapes, fine grain) as a
+  quality-90 JPEG; ``photo_12mp_jpeg()`` is the 4000x3000 of a 12 MP phone camera.
+* ``screenshot_png()``: a 1920x1080 screenshot-like PNG (flat panels, lines of "text",
+  two pictures), which compresses as screenshots do.
+* ``photo_heic`` / ``photo_avif``: the same photo as HEIC (pillow-heif) and AVIF (Pillow).
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import sys
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -94,6 +109,32 @@ def webp_bomb(side: int = BIG_SIDE) -> bytes:
     return buf.getvalue()
 
 
+def heif_grid_bomb(width: int = 60000, height: int = 50000) -> bytes:
+    import pillow_heif
+
+    ramp = np.tile(np.linspace(0, 255, 256, dtype=np.uint8), (192, 1))
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(np.stack([ramp] * 3, axis=2))).save(buf, quality=50, tile_size=64)
+    data = bytearray(buf.getvalue())
+    idat = data.index(b"idat") - 4  # the grid descriptor: version, flags, rows, columns, width, height
+    struct.pack_into(">HH", data, idat + 12, width, height)
+    return bytes(data)
+
+
+def big_avif(side: int = 6300) -> bytes:
+    buf = io.BytesIO()
+    _gradient(side).save(buf, "AVIF", quality=50, speed=10)
+    return buf.getvalue()
+
+
+def declared_size(data: bytes) -> tuple[int, int]:
+    """Width and height as the file's headers declare them (what the service checks first)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from nsfw.imaging.headers import image_size
+
+    return image_size(data) or (0, 0)
+
+
 def _gradient(side: int) -> Image.Image:
     ramp = np.linspace(0, 255, side, dtype=np.float32)
     pixels = np.empty((side, side, 3), np.uint8)
@@ -151,4 +192,57 @@ def fresh_jpeg(base: np.ndarray, seed: int) -> bytes:
     noisy = np.clip(base.astype(np.int16) + rng.integers(-4, 5, size=base.shape, dtype=np.int16), 0, 255)
     buf = io.BytesIO()
     Image.fromarray(noisy.astype(np.uint8)).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+# --- large legitimate images (bench/sizes.py) ---------------------------------------------------
+def photo(width: int, height: int, seed: int = 10) -> Image.Image:
+    """Smooth colour fields with fine grain: compresses and decodes like a camera photo."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (max(2, height // 250), max(2, width // 250), 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC), dtype=np.int16)
+    grain = rng.integers(-6, 7, (height, width, 1), dtype=np.int16)
+    return Image.fromarray(np.clip(base + grain, 0, 255).astype(np.uint8))
+
+
+def photo_jpeg(width: int, height: int, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    photo(width, height).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def photo_12mp_jpeg() -> bytes:
+    return photo_jpeg(4000, 3000)
+
+
+def photo_heic(width: int, height: int) -> bytes:
+    import pillow_heif
+
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(photo(width, height)).save(buf, quality=80)
+    return buf.getvalue()
+
+
+def photo_avif(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    photo(width, height).save(buf, "AVIF", quality=70, speed=8)
+    return buf.getvalue()
+
+
+def screenshot_png(width: int = 1920, height: int = 1080, seed: int = 11) -> bytes:
+    """A desktop screenshot: flat panels, rows of dark "words", two photos in the page."""
+    rng = np.random.default_rng(seed)
+    pixels = np.full((height, width, 3), 246, np.uint8)
+    pixels[:56] = (38, 50, 72)  # title bar
+    pixels[56:, : width // 6] = (228, 232, 238)  # side panel
+    for y in range(90, height - 40, 22):  # lines of text: runs of dark words
+        x = width // 6 + 40
+        while x < width - 420:
+            word = int(rng.integers(18, 90))
+            pixels[y : y + 11, x : x + word] = 40 + int(rng.integers(0, 30))
+            x += word + int(rng.integers(6, 14))
+    for top, left in ((120, width - 380), (560, width - 380)):
+        pixels[top : top + 300, left : left + 340] = np.asarray(photo(340, 300, seed=top))
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG", compress_level=6)
     return buf.getvalue()

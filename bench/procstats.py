@@ -1,8 +1,10 @@
 """Process and machine facts from /proc, so the harness needs no psutil.
 
-CPU is read as utime+stime ticks of the gunicorn master and its workers
-(a delta over a run, divided by wall time x cores, is the service's share of
-the whole machine); memory as each worker's VmRSS.
+CPU is read as utime+stime ticks of the gunicorn master, its workers and every
+process below them (each worker's decoder processes, which decode and preprocess
+every image), plus what their reaped children used (cutime+cstime): a delta over a
+run, divided by wall time x cores, is the service's share of the whole machine.
+Memory is each worker's VmRSS.
 """
 
 from __future__ import annotations
@@ -66,6 +68,31 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds of ``pids`` and every live process below them, plus what their reaped children used.
+
+    A decoder a worker replaced during a measurement still counts: its time moves to the
+    worker's cutime when the worker reaps it.
+    """
+    below: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields and fields[0] != "Z":
+                below.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, stack, seen = 0, list(pids), set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        fields = _stat_fields(pid)
+        if fields:
+            total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime: fields 14-17 of stat
+        stack.extend(below.get(pid, ()))
+    return total / CLOCK_TICKS
+
+
 def rss_mb(pid: int) -> float | None:
     """VmRSS of ``pid`` in MB (10^6 bytes), None if it is gone."""
     try:
@@ -119,16 +146,18 @@ class MachineMeter:
 
 
 class CpuMeter:
-    """CPU share of a set of processes over an interval, as % of all cores."""
+    """CPU share of a set of processes (and, with ``tree``, every process below them) over an interval,
+    as % of all cores."""
 
-    def __init__(self, pids: list[int]):
+    def __init__(self, pids: list[int], tree: bool = False):
         self.pids = list(pids)
-        self._cpu0 = cpu_seconds(self.pids)
+        self._read = tree_cpu_seconds if tree else cpu_seconds
+        self._cpu0 = self._read(self.pids)
         self._wall0 = os.times().elapsed
 
     def used(self) -> float:
         """CPU seconds used since the start."""
-        return cpu_seconds(self.pids) - self._cpu0
+        return self._read(self.pids) - self._cpu0
 
     def percent(self) -> float:
         wall = os.times().elapsed - self._wall0

@@ -57,7 +57,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--quick", action="store_true", help="smoke run: 1 s cells at concurrency 8, a short soak; writes no file"
     )
     p.add_argument("--duration", type=float, help="seconds per cell (default 8, quick 1)")
-    p.add_argument("--concurrency", help="comma-separated connection counts (default 1,8,32)")
+    p.add_argument("--concurrency", help="comma-separated keep-alive connection counts (default 1,2,8,32)")
+    p.add_argument(
+        "--close",
+        help="comma-separated connection counts for the 640x480 JPEG cells with a new connection per request "
+        "(Connection: close; default 8, none with --quick; 0 skips them)",
+    )
     p.add_argument("--modes", help="comma-separated: upload,url (default both)")
     p.add_argument("--images", help=f"comma-separated: {','.join(IMAGES)} (default all)")
     p.add_argument(
@@ -83,6 +88,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "inherits this shell's environment, e.g. WEB_CONCURRENCY=1",
     )
     p.add_argument("--json", help="also write the raw figures here (for comparing layouts)")
+    p.add_argument(
+        "--serve",
+        metavar="DIR",
+        help="serve another checkout (its app.py and gunicorn.conf.py, with this harness and this Python), "
+        "to measure a change against it in the same run (bench/compare.py TREE=DIR)",
+    )
     p.add_argument("--metrics", help="write the service's GET /metrics here at the end of the run")
     p.add_argument("--output", help="write the results here (default bench/results.md, only for a full run)")
     p.add_argument(
@@ -110,7 +121,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--original-workers must be at least 1")
     args.duration = args.duration or (1 if q else 8)
     args.timeout = args.timeout or ("10s" if q else "2s")
-    args.concurrency = _ints(args.concurrency or ("8" if q else "1,8,32"))
+    args.concurrency = _ints(args.concurrency or ("8" if q else "1,2,8,32"))
+    args.close = [c for c in _ints(args.close or ("0" if q else "8")) if c > 0]
     args.modes = _names(args.modes, MODES)
     args.images = _names(args.images, tuple(IMAGES))
     soak = _ints(args.soak or ("50,200" if q else "1000,10000"))
@@ -179,18 +191,26 @@ class Bench:
         service = service or self.service
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            meter = procstats.CpuMeter(service.all_pids())
+            meter = procstats.CpuMeter(service.all_pids(), tree=True)
             time.sleep(0.2)
             if meter.percent() * procstats.cpu_count() < 5.0:  # < 5% of one core
                 return
 
     def measure(
-        self, mode: str, image_key: str, connections: int, *, quota: int = 0, note: str = "", label: str | None = None
+        self,
+        mode: str,
+        image_key: str,
+        connections: int,
+        *,
+        quota: int = 0,
+        note: str = "",
+        label: str | None = None,
+        close: bool = False,
     ) -> Cell:
         url, body, ctype = self.target(mode, image_key)
         self.settle()
-        meter = procstats.CpuMeter(self.service.all_pids())
-        per_worker = [procstats.CpuMeter([pid]) for pid in self.workers]
+        meter = procstats.CpuMeter(self.service.all_pids(), tree=True)  # with each worker's decoders
+        per_worker = [procstats.CpuMeter([pid], tree=True) for pid in self.workers]
         machine = procstats.MachineMeter()
         duration = 900 if quota else self.args.duration
         result = load.run(
@@ -203,6 +223,7 @@ class Bench:
             content_type=ctype,
             quota=quota,
             timeout=self.args.timeout,
+            close=close,
         )
         cpu = meter.percent()
         split = [m.percent() for m in per_worker]
@@ -217,11 +238,13 @@ class Bench:
             )
             self.workers = workers
         rss = [m for m in (procstats.rss_mb(p) for p in workers) if m is not None]
-        cell = Cell(label or mode, IMAGES[image_key][0], connections, result, cpu, rss, note, other, cpu_ms, split)
+        cell = Cell(
+            label or mode, IMAGES[image_key][0], connections, result, cpu, rss, note, other, cpu_ms, split, close
+        )
         if result.errors:
             self.problems.append(f"{cell.mode} {cell.image} c{connections}: {result.errors} failed requests")
         progress(
-            f"  {cell.mode:<12} {cell.image:<13} c{connections:<3} {result.rps:7.1f} req/s  "
+            f"  {cell.mode:<12} {cell.image:<13} c{connections:<3}{'new' if close else '   '} {result.rps:7.1f} req/s  "
             f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}  "
             f"CPU {cpu:3.0f}% ({'/'.join(f'{w:.0f}' for w in split)}; "
             f"{cpu_ms:.1f} ms/req, other {other:2.0f}%)  "
@@ -288,8 +311,8 @@ class Bench:
             warm = 8 * workers
             load.run(self.wrk, url, mode="url", connections=8, duration=120, quota=warm, timeout="60s")
             self.settle(service=original)
-            meter = procstats.CpuMeter(original.all_pids())
-            per_worker = [procstats.CpuMeter([pid]) for pid in pids]
+            meter = procstats.CpuMeter(original.all_pids(), tree=True)
+            per_worker = [procstats.CpuMeter([pid], tree=True) for pid in pids]
             machine = procstats.MachineMeter()
             result = load.run(
                 self.wrk,
@@ -379,7 +402,7 @@ def main(argv=None) -> int:
                 "NSFW_FETCH_ALLOW_PORTS": f"80,443,{static.port}",
                 **args.env,
             }
-            service = Service(workdir, env)
+            service = Service(workdir, env, root=Path(args.serve).resolve() if args.serve else None)
             progress(f"starting `gunicorn app:app` on port {service.port} ({report.layout(args.env, None)})")
             service.start()
             ready_s = service.wait_ready()
@@ -399,6 +422,9 @@ def main(argv=None) -> int:
                 for image in args.images:
                     for c in args.concurrency:
                         cells.append(bench.measure(mode, image, c))
+                    if image == "640x480":  # a client without a connection pool: a new connection per request
+                        for c in args.close:
+                            cells.append(bench.measure(mode, image, c, close=True))
             bench.cells = cells
             cells.append(bench.static_capacity())
             if args.metrics:  # every worker's counters after the whole run (prometheus-client multiprocess)
@@ -462,6 +488,7 @@ def save(args, argv, table: str, cells: list[Cell], facts: dict, problems: list[
     notes = [
         f"Per cell: {args.duration:g} s of load from {facts['load_generator']} (timeout {args.timeout}). CPU % = the "
         "service's (master + workers) utime+stime over the cell as % of all cores, split per worker; "
+        "the decoder processes below each worker count as that worker's; "
         "CPU ms/req = the same CPU time per request; other CPU % = the whole machine minus the "
         "service (the load generator, the image server, anything else running); RSS = VmRSS of each worker after "
         "the cell (MB = 10^6 bytes); stage columns = median of the service's Server-Timing.",

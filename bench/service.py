@@ -49,7 +49,8 @@ class Service:
 
     ready_path = "/ready"
 
-    def __init__(self, workdir: Path, extra_env: dict[str, str]):
+    def __init__(self, workdir: Path, extra_env: dict[str, str], root: Path | None = None):
+        self.root = root or ROOT  # the checkout served
         self.port = free_port()
         self.workdir = workdir
         self.log_path = workdir / f"gunicorn-{self.port}.log"
@@ -58,12 +59,15 @@ class Service:
         self.env = dict(os.environ)
         self.env.update(extra_env)
         self.env.update(PORT=str(self.port), NSFW_CACHE_SIZE="0", XDG_RUNTIME_DIR=str(runtime))
+        if self.root != ROOT:  # another checkout: its code first, and no bytecode written into it
+            self.env.update(PYTHONPATH=os.pathsep.join(filter(None, (str(self.root), self.env.get("PYTHONPATH")))))
+            self.env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.proc: subprocess.Popen | None = None
         self.started = 0.0
 
     def command(self) -> tuple[list[str], Path]:
         """(argv, working directory) of the gunicorn master."""
-        return gunicorn_command(), ROOT
+        return gunicorn_command(), self.root
 
     @property
     def base(self) -> str:

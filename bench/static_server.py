@@ -51,6 +51,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.server.connections += 1  # one handler per connection (read by the tests)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self):
@@ -63,6 +64,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+    connections = 0  # accepted so far
 
     def handle_error(self, request, client_address):
         """wrk and the service drop keep-alive connections at will: not worth a traceback."""
@@ -76,6 +78,11 @@ class StaticServer:
         self._server = _Server(("127.0.0.1", port), handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="bench-static", daemon=True)
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far."""
+        return self._server.connections
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"

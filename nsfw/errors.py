@@ -59,7 +59,8 @@ class TooLarge(ServiceError):
 
 # --- decoding ----------------------------------------------------------------
 class UnsupportedMedia(ServiceError):
-    status, code, default_message = 415, "unsupported_media", "the body is not a JPEG, PNG, GIF or WebP image"
+    status, code = 415, "unsupported_media"
+    default_message = "the body is not a JPEG, PNG, GIF, WebP, HEIF or AVIF image"
 
 
 class CorruptImage(ServiceError):
@@ -75,6 +76,39 @@ class ImageTooComplex(ServiceError):
 
     status, code = 422, "image_too_complex"
     default_message = "decoding the image needs more CPU time than this service allows"
+
+
+# --- video (nsfw/imaging/video.py) -------------------------------------------
+class VideoUnsupported(ServiceError):
+    """A video container, but PyAV (the ``video`` extra) is not installed."""
+
+    status, code = 415, "video_unsupported"
+    default_message = "this service was installed without video support (the 'video' extra, PyAV)"
+
+
+class UnsupportedCodec(ServiceError):
+    status, code = 415, "unsupported_codec"
+    default_message = "the video's codec is not one this service decodes (H.264, HEVC, VP8, VP9, AV1)"
+
+
+class CorruptVideo(ServiceError):
+    status, code, default_message = 422, "corrupt_video", "the video could not be decoded"
+
+
+class VideoTooLarge(ServiceError):
+    status, code = 413, "video_too_large"
+    default_message = "the video's frames have more pixels than this service accepts"
+
+
+class VideoTooLong(ServiceError):
+    status, code, default_message = 413, "video_too_long", "the video lasts longer than this service accepts"
+
+
+class VideoTooComplex(ServiceError):
+    """Sampling the video used up its CPU budget (NSFW_VIDEO_CPU_S) or its decoded-frame cap."""
+
+    status, code = 422, "video_too_complex"
+    default_message = "decoding the video needs more work than this service allows"
 
 
 # --- the service -------------------------------------------------------------

@@ -9,6 +9,7 @@ knows about Flask.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import json
@@ -20,8 +21,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
 
 from nsfw import cache
-from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError
+from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
 from nsfw.fetch.fetcher import Fetcher
+from nsfw.imaging import video
 from nsfw.imaging.sandbox import DecoderPool
 from nsfw.models.registry import ModelRegistry
 from nsfw.settings import Settings
@@ -41,6 +43,8 @@ class Classification:
     timings_ms: dict  # stage name -> milliseconds, for this call
     cached: bool = False
     size: int = 0  # bytes of the image as classified (downloaded or uploaded)
+    video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
+    timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
     sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
 
 
@@ -65,7 +69,9 @@ class Detector:
         # interpreters only adds GIL contention, and running it on every request thread
         # gave each thread its own glibc heap (measured: RSS 167 MB per worker, not 120).
         # The thread starts on first use, after the fork.
-        self._cpu = ThreadPoolExecutor(settings.interpreters, thread_name_prefix="nsfw-cpu")
+        self._cpu = ThreadPoolExecutor(
+            settings.interpreters, thread_name_prefix="nsfw-cpu", initializer=_name_os_thread, initargs=("nsfw-cpu",)
+        )
         #: Called with the byte count of every download (set by the web layer, for its metrics).
         self.on_fetched = None
         #: Called after every classification with ``(result, url or None, model input or None)``, the
@@ -94,7 +100,7 @@ class Detector:
         if not self._downloads.acquire(blocking=False):
             raise Overloaded("too many downloads in progress")
         try:
-            with self.fetcher.fetch(url, deadline=deadline) as body:
+            with self.fetcher.fetch(url, deadline=deadline, cap_for=self._byte_cap) as body:
                 data = body.read()
         finally:
             self._downloads.release()
@@ -137,6 +143,21 @@ class Detector:
         with ThreadPoolExecutor(workers, thread_name_prefix="nsfw-batch") as pool:
             return list(pool.map(one, sources))
 
+    @property
+    def video_bytes(self) -> int:
+        """The byte cap of a video upload; 0 when this install takes no video (no PyAV)."""
+        return self.settings.max_video_bytes if video.available() else 0
+
+    def _byte_cap(self, head: bytes | None) -> tuple[int, str]:
+        """The size cap for a body that starts with ``head`` (videos have their own); None: the larger."""
+        if not video.available():
+            return self.settings.max_bytes, "image"
+        if head is None:
+            return max((self.settings.max_bytes, "image"), (self.settings.max_video_bytes, "video"))
+        if video.sniff(head[: video.HEAD_BYTES]):
+            return self.settings.max_video_bytes, "video"
+        return self.settings.max_bytes, "image"
+
     def close(self) -> None:
         for close in self.closing:
             close()
@@ -153,6 +174,8 @@ class Detector:
         started = time.perf_counter()
         digest = hashlib.sha256(data).digest()
         key = (digest, runner.spec.name)
+        if self.settings.fast_decode:  # its scores differ slightly: never shared with exact instances
+            key += ("fast",)
         result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline, computed))
         if cached:
             result = dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
@@ -167,6 +190,8 @@ class Detector:
         return result
 
     def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
+        if video.sniff(data[: video.HEAD_BYTES]):
+            return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
@@ -205,6 +230,62 @@ class Detector:
             size=len(data),
         )
 
+    def _run_video(self, data: bytes, runner, deadline: float) -> Classification:
+        """A video's frames are classified as the decoder hands them over, worst frame answered.
+
+        With NSFW_VIDEO_STOP_AT_ADULT the first frame whose nsfw score reaches the adult
+        threshold stops the decoder: no further frame is decoded or classified.
+        """
+        if not video.available():
+            raise VideoUnsupported(
+                "this service was installed without video support: install the 'video' extra "
+                "(pip install 'nsfw-service[video]')"
+            )
+        submitted = time.perf_counter()
+        timeline, spent = [], [0.0]
+        stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None
+
+        def infer(tensor):
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded()
+            started = time.perf_counter()
+            probs = runner.predict(tensor)
+            return probs, _ms(started)
+
+        def on_frame(tensor, t: float) -> bool:
+            future = self._cpu.submit(infer, tensor)
+            try:
+                probs, ms = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                future.cancel()
+                raise DeadlineExceeded() from None
+            spent[0] += ms
+            scores = {name: float(p) for name, p in zip(runner.classes, probs)}
+            timeline.append({"t": t, "scores": scores})
+            return stop_at is None or nsfw_score(scores) < stop_at
+
+        prepared = self.decoders.prepare(data, runner.input_size, deadline, on_frame)
+        timings = {
+            "queue": 0.0,
+            "decode": prepared.decode_ms,
+            "preprocess": prepared.preprocess_ms,
+            "inference": round(spent[0], 3),
+        }
+        timings["queue"] = round(max(0.0, _ms(submitted) - sum(timings.values())), 3)
+        worst = max(timeline, key=lambda frame: nsfw_score(frame["scores"]))  # the first of equals
+        return Classification(
+            model=runner.spec.name,
+            scores=worst["scores"],
+            image_format=prepared.format,
+            width=prepared.width,
+            height=prepared.height,
+            frames=len(timeline),
+            timings_ms=timings,
+            size=len(data),
+            video={**prepared.video, "frames_classified": len(timeline)},
+            timeline=tuple(timeline),
+        )
+
 
 def _encode(result: Classification) -> bytes:
     """A result as the shared (Redis) cache keeps it: JSON, without this call's timings."""
@@ -214,7 +295,19 @@ def _encode(result: Classification) -> bytes:
 
 
 def _decode(raw: bytes) -> Classification:
-    return Classification(**json.loads(raw), timings_ms={})
+    fields = json.loads(raw)
+    fields["timeline"] = tuple(fields.get("timeline") or ())
+    return Classification(**fields, timings_ms={})
+
+
+def _name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` in the OS too (``top -H``, ``/proc/<pid>/task/*/comm``, profilers),
+    so the inference thread's CPU can be told from the request threads' (bench/cpu_split.py)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME; Linux only, and harmless to miss
+    except (OSError, AttributeError):
+        pass
 
 
 def _ms(start: float, end: float | None = None) -> float:

@@ -110,6 +110,9 @@ class Settings:
     decode_cpu_s: float = 2.0
     decode_memory_mb: int = 448
     decoders: int = 2
+    # fast decoding of large photos (nsfw/imaging/decode.py): JPEGs decoded at a reduced DCT
+    # scale that still covers the model's input; not bit-exact with nsfwjs, so off by default
+    fast_decode: bool = False
     # models
     model_dir: Path = dataclasses.field(default_factory=default_model_dir)
     models: tuple = ("mobilenet_v2",)
@@ -152,6 +155,14 @@ class Settings:
     log_level: str = "info"
     log_full_urls: bool = False
     metrics_token: str | None = None
+    # video (nsfw/imaging/video.py, the `video` extra): decoded in the same decoder processes
+    max_video_bytes: int = 32 * MiB  # a video download or upload; images keep NSFW_MAX_BYTES
+    video_frames: int = 16  # frames classified, spread over the duration
+    video_stop_at_adult: bool = False  # stop at the first frame whose nsfw score reaches NSFW_ADULT_THRESHOLD
+    video_max_duration_s: float = 600.0
+    video_max_pixels: int = 3840 * 2160  # per frame
+    video_max_decoded_frames: int = 3000
+    video_cpu_s: float = 8.0
     # review queue (nsfw/review): people decide what the model could not; the service remembers
     review: str = "off"  # off | unknown | all: which classified images are queued
     data_dir: str = "data"  # where the default SQLite database lives
@@ -255,6 +266,8 @@ class Settings:
             decode_cpu_s=read.number("NSFW_DECODE_CPU_S", defaults.decode_cpu_s, float, low=0.05),
             decode_memory_mb=read.number("NSFW_DECODE_MEMORY_MB", defaults.decode_memory_mb, int, low=1),
             decoders=read.number("NSFW_DECODERS", defaults.decoders, int, low=1, high=64),
+            # fast decoding of large photos
+            fast_decode=read.flag("NSFW_FAST_DECODE"),
             model_dir=Path(env.get("NSFW_MODEL_DIR") or defaults.model_dir),
             models=read.names("NSFW_MODELS", defaults.models),
             model_path=env.get("NSFW_MODEL_PATH") or None,
@@ -291,6 +304,18 @@ class Settings:
             log_level=env.get("NSFW_LOG_LEVEL", "").strip().lower() or defaults.log_level,
             log_full_urls=read.flag("NSFW_LOG_FULL_URLS"),
             metrics_token=env.get("NSFW_METRICS_TOKEN") or None,
+            # video
+            max_video_bytes=read.number("NSFW_MAX_VIDEO_BYTES", defaults.max_video_bytes, int, low=1),
+            video_frames=read.number("NSFW_VIDEO_FRAMES", defaults.video_frames, int, low=1, high=256),
+            video_stop_at_adult=read.flag("NSFW_VIDEO_STOP_AT_ADULT"),
+            video_max_duration_s=read.number(
+                "NSFW_VIDEO_MAX_DURATION_S", defaults.video_max_duration_s, float, low=0.1
+            ),
+            video_max_pixels=read.number("NSFW_VIDEO_MAX_PIXELS", defaults.video_max_pixels, int, low=1),
+            video_max_decoded_frames=read.number(
+                "NSFW_VIDEO_MAX_DECODED_FRAMES", defaults.video_max_decoded_frames, int, low=1
+            ),
+            video_cpu_s=read.number("NSFW_VIDEO_CPU_S", defaults.video_cpu_s, float, low=0.05),
             # review queue
             review=env.get("NSFW_REVIEW", "").strip().lower() or defaults.review,
             data_dir=env.get("NSFW_DATA_DIR", "").strip() or defaults.data_dir,

@@ -77,6 +77,18 @@ def test_python_load_generator_gives_the_same_fields_as_wrk(bench_modules):
     assert missing.non2xx == missing.requests >= 5
 
 
+def test_python_load_generator_opens_a_new_connection_per_request_when_asked(bench_modules):
+    load, static_server = bench_modules
+    with static_server.StaticServer(IMAGES) as server:
+        kept = load.run(None, server.url("chelsea.png"), mode="get", connections=2, duration=30, quota=20)
+        kept_connections = server.connections
+        fresh = load.run(None, server.url("chelsea.png"), mode="get", connections=2, duration=30, quota=20, close=True)
+        fresh_connections = server.connections - kept_connections
+    assert kept.errors == fresh.errors == 0
+    assert kept_connections == 2
+    assert fresh_connections >= fresh.requests >= 20
+
+
 def test_python_load_generator_is_bounded_in_time(bench_modules):
     load, static_server = bench_modules
     with static_server.StaticServer(IMAGES) as server:

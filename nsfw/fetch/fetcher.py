@@ -40,9 +40,12 @@ from nsfw.fetch.inflate import Inflater
 from nsfw.fetch.transport import PinnedRequest, PinningAdapter, deadline_scope
 
 Resolver = Callable[[str, int], list]
+# first bytes of a body -> (its byte cap, what it is); None -> the largest cap it may name
+CapFor = Callable[[bytes | None], tuple[int, str]]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 READ_CHUNK = 64 * 1024  # bounds what one read may decompress, too
+SNIFF_BYTES = 64  # what a cap_for callback is shown of a body
 MAX_PENDING_LOOKUPS = 32  # DNS threads that outlived their caller's deadline still count
 _TRANSPORT_ERRORS = (
     requests.RequestException,
@@ -80,11 +83,13 @@ class Fetcher:
         self._adapter = PinningAdapter(pool_connections=32, pool_maxsize=max(1, settings.threads), max_retries=0)
 
     @contextlib.contextmanager
-    def fetch(self, url: str, deadline: float | None = None) -> Iterator[BinaryIO]:
+    def fetch(self, url: str, deadline: float | None = None, cap_for: CapFor | None = None) -> Iterator[BinaryIO]:
         """Yield the body of ``url`` in a spooled temp file at offset 0; it is gone on exit.
 
         The download ends by ``NSFW_FETCH_TIMEOUT`` from now, or by ``deadline`` (on the
-        ``time.monotonic`` clock) if that comes first.
+        ``time.monotonic`` clock) if that comes first. The body is held to ``NSFW_MAX_BYTES``
+        unless ``cap_for(first bytes)`` names another cap for it (a video's, decided by its
+        bytes, never by its Content-Type); until those bytes are in, the larger cap holds.
 
         Raises InvalidURL, BlockedAddress, UpstreamStatus, FetchFailed,
         FetchTimeout or TooLarge.
@@ -97,7 +102,7 @@ class Fetcher:
             if settings.spool_bytes == 0:
                 spool.rollover()  # max_size=0 would mean "never roll over"
             with deadline_scope(deadline):
-                self._download(url, deadline, spool)
+                self._download(url, deadline, spool, cap_for)
             spool.seek(0)
             yield spool
         finally:
@@ -138,7 +143,7 @@ class Fetcher:
     def __exit__(self, *exc_info):
         self.close()
 
-    def _download(self, url: str, deadline: float, spool: BinaryIO) -> None:
+    def _download(self, url: str, deadline: float, spool: BinaryIO, cap_for: CapFor | None = None) -> None:
         allowed_ports = self._settings.fetch_allow_ports
         target = urls.parse(url, allowed_ports)
         hops = 0
@@ -151,7 +156,7 @@ class Fetcher:
                     status = response.status_code
                     if not 200 <= status < 300:
                         raise UpstreamStatus(f"the image server answered with status {status}")
-                    self._read_body(response, deadline, spool)
+                    self._read_body(response, deadline, spool, cap_for)
                     return
             finally:
                 response.close()
@@ -216,17 +221,22 @@ class Fetcher:
         except _TRANSPORT_ERRORS as exc:
             raise _transport_error(exc, deadline) from None
 
-    def _read_body(self, response: requests.Response, deadline: float, spool: BinaryIO) -> None:
+    def _read_body(
+        self, response: requests.Response, deadline: float, spool: BinaryIO, cap_for: CapFor | None = None
+    ) -> None:
         """Copy the decoded body to ``spool``, refusing it as soon as it passes the cap.
 
         The cap holds for the bytes on the wire as well as for the decoded ones, and the
         body is inflated here a bounded piece at a time: a stream of empty deflate blocks
         inflates to nothing, so a cap on decoded bytes alone would read it until the deadline.
         """
-        cap = self._settings.max_bytes
+        cap, what = self._settings.max_bytes, "image"
+        head = None if cap_for is None else bytearray()  # None once the cap is decided
+        if head is not None:
+            cap, what = max((cap, what), cap_for(None), key=lambda pair: pair[0])
         length = response.headers.get("Content-Length", "").strip()
         if length.isascii() and length.isdigit() and int(length) > cap:
-            raise TooLarge(f"the image is larger than {cap} bytes")
+            raise TooLarge(f"the {what} is larger than {cap} bytes")
         inflater = Inflater.for_encoding(response.headers.get("Content-Encoding", ""))
         raw_total = total = 0
         while True:
@@ -236,13 +246,22 @@ class Fetcher:
                 raise _transport_error(exc, deadline) from None
             raw_total += len(raw)
             if raw_total > cap:
-                raise TooLarge(f"the image is larger than {cap} bytes")
+                raise TooLarge(f"the {what} is larger than {cap} bytes")
             for chunk in inflater.feed(raw, cap + 1 - total) if raw else inflater.finish():
+                if head is not None and len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
                 total += len(chunk)
-                if total > cap:
-                    raise TooLarge(f"the image is larger than {cap} bytes")
                 spool.write(chunk)
+                if head is not None and len(head) >= SNIFF_BYTES:
+                    cap, what = cap_for(bytes(head))
+                    head = None
+                if total > cap or raw_total > cap:
+                    raise TooLarge(f"the {what} is larger than {cap} bytes")
             if not raw:
+                if head is not None:  # a body shorter than SNIFF_BYTES
+                    cap, what = cap_for(bytes(head))
+                    if total > cap:
+                        raise TooLarge(f"the {what} is larger than {cap} bytes")
                 return
 
 

@@ -32,12 +32,17 @@ import numpy as np
 
 from nsfw.errors import (
     CorruptImage,
+    CorruptVideo,
     DeadlineExceeded,
     ImageTooComplex,
     ImageTooLarge,
     Overloaded,
     ServiceError,
+    UnsupportedCodec,
     UnsupportedMedia,
+    VideoTooComplex,
+    VideoTooLarge,
+    VideoTooLong,
 )
 from nsfw.imaging.decoder import read_message, write_message
 from nsfw.imaging.headers import image_size
@@ -48,7 +53,20 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 # to match (64 MB + 16 bytes a pixel for a WebP).
 EXPRESS_PIXELS = 4 * 1024 * 1024
 EXPRESS_MEMORY_MB = 192
-_ERRORS = {cls.code: cls for cls in (CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedMedia)}
+_ERRORS = {
+    cls.code: cls
+    for cls in (
+        CorruptImage,
+        ImageTooComplex,
+        ImageTooLarge,
+        UnsupportedMedia,
+        CorruptVideo,
+        UnsupportedCodec,
+        VideoTooComplex,
+        VideoTooLarge,
+        VideoTooLong,
+    )
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +80,7 @@ class Prepared:
     tensors: tuple  # float32 arrays of shape (1, size, size, 3)
     decode_ms: float
     preprocess_ms: float
+    video: dict | None = None  # a video's facts: duration_s, codec, frames_decoded, frames_classified
 
 
 class DecoderPool:
@@ -80,7 +99,7 @@ class DecoderPool:
 
     def __init__(self, settings: Settings):
         self._settings = settings
-        general = _config(settings, settings.max_pixels, settings.decode_memory_mb)
+        general = _config(settings, settings.max_pixels, settings.decode_memory_mb, video=True)
         express = _config(
             settings, min(settings.max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB)
         )
@@ -106,13 +125,17 @@ class DecoderPool:
             for slot in slots:
                 self._release(slot)
 
-    def prepare(self, data: bytes, size: int, deadline: float) -> Prepared:
-        """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic)."""
+    def prepare(self, data: bytes, size: int, deadline: float, on_frame=None) -> Prepared:
+        """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic).
+
+        A video's frames are handed to ``on_frame(tensor, t) -> bool`` one at a time as the
+        decoder makes them (False stops it); its Prepared then holds no tensors.
+        """
         slot = self._acquire(data, deadline)
         try:
             if slot.decoder is None or not slot.decoder.alive():
                 slot.decoder = _Decoder(slot.config)
-            return slot.decoder.run(data, size, deadline, self._settings.max_frames)
+            return slot.decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
         except BaseException:
             if slot.decoder is not None and not slot.decoder.alive():
                 slot.decoder = None
@@ -182,15 +205,23 @@ class DecoderPool:
             return [s.decoder.proc.pid for s in self._idle + self._express if s.decoder and s.decoder.alive()]
 
 
-def _config(settings: Settings, max_pixels: int, memory_mb: int) -> str:
-    return json.dumps(
-        {
-            "max_pixels": max_pixels,
-            "max_frames": settings.max_frames,
-            "cpu_seconds": settings.decode_cpu_s,
-            "memory_bytes": memory_mb * 1024 * 1024,
+def _config(settings: Settings, max_pixels: int, memory_mb: int, video: bool = False) -> str:
+    config = {
+        "max_pixels": max_pixels,
+        "max_frames": settings.max_frames,
+        "cpu_seconds": settings.decode_cpu_s,
+        "memory_bytes": memory_mb * 1024 * 1024,
+        "fast_decode": settings.fast_decode,
+    }
+    if video:  # the express decoder never gets a video (its size is not known up front)
+        config["video"] = {
+            "frames": settings.video_frames,
+            "max_pixels": settings.video_max_pixels,
+            "max_duration_s": settings.video_max_duration_s,
+            "max_decoded_frames": settings.video_max_decoded_frames,
+            "cpu_seconds": settings.video_cpu_s,
         }
-    )
+    return json.dumps(config)
 
 
 @dataclasses.dataclass(eq=False)
@@ -229,6 +260,7 @@ class _Decoder:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_PARENT, env.get("PYTHONPATH"))))
         self.shared_fd = os.memfd_create("nsfw-decoder", os.MFD_CLOEXEC)
         self.shared: mmap.mmap | None = None
+        self.killed = False
         config = json.dumps({**json.loads(config), "shared_fd": self.shared_fd})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nsfw.imaging.decoder", config],
@@ -242,6 +274,9 @@ class _Decoder:
         return self.proc.poll() is None
 
     def kill(self) -> None:
+        if self.killed:
+            return
+        self.killed = True
         if self.alive():
             self.proc.kill()
         self.proc.wait()
@@ -251,26 +286,41 @@ class _Decoder:
             self.shared.close()
         os.close(self.shared_fd)
 
-    def run(self, data: bytes, size: int, deadline: float, max_frames: int) -> Prepared:
+    def run(self, data: bytes, size: int, deadline: float, max_frames: int, on_frame=None) -> Prepared:
         need = max_frames * size * size * 3 * 4
         if self.shared is None or len(self.shared) < need:
             os.ftruncate(self.shared_fd, need)
             if self.shared is not None:
                 self.shared.close()
             self.shared = mmap.mmap(self.shared_fd, need, prot=mmap.PROT_READ)
+        frames_seen = 0
         try:
             write_message(self.proc.stdin, {"size": size, "shared_bytes": len(self.shared)}, data)
             header, _ = read_message(self.proc.stdout, deadline)
+            while "frame" in header:  # a video's next frame, in the first slot of the shared memory
+                if header.get("size") != size or header.get("frame") != frames_seen:
+                    raise CorruptVideo("the decoder answered nonsense")
+                frames_seen += 1
+                # copied out at once: no view of the shared memory may outlive this line
+                tensor = np.frombuffer(self.shared, np.float32, count=size * size * 3).reshape(1, size, size, 3).copy()
+                go_on = on_frame is None or on_frame(tensor, float(header.get("t", 0.0)))
+                write_message(self.proc.stdin, {"continue": bool(go_on)})
+                header, _ = read_message(self.proc.stdout, deadline)
         except TimeoutError:
             self.kill()
             raise DeadlineExceeded("the image was not decoded before the request's deadline") from None
         except (EOFError, OSError, ValueError):
             self.kill()
-            raise self._death() from None
+            raise self._death(video=frames_seen > 0 or _is_video(data)) from None
+        except BaseException:  # inference failed or missed the deadline mid-video: the decoder waits on us
+            self.kill()
+            raise
         if "error" in header:
             error = header["error"]
             cls = _ERRORS.get(error.get("code"), CorruptImage)
             raise cls(str(error.get("message") or cls.default_message)[:500])
+        if isinstance(header.get("video"), dict):
+            return _video_prepared(header, frames_seen)
         frames = header.get("frames")
         if header.get("size") != size or type(frames) is not int or not 1 <= frames <= max_frames:
             self.kill()
@@ -287,10 +337,41 @@ class _Decoder:
             preprocess_ms=float(header["preprocess_ms"]),
         )
 
-    def _death(self) -> ServiceError:
+    def _death(self, video: bool = False) -> ServiceError:
         code = self.proc.returncode
         if code in (-signal.SIGPROF, -signal.SIGXCPU):
-            return ImageTooComplex()
+            return VideoTooComplex() if video else ImageTooComplex()
         if code == -signal.SIGKILL:  # the kernel's OOM killer; RLIMIT_DATA should have come first
-            return ImageTooLarge("decoding the image needs more memory than this service allows")
+            what = "video" if video else "image"
+            return (VideoTooLarge if video else ImageTooLarge)(
+                f"decoding the {what} needs more memory than this service allows"
+            )
+        if video:
+            return CorruptVideo("the decoder failed on this video")
         return CorruptImage("the decoder failed on this image")
+
+
+def _is_video(data: bytes) -> bool:
+    from nsfw.imaging.video import HEAD_BYTES, sniff
+
+    return sniff(data[:HEAD_BYTES]) is not None
+
+
+def _video_prepared(header: dict, frames_seen: int) -> Prepared:
+    facts = header["video"]
+    duration = facts.get("duration_s")
+    return Prepared(
+        format=str(header["format"]),
+        width=int(header["width"]),
+        height=int(header["height"]),
+        frame_count=int(header["frame_count"]),
+        tensors=(),
+        decode_ms=float(header["decode_ms"]),
+        preprocess_ms=float(header["preprocess_ms"]),
+        video={
+            "duration_s": None if duration is None else float(duration),
+            "codec": str(facts["codec"]),
+            "frames_decoded": int(facts["frames_decoded"]),
+            "frames_classified": frames_seen,
+        },
+    )

@@ -71,8 +71,19 @@ def on_starting(server):
         os.environ["NSFW_SECRET_KEY"] = secrets.token_urlsafe(32)
 
 
+def pre_fork(server, worker):
+    """Give the worker its row in the table the workers balance connections by (nsfw.server.balance)."""
+    from nsfw.server import balance
+
+    balance.assign(server, worker)
+
+
 def child_exit(server, worker):
-    """A dead worker's gauges leave the sums (its counters stay: they count what it did)."""
+    """A dead worker's gauges leave the sums (its counters stay: they count what it did), and its
+    connection count leaves the balancing."""
+    from nsfw.server import balance
+
+    balance.release(worker)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -46,6 +46,7 @@ from gunicorn.workers import gthread
 from werkzeug.exceptions import RequestTimeout
 
 from nsfw.observe import request_ids
+from nsfw.server.balance import BalancedAccept
 from nsfw.server.responses import FIELD, Capture, body_to_wait_for, error_bytes, error_code, health_bytes
 from nsfw.settings import Settings
 
@@ -126,7 +127,7 @@ class Conn(gthread.TConn):
             super().close()
 
 
-class Worker(gthread.ThreadWorker):
+class Worker(BalancedAccept, gthread.ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         settings = Settings.from_env()
@@ -148,6 +149,8 @@ class Worker(gthread.ThreadWorker):
     # -- connections in ------------------------------------------------------
 
     def accept(self, listener):
+        if not self.balanced_accept():  # another worker holds fewer connections: its accept wins
+            return
         try:
             client, addr = listener.accept()
         except OSError as e:
@@ -349,6 +352,7 @@ class Worker(gthread.ThreadWorker):
         self.next_sweep = now + 0.1
         if not self.alive and self.stop_at is None:
             self.stop_at = now + STOP_HEAD_LINGER
+            self.stop_balancing()
             for conn in self.reading:
                 conn.deadline = min(conn.deadline, self.stop_at)
         for conn in [c for c in self.reading if c.deadline <= now]:
@@ -395,9 +399,11 @@ class Worker(gthread.ThreadWorker):
         sock.close()
 
     def run(self):
+        self.start_balancing()  # only now: a worker still loading its model must not draw connections
         try:
             super().run()
         finally:
+            self.stop_balancing()
             for conn in list(self.reading):
                 self.reading.discard(conn)
                 conn.sock.close()
@@ -408,6 +414,8 @@ class Worker(gthread.ThreadWorker):
     # -- requests on the pool ---------------------------------------------------
 
     def handle_request(self, req, conn):
+        if self.balancer is not None and self.balancer.should_shed(self.nr_conns):
+            req.force_close()  # the client reconnects, and the worker with fewer connections accepts
         body = getattr(req, "body", None)
         reader = getattr(body, "reader", None)
         if reader is not None:

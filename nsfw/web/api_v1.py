@@ -39,8 +39,10 @@ def default_thresholds() -> Thresholds:
 @doc(
     "Classify a batch: verdicts, the category view, per-item errors",
     description="Images as JSON (`url`, `urls`, `image` or `images` as base64), multipart `image` "
-    "fields or a raw `image/*` body. `model` and the thresholds come from the query string, "
-    "or from the JSON body or form fields (which win). One failing image never fails the batch.",
+    "fields or a raw `image/*` body; videos the same ways, or as `video` fields or a `video/*` body "
+    "(their items add `video` and a `timeline` of every classified frame). `model` and the thresholds "
+    "come from the query string, or from the JSON body or form fields (which win). One failing image "
+    "never fails the batch.",
     parameters=[
         MODEL_PARAM,
         query("adult_threshold", THRESHOLD, "verdict `adult` when nsfw >= this (default NSFW_ADULT_THRESHOLD)"),
@@ -53,6 +55,7 @@ def default_thresholds() -> Thresholds:
             "type": "object",
             "properties": {
                 "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                "video": {"type": "array", "items": {"type": "string", "format": "binary"}},
                 "model": ref("ModelName"),
                 "adult_threshold": THRESHOLD,
                 "safe_threshold": THRESHOLD,
@@ -64,7 +67,7 @@ def default_thresholds() -> Thresholds:
 )
 def classify():
     settings = detector().settings
-    items, opts = inputs.batch(request, settings.max_bytes, settings.max_batch)
+    items, opts = inputs.batch(request, settings.max_bytes, settings.max_batch, detector().video_bytes)
     thresholds = default_thresholds().override(opts.adult_threshold, opts.safe_threshold)
     runnable = [item for item in items if item.error is None]
     # `is None`, not `or`: an empty URL is still a URL (invalid_url), not an image without bytes
@@ -102,7 +105,7 @@ def models():
 
 def result_json(source: str, result, thresholds: Thresholds) -> dict:
     scores = result.scores
-    return {
+    answer = {
         "source": source,
         "model": result.model,
         "scores": scores,
@@ -115,3 +118,14 @@ def result_json(source: str, result, thresholds: Thresholds) -> dict:
         "timing_ms": result.timings_ms,
         "cached": result.cached,
     }
+    if result.video is not None:  # a video: what was sampled, and every classified frame's scores
+        answer["video"] = {
+            "duration_s": result.video["duration_s"],
+            "width": result.width,
+            "height": result.height,
+            "codec": result.video["codec"],
+            "frames_classified": result.video["frames_classified"],
+            "frames_decoded": result.video["frames_decoded"],
+        }
+        answer["timeline"] = [{"t": frame["t"], "scores": frame["scores"]} for frame in result.timeline]
+    return answer

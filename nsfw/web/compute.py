@@ -25,7 +25,8 @@ bp = Blueprint("compute", __name__)
 @bp.post("/compute")
 @doc(
     "Classify one upload in the Swiss AI Center shape",
-    description="A multipart field `image` (or a raw `image/*` body) in; categories and "
+    description="A multipart field `image` or `video` (or a raw `image/*` or `video/*` body) in; a video "
+    "answers for its worst frame; categories and "
     "sub-categories out, with the scores as decimal strings, as the Swiss AI Center service "
     "answers. Its `nsfw_nudity` and `safe_person` sub-categories are absent: no class of "
     "this model carries them.",
@@ -35,7 +36,7 @@ bp = Blueprint("compute", __name__)
 )
 def compute():
     detector = current_app.extensions["nsfw"]
-    data = inputs.single_upload(request, detector.settings.max_bytes)
+    data = inputs.single_upload(request, detector.settings.max_bytes, detector.video_bytes)
     result = detector.classify_bytes(data)
     observability.note(result)
     view = categories(result.scores, SUBCATEGORIES)

@@ -1,7 +1,7 @@
 """What a request asks to classify: URLs, uploads, base64 images, and options.
 
-Callers send images in several shapes (a query URL, a raw ``image/*`` body,
-multipart ``image`` fields, JSON with URLs or base64 strings). They are all
+Callers send images in several shapes (a query URL, a raw ``image/*`` or ``video/*``
+body, multipart ``image`` or ``video`` fields, JSON with URLs or base64 strings). They are all
 turned into a list of :class:`Item` here, so the pipeline sees only "a URL" or
 "some bytes". A bad item (undecodable base64, too big) becomes an item error,
 not a failed request: one bad image never fails a batch.
@@ -17,6 +17,7 @@ import tempfile
 from flask import Request
 
 from nsfw.errors import MissingURL, ServiceError, TooLarge
+from nsfw.imaging import video
 
 RAW_TYPES = ("application/octet-stream",)
 
@@ -63,29 +64,39 @@ def options(request: Request, body: dict | None = None) -> Options:
     return Options(**found)
 
 
-def single_upload(request: Request, max_bytes: int) -> bytes:
-    """The one image in the body of a /predict or /compute request."""
-    items = uploads(request, max_bytes)
+def single_upload(request: Request, max_bytes: int, max_video_bytes: int = 0) -> bytes:
+    """The one image (or video) in the body of a /predict or /compute request."""
+    items = uploads(request, max_bytes, max_video_bytes)
     if not items:
-        raise MissingURL("give the image as ?url=, a multipart field 'image' or an image/* body")
+        raise MissingURL(
+            "give the image as ?url=, a multipart field 'image' (or 'video') or an image/* (or video/*) body"
+        )
     if items[0].error is not None:
         raise items[0].error
     return items[0].data
 
 
-def uploads(request: Request, max_bytes: int) -> list[Item]:
-    """Images sent as multipart ``image`` fields or as a raw image body."""
+def uploads(request: Request, max_bytes: int, max_video_bytes: int = 0) -> list[Item]:
+    """Images sent as multipart ``image`` (or ``video``) fields or as a raw image (or video) body.
+
+    Whether a body is held to the image or the video cap is decided by its bytes, never by
+    its type or field name; ``max_video_bytes`` 0 means the service takes no video.
+    """
     mimetype = request.mimetype or ""
+    most = max(max_bytes, max_video_bytes)
     if mimetype == "multipart/form-data":
-        files = request.files.getlist("image")
-        return [_sized(f.filename or f"image[{i}]", f.read(max_bytes + 1), max_bytes) for i, f in enumerate(files)]
-    if mimetype.startswith("image/") or mimetype in RAW_TYPES:
+        files = request.files.getlist("image") + request.files.getlist("video")
+        return [
+            _sized(f.filename or f"image[{i}]", f.read(most + 1), max_bytes, max_video_bytes)
+            for i, f in enumerate(files)
+        ]
+    if mimetype.startswith(("image/", "video/")) or mimetype in RAW_TYPES:
         data = request.get_data(cache=False)
-        return [_sized("body", data, max_bytes)] if data else []
+        return [_sized("body", data, max_bytes, max_video_bytes)] if data else []
     return []
 
 
-def batch(request: Request, max_bytes: int, max_batch: int) -> tuple[list[Item], Options]:
+def batch(request: Request, max_bytes: int, max_batch: int, max_video_bytes: int = 0) -> tuple[list[Item], Options]:
     """Everything a /v1/classify request asks for, in input order."""
     if (request.mimetype or "") == "application/json":
         try:
@@ -94,10 +105,10 @@ def batch(request: Request, max_bytes: int, max_batch: int) -> tuple[list[Item],
             raise InvalidRequest("the JSON body is nested too deeply") from None
         if not isinstance(body, dict):
             raise InvalidRequest("the body must be a JSON object")
-        items = _json_items(body, max_bytes)
+        items = _json_items(body, max_bytes, max_video_bytes)
         opts = options(request, body)
     else:
-        items = uploads(request, max_bytes)
+        items = uploads(request, max_bytes, max_video_bytes)
         opts = options(request)
     if not items:
         raise MissingURL(
@@ -108,7 +119,7 @@ def batch(request: Request, max_bytes: int, max_batch: int) -> tuple[list[Item],
     return items, opts
 
 
-def _json_items(body: dict, max_bytes: int) -> list[Item]:
+def _json_items(body: dict, max_bytes: int, max_video_bytes: int = 0) -> list[Item]:
     given = [key for key in ("url", "urls", "image", "images") if key in body]
     if len(given) != 1:
         raise InvalidRequest('give exactly one of "url", "urls", "image" or "images"')
@@ -118,22 +129,27 @@ def _json_items(body: dict, max_bytes: int) -> list[Item]:
         raise InvalidRequest(f'"{key}" must be {"a list of strings" if key.endswith("s") else "a string"}')
     if key.startswith("url"):
         return [Item(source=url, url=url) for url in values]
-    return [_from_base64(f"image[{i}]", text, max_bytes) for i, text in enumerate(values)]
+    return [_from_base64(f"image[{i}]", text, max_bytes, max_video_bytes) for i, text in enumerate(values)]
 
 
-def _from_base64(source: str, text: str, max_bytes: int) -> Item:
+def _from_base64(source: str, text: str, max_bytes: int, max_video_bytes: int = 0) -> Item:
     if text.startswith("data:") and "," in text:
         text = text.split(",", 1)[1]  # a data: URL
-    if len(text) > (max_bytes + 2) // 3 * 4 + 4:
-        return Item(source=source, error=TooLarge(f"the image is larger than {max_bytes} bytes"))
+    most = max(max_bytes, max_video_bytes)
+    if len(text) > (most + 2) // 3 * 4 + 4:
+        return Item(source=source, error=TooLarge(f"the image is larger than {most} bytes"))
     try:
         data = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         return Item(source=source, error=InvalidBase64())
-    return _sized(source, data, max_bytes)
+    return _sized(source, data, max_bytes, max_video_bytes)
 
 
-def _sized(source: str, data: bytes, max_bytes: int) -> Item:
+def _sized(source: str, data: bytes, max_bytes: int, max_video_bytes: int = 0) -> Item:
+    if max_video_bytes and video.sniff(data[: video.HEAD_BYTES]):
+        if len(data) > max_video_bytes:
+            return Item(source=source, error=TooLarge(f"the video is larger than {max_video_bytes} bytes"))
+        return Item(source=source, data=data)
     if len(data) > max_bytes:
         return Item(source=source, error=TooLarge(f"the image is larger than {max_bytes} bytes"))
     return Item(source=source, data=data)

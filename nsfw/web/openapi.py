@@ -113,14 +113,29 @@ def query(name: str, schema: dict, description: str) -> dict:
 MODEL_PARAM = "model"  # a component parameter: its enum is the app's served models
 
 
+IMAGE_FORMATS = (
+    "A JPEG, PNG (or APNG), GIF, WebP, HEIF (HEIC) or AVIF image, recognised by its bytes whatever its "
+    "Content-Type: image/jpeg, image/png, image/gif, image/webp, image/heic, image/heif, image/avif or any image/*."
+)
+
+
 def image_body(required: bool, multipart: dict | None = None, json_schema: dict | None = None) -> dict:
-    """An image as a raw ``image/*`` (or octet-stream) body or multipart ``image`` fields (or JSON)."""
-    binary = {"schema": {"type": "string", "format": "binary"}}
-    form = multipart or {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}
+    """An image as a raw ``image/*`` (or octet-stream) body or multipart ``image`` fields (or JSON);
+    a video as a raw ``video/*`` body or a multipart ``video`` (or ``image``) field."""
+    binary = {"schema": {"type": "string", "format": "binary", "description": IMAGE_FORMATS}}
+    form = multipart or {
+        "type": "object",
+        "properties": {
+            "image": {"type": "string", "format": "binary"},
+            "video": {"type": "string", "format": "binary"},
+        },
+    }
     content = {"application/json": {"schema": json_schema}} if json_schema else {}
+    encoding = {"image": {"contentType": "image/*, video/*"}, "video": {"contentType": "video/*"}}
     content |= {
-        "multipart/form-data": {"schema": form, "encoding": {"image": {"contentType": "image/*"}}},
+        "multipart/form-data": {"schema": form, "encoding": encoding},
         "image/*": binary,
+        "video/*": binary,
         "application/octet-stream": binary,
     }
     return {"required": required, "content": content}

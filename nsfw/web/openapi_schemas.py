@@ -25,12 +25,23 @@ from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa
 
 CLASSES = sorted(SUBCATEGORIES)
 VERDICTS = ["adult", "safe", "unknown"]
-FORMATS = ["JPEG", "PNG", "GIF", "WEBP"]  # what decode.sniff_format recognises
+FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"]  # what decode.sniff_format recognises
 
 # Error groups that views name in @doc(errors=...). Werkzeug's own errors are
 # rendered through the app's handlers to learn their status and code.
 FETCH_ERRORS = (e.InvalidURL, e.BlockedAddress, e.UpstreamStatus, e.FetchFailed, e.FetchTimeout, e.TooLarge)
 DECODE_ERRORS = (e.UnsupportedMedia, e.CorruptImage, e.ImageTooLarge, e.ImageTooComplex)
+# video (nsfw/imaging/video.py): answered where images are, so every view that decodes names them
+VIDEO_FORMATS = ["MP4", "MOV", "WEBM", "MATROSKA"]
+VIDEO_ERRORS = (
+    e.VideoUnsupported,
+    e.UnsupportedCodec,
+    e.CorruptVideo,
+    e.VideoTooLarge,
+    e.VideoTooLong,
+    e.VideoTooComplex,
+)
+DECODE_ERRORS = (*DECODE_ERRORS, *VIDEO_ERRORS)
 ADMISSION_ERRORS = (e.Overloaded, e.DeadlineExceeded)  # the worker is full, or the request ran out of time
 ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, InvalidBase64, e.ServiceError)
 BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
@@ -133,22 +144,58 @@ SCHEMAS = {
             "frames": {"type": "integer", "minimum": 1, "description": "frames classified"},
             "image": closed(
                 {
-                    "format": {"type": "string", "enum": FORMATS},
+                    "format": {"type": "string", "enum": FORMATS + VIDEO_FORMATS},
                     "width": {"type": "integer", "minimum": 1},
                     "height": {"type": "integer", "minimum": 1},
                 }
             ),
             "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
             "cached": {"type": "boolean"},
+            "video": {"$ref": "#/components/schemas/Video"},
+            "timeline": {
+                "type": "array",
+                "items": closed(
+                    {
+                        "t": {"type": "number", "description": "seconds"},
+                        "scores": {"$ref": "#/components/schemas/Scores"},
+                    }
+                ),
+                "description": "a video's classified frames in order; `scores` above are the worst frame's",
+            },
             "decided_by": {
                 "type": "string",
                 "enum": ["model", "review"],
                 "description": "review: `verdict` is a reviewer's decision for these bytes (only with NSFW_REVIEW on)",
             },
         },
-        required=["source", "model", "scores", "top", "nsfw", "verdict", "categories", "frames", "image"]
-        + ["timing_ms", "cached"],
-        description="one image classified",
+        required=[
+            "source",
+            "model",
+            "scores",
+            "top",
+            "nsfw",
+            "verdict",
+            "categories",
+            "frames",
+            "image",
+            "timing_ms",
+            "cached",
+        ],
+        description="one image (or video) classified",
+    ),
+    "Video": closed(
+        {
+            "duration_s": {
+                "type": ["number", "null"],
+                "description": "as the container declares it; null if it does not",
+            },
+            "width": {"type": "integer", "minimum": 1},
+            "height": {"type": "integer", "minimum": 1},
+            "codec": {"type": "string", "enum": ["h264", "hevc", "vp8", "vp9", "av1"]},
+            "frames_classified": {"type": "integer", "minimum": 1},
+            "frames_decoded": {"type": "integer", "minimum": 1},
+        },
+        description="a video: what was sampled (NSFW_VIDEO_FRAMES spread over the duration)",
     ),
     "ItemError": closed(
         {"source": {"type": "string"}, "error": error_object(codes(ITEM_ERRORS))},

@@ -56,7 +56,8 @@ def ready():
 @doc(
     "Classify one image: the five scores",
     description="The image comes from `?url=` or, without one, from the body: a raw `image/*` "
-    "body or a multipart field `image`. Answers exactly the five class probabilities.",
+    "body or a multipart field `image`. Answers exactly the five class probabilities. A video "
+    "(MP4/MOV, WebM, Matroska; a `video/*` body or a field `video` too) answers its worst frame's.",
     parameters=[query("url", URL, "the image to download"), MODEL_PARAM],
     body=image_body(required=False),
     responses={
@@ -81,7 +82,8 @@ def predict():
     if url:
         result = detector_.classify_url(url, model)
     else:
-        result = detector_.classify_bytes(inputs.single_upload(request, detector_.settings.max_bytes), model)
+        upload = inputs.single_upload(request, detector_.settings.max_bytes, detector_.video_bytes)
+        result = detector_.classify_bytes(upload, model)
     observability.note(result, url or None)
     started = time.perf_counter()
     response = jsonify(result.scores)

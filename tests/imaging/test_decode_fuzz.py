@@ -1,7 +1,7 @@
 """Fuzz nsfw.imaging.decode: whatever the bytes, only the three typed errors may escape.
 
 Random bytes, random bytes behind each accepted signature, and small valid
-JPEG/PNG/APNG/GIF/WebP/MPO files (with EXIF) mutated by byte flips, inserts,
+JPEG/PNG/APNG/GIF/WebP/MPO/HEIC/AVIF files (with EXIF) mutated by byte flips, inserts,
 deletions and truncation. Every success must keep DecodedImage's invariants.
 Bounded: a few hundred examples per test, a per-example deadline.
 """
@@ -14,6 +14,7 @@ import warnings
 from datetime import timedelta
 
 import numpy as np
+from hostile_images import avif, heic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -38,6 +39,9 @@ SIGNATURES = [
     b"RIFF\0\0\0\0WEBPVP8X",
     b"RIFF\0\0\0\0WEBPVP8L",
     b"RIFF\0\0\0\0WEBPVP8 ",
+    b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+    b"\0\0\0\x18ftypavif\0\0\0\0avifmif1",
+    b"\0\0\0\x18ftypmif1\0\0\0\0mif1miaf",
 ]
 
 
@@ -72,6 +76,10 @@ def _seeds() -> list[bytes]:
         _save(photo, "WEBP", quality=70, exif=exif),
         _save(frames[0], "WEBP", lossless=True),
         _save(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True),
+        heic(photo, quality=60, exif=exif),
+        heic(frames[1].resize((64, 48)), quality=60, tile_size=32),  # a grid of tiles, with alpha
+        avif(photo, quality=60, exif=exif),
+        avif(frames[0], save_all=True, append_images=frames[1:], quality=60),
     ]
 
 
@@ -87,7 +95,7 @@ def _decode_checked(data: bytes) -> None:
             assert error.message and "\n" not in error.message
             return
     assert isinstance(result, DecodedImage)
-    assert result.format in ("JPEG", "PNG", "GIF", "WEBP")
+    assert result.format in ("JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF")
     assert 1 <= len(result.frames) <= LIMITS.max_frames
     assert result.width * result.height <= LIMITS.max_pixels
     for frame in result.frames:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nsfw.imaging.preprocess import to_model_input
 
@@ -57,3 +59,25 @@ def test_rejects_anything_but_uint8_rgb():
         to_model_input(np.zeros((10, 10, 4), dtype=np.uint8), 224)
     with pytest.raises(ValueError):
         to_model_input(np.zeros((10, 10, 3), dtype=np.float32), 224)
+
+
+@pytest.mark.parametrize("name", ["astronaut_640x480.jpg", "chelsea.png"])
+def test_photos_match_the_tfjs_kernel_exactly(name):
+    """The benchmark's photo and a PNG, at the model's size: every value as tfjs computes it."""
+    path = Path(__file__).resolve().parents[1] / "data" / "images" / name
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    np.testing.assert_array_equal(to_model_input(rgb, 224)[0], reference(rgb, 224))
+
+
+def test_writes_into_the_given_buffer():
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
+    frames = np.full((2, 1, 32, 32, 3), -1.0, dtype=np.float32)  # as the decoder's shared memory
+    target = frames[1]
+    assert to_model_input(rgb, 32, out=target) is target
+    np.testing.assert_array_equal(frames[1], to_model_input(rgb, 32))
+    assert (frames[0] == -1.0).all()
+    square = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(to_model_input(square, 32, out=frames[0])[0], reference(square, 32))
+    with pytest.raises(ValueError):
+        to_model_input(rgb, 32, out=frames[:, :, ::2])  # not contiguous: the result would be lost

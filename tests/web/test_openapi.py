@@ -14,6 +14,7 @@ import re
 import socket
 import tomllib
 
+import pillow_heif
 import pytest
 import schemathesis
 from conftest import IMAGES, TESTS
@@ -33,6 +34,12 @@ def _image(fmt: str, size=(24, 16), mode="RGB") -> bytes:
     return out.getvalue()
 
 
+def _heic() -> bytes:
+    out = io.BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", (24, 16), (90, 140, 200))).save(out, quality=50)
+    return out.getvalue()
+
+
 PNG = _image("PNG")
 # What schemathesis sends as an image: real ones (so successes are checked too),
 # a truncated one, a non-image and an empty body.
@@ -41,12 +48,23 @@ IMAGE_BODIES = [
     _image("JPEG"),
     _image("GIF", mode="P"),
     _image("WEBP"),
+    _image("AVIF"),
+    _heic(),
     (IMAGES / "drawing_flat.png").read_bytes(),
     PNG[:40],
     b"not an image",
     b"",
 ]
 schemathesis.openapi.media_type("image/*", st.sampled_from(IMAGE_BODIES))
+# ... and as a video: a real one when PyAV is installed (the `video` extra), a truncated one, a non-video.
+try:
+    from hostile_videos import sample as _video
+
+    VIDEO = _video(0.5, width=32, height=32)
+except ImportError:  # no PyAV: the service answers video_unsupported, which the document lists too
+    VIDEO = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+VIDEO_BODIES = [VIDEO, VIDEO[: len(VIDEO) // 2], b"not a video", b""]
+schemathesis.openapi.media_type("video/*", st.sampled_from(VIDEO_BODIES))
 
 MAX_EXAMPLES = 30  # per operation and phase: about 400 requests, a few seconds
 CONFIG = {

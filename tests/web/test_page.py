@@ -241,7 +241,7 @@ class TestInChromium:
         page.set_input_files("#file", {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"just some text"})
         wait_for_result(page)
         assert page.inner_text(".error .error-code") == "unsupported_media"
-        assert page.inner_text(".error .error-message") == "the body is not a JPEG, PNG, GIF or WebP image"
+        assert page.inner_text(".error .error-message") == "the body is not a JPEG, PNG, GIF, WebP, HEIF or AVIF image"
         assert page.inner_text("#status") == "notes.txt: error unsupported_media"
 
     def test_a_refused_request_shows_its_status_and_code(self, tab):

@@ -1,0 +1,133 @@
+"""Where a request's CPU goes: by process and thread of the service, against an isolated inference.
+
+    .venv/bin/python bench/cpu_split.py                  # upload 640x480 JPEG, 2 connections, 8 s
+    .venv/bin/python bench/cpu_split.py --connections 8 --env NSFW_INFERENCE_THREADS=2
+
+Starts the service as ``run.py`` does (``gunicorn app:app``, the cache off), warms it, then drives
+it with wrk (or the Python generator) and reads utime+stime of every thread from
+``/proc/<pid>/task/<tid>/stat`` before and after: the gunicorn master, each worker's poller (its
+main thread), its inference thread (``nsfw-cpu``), its request threads, and its decoder processes
+(decode + preprocess + the pipe). Printed as CPU ms per request. Right before and after the load,
+the same model file is run alone in this process (one LiteRT interpreter, one thread, on the
+benchmark photo's tensor) and the thread CPU of one ``invoke`` is printed, so the in-service
+inference can be compared with an isolated one measured minutes apart, not hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import load
+import procstats
+from service import ROOT, Service
+
+PHOTO = ROOT / "tests" / "data" / "images" / "astronaut_640x480.jpg"
+
+
+def threads(master: int) -> dict[tuple[str, int], float]:
+    """CPU seconds of every thread of the service, keyed by (role, tid)."""
+    found = {}
+    procs = [("master", master)]
+    for worker in procstats.children(master):
+        procs.append(("worker", worker))
+        procs += [("decoders", pid) for pid in procstats.children(worker)]
+    for role, pid in procs:
+        try:
+            tids = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            seconds = (int(fields[11]) + int(fields[12])) / procstats.CLOCK_TICKS
+            role_of = role
+            if role == "worker":
+                role_of = "request threads"
+                if tid == pid:
+                    role_of = "poller (main thread)"
+                elif name == "nsfw-cpu":
+                    role_of = "inference thread"
+            found[(role_of, tid)] = seconds
+    return found
+
+
+def isolated_invoke_ms(rounds: int = 200) -> float:
+    """Thread CPU of one invoke of the shipped model, alone, on the benchmark photo's tensor."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT))
+    from nsfw.imaging.preprocess import to_model_input
+
+    tensor = to_model_input(np.asarray(Image.open(PHOTO).convert("RGB")), 224)
+    interpreter = Interpreter(model_path=str(ROOT / "model" / "mobilenet_v2.tflite"), num_threads=1)
+    interpreter.allocate_tensors()
+    index = interpreter.get_input_details()[0]["index"]
+    samples = []
+    for i in range(rounds + 10):
+        started = time.thread_time()
+        interpreter.set_tensor(index, tensor)
+        interpreter.invoke()
+        if i >= 10:
+            samples.append(time.thread_time() - started)
+    return 1000 * statistics.median(samples)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--connections", type=int, default=2)
+    p.add_argument("--duration", type=float, default=8)
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    args = p.parse_args(argv)
+    env = dict(item.split("=", 1) for item in args.env)
+    wrk = None if args.load == "python" else load.find_wrk()
+    before = isolated_invoke_ms()
+    workdir = Path(tempfile.mkdtemp(prefix="nsfw-cpu-split-"))
+    service = Service(workdir, env)
+    try:
+        service.start()
+        service.wait_ready()
+        service.wait_workers(int(env.get("WEB_CONCURRENCY") or procstats.cpu_count()))
+        url = f"{service.base}/predict"
+        common = {"mode": "upload", "body": PHOTO, "content_type": "image/jpeg", "connections": args.connections}
+        load.run(wrk, url, duration=2, **common)  # warm every worker and decoder
+        time.sleep(1.0)
+        start = threads(service.proc.pid)
+        result = load.run(wrk, url, duration=args.duration, **common)
+        time.sleep(1.0)  # requests still in flight finish
+        end = threads(service.proc.pid)
+    finally:
+        service.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    after = isolated_invoke_ms()
+    requests = max(1, result.requests)
+    by_role: dict[str, float] = defaultdict(float)
+    for key, seconds in end.items():
+        by_role[key[0]] += seconds - start.get(key, 0.0)
+    print(f"upload 640x480 JPEG, {args.connections} connections, {result.requests} requests, {result.rps:.1f} req/s")
+    print("| where | CPU ms per request |")
+    print("| --- | --- |")
+    for role, seconds in sorted(by_role.items(), key=lambda kv: -kv[1]):
+        print(f"| {role} | {1000 * seconds / requests:.2f} |")
+    print(f"| total | {1000 * sum(by_role.values()) / requests:.2f} |")
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in result.stages.items())
+    print(f"Server-Timing medians (wall ms): {stages}")
+    print(f"isolated invoke, thread CPU: {before:.2f} ms before the load, {after:.2f} ms after")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

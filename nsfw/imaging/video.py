@@ -1,0 +1,418 @@
+"""Decode untrusted video (MP4/MOV, WebM, Matroska) into RGB frames for the model, with PyAV.
+
+Runs inside the sandboxed decoder process (``nsfw.imaging.decoder``), under the same CPU
+timer and memory limit as images, with a budget of its own (``NSFW_VIDEO_CPU_S``). Rules:
+
+* Containers are named by their bytes (:func:`sniff`): an ISO-BMFF ``ftyp`` box with a
+  video brand (MP4, MOV; HEIF/AVIF image brands are not video) or a QuickTime atom,
+  or an EBML header whose DocType is ``webm`` or ``matroska``. FFmpeg is then told that
+  one demuxer by name (``format_whitelist`` too), so it never probes: HLS, DASH, concat,
+  image2 and FFmpeg's hundreds of other demuxers are unreachable.
+* FFmpeg never opens anything but the bytes it is handed: they are a file-like object
+  (no protocol is ever reached for them), every request to open another file or URL
+  goes to :func:`_refuse_open` and fails, the protocol whitelist names no protocol, and
+  MOV data references are off (``enable_drefs`` 0, ``use_absolute_path`` 0).
+* Decoders: only H.264, HEVC, VP8, VP9 and AV1 (``codec_whitelist`` holds FFmpeg from
+  opening any other, even while it probes the streams); a first video stream with another
+  codec is ``UnsupportedCodec`` (415). Other streams (audio, subtitles) are ignored.
+* Bounds: at most ``MAX_STREAMS`` streams; the declared duration and every decoded
+  frame's time at most ``NSFW_VIDEO_MAX_DURATION_S`` (``VideoTooLong``); frame size at
+  most ``NSFW_VIDEO_MAX_PIXELS``, from the headers and again inside the decoder
+  (FFmpeg's ``max_pixels``) (``VideoTooLarge``); at most ``NSFW_VIDEO_MAX_DECODED_FRAMES``
+  frames decoded (``VideoTooComplex``). One thread (the decoder's and swscale's own thread
+  pools are off): one frame in flight, one core per decoder process as for images, and the
+  CPU timer (which counts every thread of the process anyway) measures what it costs.
+* Frames: ``NSFW_VIDEO_FRAMES`` times spread evenly over the declared duration, the first
+  at 0. When the keyframe at or before a time has not been decoded yet (by the container's
+  index; without one, when the time lies further ahead than the longest keyframe interval
+  seen), the demuxer seeks to it and that keyframe is taken: one frame decoded instead of
+  the whole stretch before it. Otherwise decoding goes on to the first frame at or after
+  the time. Without a declared duration every frame is decoded
+  and an even spread of the ones seen is kept (a window that doubles when it fills).
+* Each frame becomes uint8 RGB (FFmpeg's swscale), turned as its display matrix says (a
+  phone's portrait video, stored sideways), as players and browsers show it; the width and
+  height answered are the displayed ones. It is handed to ``emit(rgb, t)``,
+  which returns False to stop early (``NSFW_VIDEO_STOP_AT_ADULT``); the decoder process
+  preprocesses it exactly as an image.
+* Any other FFmpeg failure is ``CorruptVideo`` (422); running out of memory is
+  ``VideoTooLarge``; the container is closed on every path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import io
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from nsfw.errors import (
+    CorruptVideo,
+    ServiceError,
+    UnsupportedCodec,
+    VideoTooComplex,
+    VideoTooLarge,
+    VideoTooLong,
+)
+
+HEAD_BYTES = 64  # what sniff() needs
+MAX_STREAMS = 16  # FFmpeg's max_streams: a file with more is refused while it is opened
+# ISO-BMFF major brands of video files (MP4, MOV, 3GP, M4V); HEIF/AVIF stills are not among them.
+VIDEO_BRANDS = frozenset(
+    b.ljust(4).encode()
+    for b in (
+        "isom", "iso2", "iso3", "iso4", "iso5", "iso6", "mp41", "mp42", "avc1", "hvc1", "av01", "qt", "M4V",
+        "M4VH", "M4VP", "mmp4", "3gp4", "3gp5", "3gp6", "3g2a", "dash", "MSNV", "XAVC", "f4v", "cmfc",
+    )
+)  # fmt: skip
+QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free"})  # old MOVs start without ftyp
+DEMUXERS = {"mov": "mov,mp4,m4a,3gp,3g2,mj2", "matroska": "matroska,webm"}
+# FFmpeg decoder name -> the codec answered; libdav1d is the wheel's AV1 decoder, libvpx the alternatives
+DECODERS = {
+    "h264": "h264",
+    "hevc": "hevc",
+    "vp8": "vp8",
+    "libvpx": "vp8",
+    "vp9": "vp9",
+    "libvpx-vp9": "vp9",
+    "av1": "av1",
+    "libdav1d": "av1",
+}
+
+
+@functools.cache
+def available() -> bool:
+    """Whether PyAV (the ``video`` extra) is installed; checked without importing it."""
+    return importlib.util.find_spec("av") is not None
+
+
+def sniff(head: bytes) -> str | None:
+    """The FFmpeg demuxer for a video container's first bytes ("mov" or "matroska"), else None."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "mov" if head[8:12] in VIDEO_BRANDS else None
+    if len(head) >= 8 and head[4:8] in QUICKTIME_ATOMS:
+        return "mov"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska" if _ebml_doctype(head) in (b"webm", b"matroska") else None
+    return None
+
+
+def format_name(head: bytes) -> str | None:
+    """The format a video answers as: "MP4", "MOV", "WEBM" or "MATROSKA"; None if not a video."""
+    demuxer = sniff(head)
+    if demuxer == "mov":
+        return "MOV" if head[4:8] != b"ftyp" or head[8:12] == b"qt  " else "MP4"
+    if demuxer == "matroska":
+        return "WEBM" if _ebml_doctype(head) == b"webm" else "MATROSKA"
+    return None
+
+
+def _ebml_doctype(head: bytes) -> bytes | None:
+    """The DocType element (0x4282) of an EBML header, read within ``head``."""
+    size, pos = _vint(head, 4)
+    if size is None:
+        return None
+    end = min(len(head), pos + size)
+    while pos < end:
+        if head[pos : pos + 2] == b"\x42\x82":
+            length, start = _vint(head, pos + 2)
+            return None if length is None else head[start : start + length]
+        # skip one element: an ID of 1-4 bytes (its length marked like a vint), then a size vint
+        first = head[pos]
+        id_len = 1 if first & 0x80 else 2 if first & 0x40 else 3 if first & 0x20 else 4 if first & 0x10 else 0
+        if not id_len:
+            return None
+        length, start = _vint(head, pos + id_len)
+        if length is None:
+            return None
+        pos = start + length
+    return None
+
+
+def _vint(data: bytes, pos: int) -> tuple[int | None, int]:
+    """An EBML variable-length size at ``pos``: (value, position after it); None if unreadable."""
+    if pos >= len(data) or data[pos] == 0:
+        return None, pos
+    first = data[pos]
+    width = 8 - first.bit_length() + 1
+    if pos + width > len(data):
+        return None, pos
+    value = first & (0xFF >> width)
+    for byte in data[pos + 1 : pos + width]:
+        value = value << 8 | byte
+    return value, pos + width
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoLimits:
+    frames: int = 16  # NSFW_VIDEO_FRAMES
+    max_pixels: int = 3840 * 2160  # NSFW_VIDEO_MAX_PIXELS
+    max_duration_s: float = 600.0  # NSFW_VIDEO_MAX_DURATION_S
+    max_decoded_frames: int = 3000  # NSFW_VIDEO_MAX_DECODED_FRAMES
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFacts:
+    container: str  # "mov" or "matroska"
+    codec: str  # "h264", "hevc", "vp8", "vp9" or "av1"
+    width: int
+    height: int
+    duration_s: float | None  # declared; None when the container does not say
+    frames_decoded: int
+    frames_classified: int
+
+
+def _refuse_open(url, flags, options):
+    """FFmpeg asks for another file or URL (a MOV data reference, a playlist entry): never."""
+    raise PermissionError("this service opens nothing but the uploaded bytes")
+
+
+def decode_video(
+    data: bytes,
+    limits: VideoLimits,
+    emit: Callable[[object, float], bool],
+    convert: Callable[[np.ndarray], object] = lambda rgb: rgb,
+    on_header: Callable[[int], None] | None = None,
+) -> VideoFacts:
+    """Decode the sampled frames of a video body under the rules above.
+
+    Each sampled frame is turned by ``convert(rgb)`` into what is kept of it (the decoder
+    process: the model input, 600 KB instead of a 25 MB 4K frame) and handed to
+    ``emit(kept, t)`` with its time in seconds. ``on_header(pixels)`` is called once the
+    stream's size is known and checked, before any frame of it is decoded.
+    """
+    demuxer = sniff(data[:HEAD_BYTES])
+    if demuxer is None:
+        raise CorruptVideo("the body is not an MP4, MOV, WebM or Matroska video")
+    import av  # the `video` extra; the worker checked it is installed
+    import av.logging
+
+    options = {
+        "format_whitelist": DEMUXERS[demuxer],
+        "codec_whitelist": ",".join(DECODERS),
+        "protocol_whitelist": "none",
+        "max_streams": str(MAX_STREAMS),
+    }
+    if demuxer == "mov":
+        options.update(enable_drefs="0", use_absolute_path="0")
+    av.logging.set_level(av.logging.ERROR)  # while opening: to tell "too many streams" from other failures
+    try:
+        with av.logging.Capture() as logs:
+            container = av.open(io.BytesIO(data), mode="r", format=demuxer, options=options, io_open=_refuse_open)
+    except Exception as exc:
+        if any("max_streams" in str(line[2]) for line in logs[:100]):
+            raise VideoTooComplex(f"the video has more than {MAX_STREAMS} streams") from exc
+        if isinstance(exc, MemoryError):
+            raise VideoTooLarge("opening the video needs more memory than this service allows") from exc
+        raise CorruptVideo(f"the {_NAMES[demuxer]} file is truncated or corrupt") from exc
+    finally:
+        av.logging.set_level(None)
+    try:
+        return _decode(container, demuxer, limits, emit, convert, on_header)
+    except ServiceError:
+        raise
+    except MemoryError as exc:
+        raise VideoTooLarge("decoding the video needs more memory than this service allows") from exc
+    except Exception as exc:  # FFmpeg and PyAV raise many kinds for bad data; all mean the same
+        raise CorruptVideo(
+            f"the {_NAMES[demuxer]} video is truncated or corrupt, or its frames are larger than its headers say"
+        ) from exc
+    finally:
+        container.close()
+
+
+_NAMES = {"mov": "MP4/MOV", "matroska": "WebM/Matroska"}
+
+
+def _decode(container, demuxer, limits: VideoLimits, emit, convert, on_header) -> VideoFacts:
+    if len(container.streams) > MAX_STREAMS:
+        raise VideoTooComplex(f"the video has more than {MAX_STREAMS} streams")
+    if not container.streams.video:
+        raise CorruptVideo("the file holds no video stream")
+    stream = container.streams.video[0]
+    context = stream.codec_context
+    codec = DECODERS.get(context.name)
+    if codec is None:
+        raise UnsupportedCodec(f"the video is {context.name}; this service decodes H.264, HEVC, VP8, VP9 and AV1")
+    width, height = context.width, context.height
+    if width < 1 or height < 1:
+        raise CorruptVideo("the video stream states no frame size")
+    _check_pixels(width, height, limits.max_pixels)
+    duration = _duration(container, stream)
+    if duration is not None and duration > limits.max_duration_s:
+        limit = limits.max_duration_s
+        raise VideoTooLong(f"the video lasts {duration:.0f} s; this service accepts at most {limit:g} s")
+    context.options = {"max_pixels": str(limits.max_pixels)}
+    context.thread_count = 1  # and swscale gets threads=1 (see _rgb): the decoder process runs one thread
+    context.thread_type = "NONE"
+    if on_header is not None:
+        on_header(width * height)
+
+    reader = _Reader(container, stream, limits, convert)
+    if duration:
+        count = reader.spread(duration, emit)
+    else:
+        count = reader.window(emit)
+    if count == 0:
+        raise CorruptVideo("no frame of the video could be decoded")
+    if reader.turns % 2:  # answered as displayed
+        width, height = height, width
+    return VideoFacts(demuxer, codec, width, height, duration, reader.decoded, count)
+
+
+def _check_pixels(width: int, height: int, cap: int) -> None:
+    if width * height > cap:
+        raise VideoTooLarge(f"the video is {width}x{height} pixels; this service accepts at most {cap} pixels a frame")
+
+
+def _duration(container, stream) -> float | None:
+    """The declared duration in seconds: the container's, else the stream's; None if neither says."""
+    if container.duration is not None and container.duration > 0:
+        return container.duration / 1_000_000
+    if stream.duration is not None and stream.duration > 0 and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+class _Reader:
+    """Decoded frames of one stream, counted and bounded; seeks when that is cheaper."""
+
+    def __init__(self, container, stream, limits: VideoLimits, convert):
+        self.container, self.stream, self.limits, self.convert = container, stream, limits, convert
+        self.decoded = 0
+        self.turns = 0  # of the last frame decoded (its display matrix)
+        self.gop = 0.0  # the longest keyframe interval seen, in seconds
+        self._frames: Iterator | None = None
+        self._last_key: float | None = None
+        self._last_time = -1.0
+        rate = stream.average_rate or stream.guessed_rate
+        self._step = 1.0 / float(rate) if rate and float(rate) > 0 else 1 / 30
+
+    def _next(self):
+        """The next decoded frame and its time in seconds, or None at the end of the stream."""
+        if self._frames is None:
+            self._frames = self.container.decode(self.stream)
+        frame = next(self._frames, None)
+        if frame is None:
+            return None
+        self.decoded += 1
+        self.turns = _quarter_turns(frame)
+        if self.decoded > self.limits.max_decoded_frames:
+            raise VideoTooComplex(f"sampling the video needs more than {self.limits.max_decoded_frames} decoded frames")
+        _check_pixels(frame.width, frame.height, self.limits.max_pixels)  # a size change mid-stream
+        t = frame.time
+        if t is None or not math.isfinite(t):  # no timestamp: one frame after the last
+            t = self._last_time + self._step
+        if t > self.limits.max_duration_s:
+            limit = self.limits.max_duration_s
+            raise VideoTooLong(f"a frame of the video is stamped at {t:.0f} s; the limit is {limit:g} s")
+        if frame.key_frame:
+            if self._last_key is not None and t > self._last_key:
+                self.gop = max(self.gop, t - self._last_key)
+            self._last_key = t
+        self._last_time = t
+        return frame, t
+
+    def _seek(self, t: float) -> bool:
+        """To the keyframe at or before ``t``; False if the stream cannot seek."""
+        time_base = self.stream.time_base
+        try:
+            self.container.seek(int(t / time_base), stream=self.stream, backward=True)
+        except Exception:
+            return False
+        self._frames = None
+        self._last_key = None
+        return True
+
+    def _until(self, t: float):
+        """Decode on to the first frame at or after ``t``."""
+        while (item := self._next()) is not None:
+            if item[1] >= t:
+                return item
+        return None
+
+    def _keyframe_before(self, t: float) -> float | None:
+        """The time of the last keyframe at or before ``t`` by the container's index; None if it has none."""
+        try:
+            entries = self.stream.index_entries
+            if not len(entries):
+                return None
+            time_base = self.stream.time_base
+            found = entries.search_timestamp(int(t / time_base), backward=True)
+            return None if found < 0 else float(entries[found].timestamp * time_base)
+        except Exception:  # no index, or an unreadable one: decide by the keyframe intervals seen
+            return None
+
+    def _worth_seeking(self, target: float) -> bool:
+        """Whether a keyframe not yet decoded lies at or before ``target``: seeking there skips every
+        frame in between and costs one frame. Without an index: whether ``target`` lies further ahead
+        than the longest keyframe interval seen (at first always; a seek that lands on a keyframe
+        already passed teaches the interval)."""
+        key = self._keyframe_before(target)
+        if key is not None:
+            return key > self._last_time
+        return target - self._last_time > self.gop
+
+    def spread(self, duration: float, emit) -> int:
+        n = self.limits.frames
+        taken = 0
+        previous = None  # time of the last frame taken
+        for i in range(n):
+            target = i * duration / n
+            if previous is not None and target <= previous:
+                continue  # the last frame taken already covers it
+            if previous is not None and self._worth_seeking(target) and self._seek(target):
+                item = self._next()  # the keyframe: taken as this time's frame
+                if item is not None and item[1] <= previous:  # a keyframe already passed: decode on
+                    self.gop = max(self.gop, target - item[1])
+                    item = self._until(target)
+            else:
+                item = self._until(target)
+            if item is None:
+                break
+            frame, previous = item
+            taken += 1
+            if not emit(self.convert(_rgb(frame)), previous):
+                break
+        return taken
+
+    def window(self, emit) -> int:
+        """Without a duration: every frame decoded, an even spread of at most n kept, then emitted."""
+        n = self.limits.frames
+        kept: list = []  # (time, converted frame) of frames whose index is a multiple of `every`
+        every, index = 1, 0
+        while (item := self._next()) is not None:
+            if index % every == 0:
+                kept.append((item[1], self.convert(_rgb(item[0]))))
+                if len(kept) > n:
+                    every *= 2
+                    kept = kept[::2]
+            index += 1
+        taken = 0
+        for t, frame in kept:
+            taken += 1
+            if not emit(frame, t):
+                break
+        return taken
+
+
+def _quarter_turns(frame) -> int:
+    """Counterclockwise quarter turns that show the frame as its display matrix says (a phone's
+    portrait video is stored sideways with a -90 degree matrix, as browsers and players apply it)."""
+    try:
+        degrees = float(frame.rotation)
+    except Exception:  # no display matrix, or an unreadable one: as stored
+        return 0
+    return round(degrees / 90) % 4 if math.isfinite(degrees) else 0
+
+
+def _rgb(frame) -> np.ndarray:
+    """A decoded frame as uint8 HxWx3 RGB (FFmpeg's own conversion), turned upright, read-only."""
+    rgb = frame.to_ndarray(format="rgb24", threads=1)  # swscale would start threads of its own
+    if turns := _quarter_turns(frame):
+        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+    rgb.flags.writeable = False
+    return rgb
