@@ -176,6 +176,9 @@ class Settings:
     review_webhook_secret: str | None = None
     review_webhook_attempts: int = 10
     review_webhook_backoff: float = 2.0  # seconds before the first retry, doubled for each next one
+    # reviewer page (nsfw/web/review_page.py): the key that signs reviewers' session cookies
+    # None: the gunicorn master makes one for its workers; never in a repr (a log line, a traceback)
+    secret_key: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self):
         if self.max_pixels is None:
@@ -221,6 +224,8 @@ class Settings:
                 raise ConfigError("NSFW_REVIEW_WEBHOOK_URL must be an http:// or https:// URL")
             if not self.review_webhook_secret:
                 raise ConfigError("NSFW_REVIEW_WEBHOOK_URL is set but NSFW_REVIEW_WEBHOOK_SECRET is not")
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise ConfigError("NSFW_SECRET_KEY must be at least 32 characters (e.g. nsfw keygen's key)")
 
     def _check_protection(self):
         if self.rate_limit is not None:
@@ -330,6 +335,8 @@ class Settings:
             review_webhook_backoff=read.number(
                 "NSFW_REVIEW_WEBHOOK_BACKOFF", defaults.review_webhook_backoff, float, low=0.0
             ),
+            # reviewer page
+            secret_key=env.get("NSFW_SECRET_KEY") or None,
         )
 
 

@@ -12,6 +12,7 @@ Flask and numpy (about 40 MB and a thread) into a process that serves nothing.
 """
 
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -63,6 +64,11 @@ def on_starting(server):
         path = tempfile.mkdtemp(prefix="nsfw-metrics-", dir=_settings.tmp_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         server.nsfw_metrics_tmp = path
+    # The reviewer page's session cookies (nsfw/web/review_page.py) must verify on every worker: without
+    # NSFW_SECRET_KEY the workers share one made here. Sign-ins then end when the service restarts, and
+    # instances behind one address need the variable set to the same value.
+    if not os.environ.get("NSFW_SECRET_KEY"):
+        os.environ["NSFW_SECRET_KEY"] = secrets.token_urlsafe(32)
 
 
 def pre_fork(server, worker):

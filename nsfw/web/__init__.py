@@ -11,7 +11,19 @@ from flask import Flask
 from nsfw import protect
 from nsfw.pipeline import Detector
 from nsfw.settings import Settings
-from nsfw.web import api_v1, compute, error_handlers, headers, inputs, observability, openapi, page, review_api, routes
+from nsfw.web import (
+    api_v1,
+    compute,
+    error_handlers,
+    headers,
+    inputs,
+    observability,
+    openapi,
+    page,
+    review_api,
+    review_page,
+    routes,
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -38,4 +50,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openapi.bp)  # GET /openapi.json, /docs
     app.register_blueprint(page.bp)  # GET /: a page to try the API in a browser
     review_api.init_app(app, settings)  # /v1/review/*; with NSFW_REVIEW on, the queue on the Detector
+    review_page.init_app(app, settings)  # the reviewers' session cookie
+    app.register_blueprint(review_page.bp)  # GET /review, /review/calibration: the reviewers' pages
     return app

@@ -48,6 +48,12 @@ SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "an API key from `nsfw keygen`"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "the same key, another header"},
     "reviewer": {"type": "http", "scheme": "bearer", "description": "a reviewer token from `nsfw reviewer`"},
+    "reviewerSession": {  # the reviewer pages (nsfw/web/review_page.py)
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "nsfw_review",
+        "description": "the session cookie POST /review/sign-in sets for a reviewer token",
+    },
 }
 SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: anonymous, when no NSFW_API_KEYS_FILE is set
 RATE_LIMIT_HEADERS = {

@@ -62,12 +62,16 @@ def no_network(monkeypatch):
 
 def test_the_document_declares_the_keys_on_protected_operations_only():
     document = KEYED.test_client().get("/openapi.json").get_json()
-    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey", "reviewer"}
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey", "reviewer", "reviewerSession"}
     for path, ops in document["paths"].items():
         for op in ops.values():
             if path.startswith("/v1/review/"):  # reviewer tokens, never API keys nor rate limits
                 assert op["security"] == [{"reviewer": []}], path
                 assert "401" in op["responses"] and "429" not in op["responses"], path
+                continue
+            if path == "/review" or path.startswith("/review/"):  # the reviewers' pages: their session cookie
+                assert not [s for s in op.get("security", []) if {"bearer", "apiKey"} & set(s)], path
+                assert "429" not in op["responses"], path
                 continue
             protected = path in ("/predict", "/compute", "/v1/classify", "/v1/models")
             assert ("security" in op) == protected, path

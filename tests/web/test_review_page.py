@@ -1,0 +1,710 @@
+"""GET /review and /review/calibration: reviewers only, CSRF-proof, strict, and working in a real chromium.
+
+In process (Flask's test client) for what the server decides: who gets a page or a thumbnail, the
+cookie's flags, CSRF refusals, what a decision and an undo record, the calibration's three formats.
+Then the page as deployed (real gunicorn, two workers sharing the master's session key, a SQLite
+queue) in Debian's chromium: sign in, reveal, decide with the keyboard, undo, and the next
+/v1/classify of the same bytes answers the reviewer's verdict. Any console error, uncaught exception,
+CSP violation or request to another origin fails a browser test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import logging
+import os
+import re
+import sys
+import time
+import types
+from html.parser import HTMLParser
+from pathlib import Path
+
+import gunicorn_helpers
+import pytest
+import requests
+from browser import CHROMIUM, MISSING, launch
+from conftest import IMAGES
+from gunicorn_helpers import free_port, stop
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+
+from nsfw import create_app
+from nsfw.protect.keys import line_for
+from nsfw.review.store import Sighting
+from nsfw.settings import ConfigError, Settings
+from nsfw.web import review_page
+from nsfw.web.headers import PAGE_POLICY
+
+TOKENS = {"ann": "ann-token-0123456789-abcdefghij", "bob": "bob-token-0123456789-abcdefghij"}
+CHELSEA = IMAGES / "chelsea.png"  # the model calls it safe (nsfw 0.07)
+COFFEE = IMAGES / "coffee_224x224.png"
+
+
+def scores_for(nsfw: float) -> dict:
+    return {"drawings": 0.0, "hentai": 0.0, "neutral": 1.0 - nsfw, "porn": nsfw, "sexy": 0.0}
+
+
+@pytest.fixture
+def reviewers_file(tmp_path) -> str:
+    path = tmp_path / "reviewers"
+    path.write_text("".join(line_for(name, token) + "\n" for name, token in TOKENS.items()))
+    return str(path)
+
+
+@pytest.fixture
+def review_settings(settings, tmp_path, reviewers_file):
+    return settings.replace(
+        review="all", database_url=f"sqlite:///{tmp_path / 'review.db'}", reviewers_file=reviewers_file
+    )
+
+
+@pytest.fixture
+def review_app(review_settings):
+    app = create_app(review_settings)
+    yield app
+    app.extensions["nsfw"].close()  # the review queue with it
+
+
+@pytest.fixture
+def review(review_app):
+    return review_app.extensions["nsfw_review"]
+
+
+@pytest.fixture
+def anon(review_app):
+    return review_app.test_client()
+
+
+def classify(client, path: Path) -> dict:
+    response = client.post("/v1/classify", data={"image": (io.BytesIO(path.read_bytes()), path.name)})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["results"][0]
+
+
+@pytest.fixture
+def queued(anon, review):
+    """Two images classified and queued (oldest first: chelsea, then coffee); their item ids."""
+    for path in (CHELSEA, COFFEE):
+        classify(anon, path)
+        review.flush()
+    items = review.store.items(status="pending", limit=10).items
+    assert len(items) == 2
+    return [item.id for item in items]
+
+
+def sign_in(client, name: str = "ann", **kwargs):
+    return client.post("/review/sign-in", data={"token": TOKENS[name]}, **kwargs)
+
+
+@pytest.fixture
+def ann(review_app):
+    client = review_app.test_client()
+    assert sign_in(client).status_code == 303
+    return client
+
+
+def csrf_of(client) -> str:
+    html = client.get("/review").get_data(as_text=True)
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+class Markup(HTMLParser):
+    """What a strict CSP cares about: inline scripts, styles and handlers, and every URL."""
+
+    def __init__(self):
+        super().__init__()
+        self.inline, self.urls = [], []
+        self._script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.inline += [f"<{tag} style>"] if "style" in attrs or tag == "style" else []
+        self.inline += [f"<{tag} {a}>" for a in attrs if a.startswith("on")]
+        self.inline += ["<script> without src"] if tag == "script" and not attrs.get("src") else []
+        self.urls += [attrs[a] for a in ("src", "href", "action") if attrs.get(a)]
+
+
+def assert_strict_page(response) -> str:
+    assert response.mimetype == "text/html"
+    assert response.headers["Content-Security-Policy"] == PAGE_POLICY
+    assert "no-store" in response.headers["Cache-Control"]
+    html = response.get_data(as_text=True)
+    markup = Markup()
+    markup.feed(html)
+    assert markup.inline == []
+    assert [u for u in markup.urls if "//" in u or not (u.startswith("/review") or u.startswith("data:"))] == []
+    return html
+
+
+# --- who gets in ----------------------------------------------------------------------------
+def test_without_a_session_the_page_sends_a_browser_to_the_sign_in_form(anon, queued):
+    response = anon.get("/review")
+    assert response.status_code == 303 and response.headers["Location"] == "/review/sign-in"
+    assert anon.get("/review/calibration").status_code == 303
+    html = assert_strict_page(anon.get("/review/sign-in"))
+    assert 'name="token"' in html and 'type="password"' in html and "thumbnail" not in html
+
+
+def test_a_wrong_token_gets_no_page_no_thumbnail_and_no_numbers(anon, queued):
+    response = anon.post("/review/sign-in", data={"token": "not-a-reviewer-token"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="nsfw-review"'
+    assert "not a reviewer" in assert_strict_page(response)
+    assert "nsfw_review=" not in response.headers.get("Set-Cookie", "") or "Max-Age=0" in response.headers.get(
+        "Set-Cookie", ""
+    )
+    assert anon.get("/review").status_code == 303
+    for url in (f"/review/items/{queued[0]}/thumbnail", "/review/calibration?format=json"):
+        refused = anon.get(url)
+        assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "sign_in_required", url
+    assert anon.post("/review/sign-in", data={"token": ""}).status_code == 401
+
+
+def test_an_api_key_or_bearer_header_is_not_a_session(anon, queued):
+    """The page knows only its cookie: a reviewer's token as a header opens the API, not the page."""
+    headers = {"Authorization": f"Bearer {TOKENS['ann']}"}
+    assert anon.get("/review", headers=headers).status_code == 303
+    assert anon.get(f"/review/items/{queued[0]}/thumbnail", headers=headers).status_code == 401
+
+
+def test_the_session_cookie_is_httponly_strict_scoped_and_secure_on_https(review_app):
+    client = review_app.test_client()
+    cookie = sign_in(client).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/review" in cookie
+    assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
+    assert TOKENS["ann"] not in cookie
+    https = review_app.test_client()
+    assert "; Secure" in sign_in(https, base_url="https://localhost").headers["Set-Cookie"]
+
+
+def test_behind_a_trusted_proxy_x_forwarded_proto_https_makes_the_cookie_secure(review_settings):
+    import ipaddress
+
+    trusted = review_settings.replace(trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),))
+    app = create_app(trusted)
+    try:
+        client = app.test_client()
+        forwarded = {"X-Forwarded-Proto": "https"}
+        assert "; Secure" in sign_in(client, headers=forwarded).headers["Set-Cookie"]
+    finally:
+        app.extensions["nsfw"].close()
+    app = create_app(review_settings)  # the same header from anyone else is not believed
+    try:
+        assert "; Secure" not in sign_in(app.test_client(), headers=forwarded).headers["Set-Cookie"]
+    finally:
+        app.extensions["nsfw"].close()
+
+
+def test_a_session_lasts_its_hours_and_only_where_the_key_is_shared(review_app, review_settings, queued):
+    client = review_app.test_client()
+    sign_in(client)
+    cookie = client.get_cookie("nsfw_review", path="/review").value
+    serializer = review_app.session_interface.get_signing_serializer(review_app)
+    data = serializer.loads(cookie)
+    expired = dict(data, since=data["since"] - review_page.SESSION_HOURS * 3600 - 1)
+    client.set_cookie("nsfw_review", serializer.dumps(expired), path="/review")
+    assert client.get("/review").status_code == 303
+
+    # another instance (same database) with another key does not know the cookie; with the same key it does
+    for secret, status in (("another-secret-of-at-least-32-characters", 303), (review_app.secret_key, 200)):
+        other = create_app(review_settings.replace(secret_key=secret))
+        try:
+            visitor = other.test_client()
+            visitor.set_cookie("nsfw_review", cookie, path="/review")
+            assert visitor.get("/review").status_code == status
+        finally:
+            other.extensions["nsfw"].close()
+
+
+def test_with_review_off_there_is_no_review_page(make_app):
+    client = make_app()
+    for method, url in (("get", "/review/sign-in"), ("post", "/review/sign-in")):
+        response = getattr(client, method)(url)
+        assert response.status_code == 404 and response.get_json()["error"]["code"] == "review_disabled"
+
+
+def test_with_api_keys_on_reviewers_need_no_api_key(review_settings, tmp_path, queued):
+    keys = tmp_path / "keys"
+    keys.write_text(line_for("client", "client-key-0123456789") + "\n")
+    app = create_app(review_settings.replace(api_keys_file=str(keys)))
+    try:
+        client = app.test_client()
+        assert sign_in(client).status_code == 303
+        assert client.get("/review").status_code == 200
+        assert client.get("/review/assets/review.js").status_code == 200
+    finally:
+        app.extensions["nsfw"].close()
+
+
+def test_the_gunicorn_master_makes_one_session_key_for_all_its_workers(monkeypatch, tmp_path):
+    """Without NSFW_SECRET_KEY, workers (forked after on_starting) inherit the master's key; a set one is kept."""
+    from nsfw.server import gunicorn_conf
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("NSFW_SECRET_KEY", "")  # restored (unset) after the test
+    server = types.SimpleNamespace(log=logging.getLogger("test"))
+    gunicorn_conf.on_starting(server)
+    made = os.environ["NSFW_SECRET_KEY"]
+    assert len(made) >= 32 and Settings.from_env().secret_key == made
+    gunicorn_conf.on_starting(server)  # a second start (a reload) keeps it: sign-ins survive
+    assert os.environ["NSFW_SECRET_KEY"] == made
+    monkeypatch.setenv("NSFW_SECRET_KEY", "the-operators-own-key-0123456789abcdef")
+    gunicorn_conf.on_starting(server)
+    assert os.environ["NSFW_SECRET_KEY"] == "the-operators-own-key-0123456789abcdef"
+
+
+def test_a_short_secret_key_stops_start_up():
+    with pytest.raises(ConfigError, match="NSFW_SECRET_KEY must be at least 32 characters"):
+        Settings.from_env({"NSFW_SECRET_KEY": "too-short"})
+
+
+# --- the page ---------------------------------------------------------------------------------
+def test_the_page_shows_the_oldest_pending_item_with_its_facts(ann, review, queued):
+    html = assert_strict_page(ann.get("/review"))
+    item = review.store.get(queued[0])
+    assert f'data-item="{item.id}"' in html
+    assert 'class="thumb blurred"' in html and f"/review/items/{item.id}/thumbnail" in html
+    for name, value in item.scores.items():
+        assert f'id="score-{name}"' in html and f"{value * 100:.2f}%" in html
+    assert '<dd id="seen-count">1 time</dd>' in html
+    assert item.first_seen.strftime("%Y-%m-%d %H:%M UTC") in html
+    assert 'id="reviewer-name">ann<' in html
+    for button in ("decide-adult", "decide-safe", "skip"):
+        assert f'id="{button}"' in html
+    assert 'id="undo"' not in html  # nothing decided in this session yet
+
+
+def test_most_seen_first_and_skip(anon, ann, review, queued):
+    classify(anon, COFFEE)  # coffee seen twice now
+    review.flush()
+    html = ann.get("/review?order=most_seen").get_data(as_text=True)
+    assert f'data-item="{queued[1]}"' in html and '<dd id="seen-count">2 times</dd>' in html
+    skip = re.search(r'name="cursor" value="([^"]+)"', html.split('class="skip"')[1]).group(1)
+    after = ann.get(f"/review?order=most_seen&cursor={skip}").get_data(as_text=True)
+    assert f'data-item="{queued[0]}"' in after
+    assert 'id="skip" class="secondary" aria-keyshortcuts="k" disabled' in after  # the last one
+
+
+@pytest.mark.parametrize(
+    "query, code",
+    [
+        ("order=newest", "invalid_review_query"),
+        ("cursor=garbage", "invalid_cursor"),
+        ("item=x", "invalid_review_query"),
+        ("item=%C2%B2", "invalid_review_query"),
+    ],
+)
+def test_bad_query_parameters_are_json_400s(ann, queued, query, code):
+    response = ann.get(f"/review?{query}")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == code
+
+
+def test_thumbnails_are_served_to_reviewers_and_never_cached(ann, queued):
+    response = ann.get(f"/review/items/{queued[0]}/thumbnail")
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert "no-store" in response.headers["Cache-Control"] and "private" in response.headers["Cache-Control"]
+    with Image.open(io.BytesIO(response.data)) as image:
+        assert image.format == "JPEG" and max(image.size) <= 160
+    missing = ann.get("/review/items/999999/thumbnail")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "review_item_not_found"
+
+
+def test_a_decision_records_the_reviewer_and_undo_takes_it_back(ann, anon, review, queued):
+    first, second = queued
+    csrf = csrf_of(ann)
+    response = ann.post(f"/review/items/{first}/decision", data={"decision": "adult", "csrf": csrf, "order": "oldest"})
+    assert response.status_code == 303 and response.headers["Location"] == "/review?order=oldest"
+    item = review.store.get(first)
+    assert (item.decision, item.decided_by) == ("adult", "ann")
+    page = ann.get("/review").get_data(as_text=True)
+    assert f'data-item="{second}"' in page and f"Last decision: item {first}, adult." in page
+    assert classify(anon, CHELSEA)["decided_by"] == "review"
+
+    undone = ann.post("/review/undo", data={"csrf": csrf, "order": "oldest"})
+    assert undone.status_code == 303 and undone.headers["Location"] == f"/review?order=oldest&item={first}"
+    assert review.store.get(first).decision is None
+    assert [(d.decision, d.reviewer) for d in review.store.history(first)] == [("adult", "ann"), (None, "ann")]
+    assert f'data-item="{first}"' in ann.get(undone.headers["Location"]).get_data(as_text=True)
+    nothing = ann.post("/review/undo", data={"csrf": csrf})
+    assert nothing.status_code == 409 and nothing.get_json()["error"]["code"] == "nothing_to_undo"
+    assert classify(anon, CHELSEA)["decided_by"] == "model"
+
+
+def test_a_decision_can_be_changed_and_each_reviewer_is_recorded(review_app, ann, review, queued):
+    bob = review_app.test_client()
+    sign_in(bob, "bob")
+    ann.post(f"/review/items/{queued[0]}/decision", data={"decision": "adult", "csrf": csrf_of(ann)})
+    bob.post(f"/review/items/{queued[0]}/decision", data={"decision": "safe", "csrf": csrf_of(bob)})
+    assert [(d.decision, d.reviewer) for d in review.store.history(queued[0])] == [("adult", "ann"), ("safe", "bob")]
+    assert review.store.get(queued[0]).decided_by == "bob"
+
+
+@pytest.mark.parametrize(
+    "form, headers",
+    [
+        ({"decision": "adult"}, {}),  # no token
+        ({"decision": "adult", "csrf": "forged"}, {}),  # a wrong one
+        ({"decision": "adult", "csrf": None}, {"Sec-Fetch-Site": "cross-site"}),  # the right one, from elsewhere
+        ({"decision": "adult", "csrf": None}, {"Sec-Fetch-Site": "same-site"}),  # a sibling subdomain
+    ],
+    ids=["missing", "wrong", "cross-site", "same-site"],
+)
+def test_a_cross_site_or_tokenless_post_is_refused_and_changes_nothing(ann, review, queued, form, headers):
+    form = {k: (csrf_of(ann) if v is None else v) for k, v in form.items()}
+    for url in (f"/review/items/{queued[0]}/decision", "/review/undo", "/review/sign-out"):
+        response = ann.post(url, data=form, headers=headers)
+        assert response.status_code == 403, url
+        assert response.get_json()["error"]["code"] == "csrf_failed"
+    assert review.store.get(queued[0]).decision is None
+    assert ann.get("/review").status_code == 200  # still signed in
+
+
+def test_a_cross_site_sign_in_is_refused(anon, queued):
+    response = sign_in(anon, headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "csrf_failed"
+
+
+def test_a_post_without_a_session_is_401_and_a_bad_decision_400(anon, ann, queued):
+    refused = anon.post(f"/review/items/{queued[0]}/decision", data={"decision": "adult", "csrf": "x"})
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "sign_in_required"
+    bad = ann.post(f"/review/items/{queued[0]}/decision", data={"decision": "maybe", "csrf": csrf_of(ann)})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_decision"
+    gone = ann.post("/review/items/999999/decision", data={"decision": "safe", "csrf": csrf_of(ann)})
+    assert gone.status_code == 404 and gone.get_json()["error"]["code"] == "review_item_not_found"
+
+
+def test_sign_out_ends_the_session(ann, queued):
+    response = ann.post("/review/sign-out", data={"csrf": csrf_of(ann)})
+    assert response.status_code == 303 and response.headers["Location"] == "/review/sign-in"
+    assert ann.get("/review").status_code == 303
+
+
+def test_an_empty_queue_says_so(ann):
+    html = assert_strict_page(ann.get("/review"))
+    assert 'id="empty"' in html and "Nothing left to review" in html
+
+
+def test_the_assets_are_served_and_unknown_ones_are_json_404s(anon):
+    for name, mimetype in review_page.ASSETS.items():
+        response = anon.get(f"/review/assets/{name}")
+        assert response.status_code == 200 and response.mimetype == mimetype
+        assert "://" not in response.get_data(as_text=True)
+    missing = anon.get("/review/assets/queue.html")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+
+
+# --- calibration ------------------------------------------------------------------------------
+def decide_many(review, adult: list[float], safe: list[float]) -> None:
+    """Items with these nsfw scores, decided as given (by the store: the numbers are what is tested here)."""
+    n = 0
+    for decision, values in (("adult", adult), ("safe", safe)):
+        for value in values:
+            n += 1
+            review.store.record(Sighting(f"{n:064x}", None, "mobilenet_v2", scores_for(value), "unknown"))
+            item = review.store.get_by_sha256(f"{n:064x}")
+            review.store.decide(item.id, decision, "ann")
+
+
+def test_calibration_with_no_decisions_says_so(ann):
+    html = assert_strict_page(ann.get("/review/calibration"))
+    assert "No decisions yet" in html and 'id="outcome-current"' not in html
+    data = ann.get("/review/calibration?format=json").get_json()
+    assert data["decided"] == 0 and data["suggested"] is None and data["message"].startswith("No decisions yet")
+    png = ann.get("/review/calibration?format=png")
+    assert png.status_code == 200 and png.mimetype == "image/png"
+
+
+def test_calibration_with_few_decisions_shows_the_counts_without_a_suggestion(ann, review):
+    decide_many(review, [0.7, 0.75], [0.3])
+    html = ann.get("/review/calibration").get_data(as_text=True)
+    assert "3 decisions so far (2 adult, 1 safe)" in html and 'id="outcome-suggested"' not in html
+    assert ann.get("/review/calibration?format=json").get_json()["suggested"] is None
+
+
+def test_calibration_suggests_thresholds_and_draws_them(ann, review, review_settings):
+    adult = [0.55 + i / 100 for i in range(15)]
+    safe = [0.25 + i / 100 for i in range(15)]
+    decide_many(review, adult, safe)
+    data = ann.get("/review/calibration?format=json").get_json()
+    assert data["decisions"] == {"adult": 15, "safe": 15}
+    assert data["current"]["adult_threshold"] == review_settings.adult_threshold
+    assert data["current"]["review"] == 30  # every one of them is between 0.2 and 0.8
+    suggested = data["suggested"]
+    assert suggested["review"] == 0 and suggested["wrong"] == 0
+    assert 0.39 <= suggested["safe_threshold"] < suggested["adult_threshold"] <= 0.55
+    html = assert_strict_page(ann.get("/review/calibration"))
+    assert 'id="outcome-suggested"' in html and f"NSFW_ADULT_THRESHOLD {suggested['adult_threshold']:g}" in html
+    assert 'id="plot" src="/review/calibration?format=png&amp;target=0.95"' in html
+    png = ann.get("/review/calibration?format=png")
+    assert png.status_code == 200 and png.mimetype == "image/png" and png.headers["ETag"]
+    assert len(png.data) < 200_000
+    strict = ann.get("/review/calibration?format=json&target=1").get_json()
+    assert strict["target"] == 1.0
+
+
+def test_scripts_read_the_calibration_with_a_reviewer_token(anon, review):
+    decide_many(review, [0.9] * 10, [0.1] * 10)
+    headers = {"Authorization": f"Bearer {TOKENS['bob']}"}
+    data = anon.get("/review/calibration?format=json", headers=headers).get_json()
+    assert data["decided"] == 20 and data["suggested"]["review"] == 0
+    assert anon.get("/review/calibration?format=png", headers=headers).mimetype == "image/png"
+    wrong = anon.get("/review/calibration?format=json", headers={"Authorization": "Bearer not-a-token"})
+    assert wrong.status_code == 401 and wrong.get_json()["error"]["code"] == "not_reviewer"
+
+
+def test_calibration_refuses_a_bad_target_or_format(ann):
+    for query, code in (("target=2", "invalid_target"), ("format=svg", "invalid_review_query")):
+        response = ann.get(f"/review/calibration?{query}")
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == code
+
+
+def test_without_matplotlib_the_calibration_page_shows_the_numbers_and_names_the_extra(ann, review, monkeypatch):
+    decide_many(review, [0.9] * 10, [0.1] * 10)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    html = ann.get("/review/calibration?target=0.9").get_data(as_text=True)
+    assert 'id="no-plot"' in html and "nsfw-service[review]" in html and 'id="outcome-suggested"' in html
+    response = ann.get("/review/calibration?format=png&target=0.9")
+    assert response.status_code == 501 and response.get_json()["error"]["code"] == "plot_unavailable"
+
+
+# --- in chromium, against real gunicorn -------------------------------------------------------
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.reportViolation(`${e.effectiveDirective} ${e.blockedURI}`);
+});
+"""
+
+
+@dataclasses.dataclass
+class Service:
+    base: str
+
+    def bearer(self, name: str = "ann") -> dict:
+        return {"Authorization": f"Bearer {TOKENS[name]}"}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """The service as deployed: gunicorn with two workers, so that requests land on either and the
+    session key must be the one the master made for both (NSFW_SECRET_KEY unset); NSFW_REVIEW=all."""
+    tmp = tmp_path_factory.mktemp("review-page")
+    reviewers = tmp / "reviewers"
+    reviewers.write_text("".join(line_for(name, token) + "\n" for name, token in TOKENS.items()))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "NSFW_SECRET_KEY"}
+    env.update(
+        WEB_CONCURRENCY="2",
+        NSFW_REVIEW="all",
+        NSFW_DATABASE_URL=f"sqlite:///{tmp / 'review.db'}",
+        NSFW_REVIEWERS_FILE=str(reviewers),
+        NSFW_TMP_DIR=str(tmp),
+    )
+    proc = gunicorn_helpers.start(env, port, "-b", f"127.0.0.1:{port}", timeout=60)
+    yield Service(proc.base_url)
+    log = stop(proc)
+    assert proc.returncode == 0, log
+
+
+def queue_images(service: Service, *paths: Path) -> list[int]:
+    """Classify each image and wait until the queue (written off the request path) holds it; item ids in order."""
+    ids = []
+    for path in paths:
+        data = path.read_bytes()
+        response = requests.post(
+            f"{service.base}/v1/classify", files={"image": (path.name, data, "image/png")}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        sha256 = hashlib.sha256(data).hexdigest()
+        for _ in range(300):  # the writer thread's pace, not a timing assertion
+            page = requests.get(f"{service.base}/v1/review/items?limit=200", headers=service.bearer(), timeout=10)
+            found = [item["id"] for item in page.json()["items"] if item["sha256"] == sha256]
+            if found:
+                ids += found
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"{path.name} never reached the queue")
+    return ids
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(MISSING)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def tab(browser, service):
+    context = browser.new_context(viewport={"width": 1024, "height": 900})
+    page = context.new_page()
+    problems, requested = [], []
+    page.on("console", lambda m: m.type in ("error", "warning") and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    page.on("request", lambda r: requested.append(r.url))
+    page.expose_function("reportViolation", lambda v: problems.append(f"CSP violation: {v}"))
+    page.add_init_script(REPORT_VIOLATIONS)
+    page.problems = problems
+    yield page
+    context.close()
+    allowed = re.compile(r"Failed to load resource: the server responded with a status of 401")
+    assert [p for p in problems if not allowed.search(p)] == []
+    assert [u for u in requested if not u.startswith((f"{service.base}/", "data:"))] == []
+
+
+def blur(page: Page) -> str:
+    return page.eval_on_selector("#reveal img", "img => getComputedStyle(img).filter")
+
+
+def settled(page: Page, revealed: bool) -> str:
+    """The thumbnail's filter once its short transition has run: "none" when revealed."""
+    page.wait_for_function(
+        "(revealed) => { const f = getComputedStyle(document.querySelector('#reveal img')).filter;"
+        " return revealed ? f === 'none' : f.startsWith('blur(24px)'); }",
+        arg=revealed,
+    )
+    return blur(page)
+
+
+def shown_item(page: Page) -> int:
+    return int(page.get_attribute("#item", "data-item"))
+
+
+@pytest.mark.slow
+class TestInChromium:
+    def test_sign_in_reveal_decide_with_keys_undo_and_the_service_remembers(self, tab, service):
+        first, second = queue_images(service, CHELSEA, COFFEE)
+        before = requests.post(
+            f"{service.base}/v1/classify", files={"image": ("c.png", CHELSEA.read_bytes(), "image/png")}, timeout=30
+        ).json()["results"][0]
+        assert (before["verdict"], before["decided_by"]) == ("safe", "model")
+
+        tab.goto(f"{service.base}/review")
+        assert tab.url == f"{service.base}/review/sign-in"
+        tab.fill("#token", TOKENS["ann"])
+        tab.click("#sign-in")
+        tab.wait_for_selector("#item")
+        assert tab.inner_text("#reviewer-name") == "ann"
+        assert shown_item(tab) == first
+        tab.wait_for_function("() => document.querySelector('#reveal img').complete")
+        assert tab.eval_on_selector("#reveal img", "img => img.naturalWidth") > 0  # the thumbnail loaded
+        assert blur(tab).startswith("blur(24px)") and tab.get_attribute("#reveal", "aria-pressed") == "false"
+
+        tab.click("#reveal")
+        assert settled(tab, revealed=True) == "none" and tab.get_attribute("#reveal", "aria-pressed") == "true"
+        tab.keyboard.press("r")
+        assert settled(tab, revealed=False).startswith("blur(24px)")
+        tab.keyboard.press("r")
+        assert settled(tab, revealed=True) == "none"
+
+        with tab.expect_navigation():
+            tab.keyboard.press("a")
+        assert shown_item(tab) == second  # the next item appears, blurred again
+        assert blur(tab).startswith("blur(24px)")
+        assert tab.inner_text("#last-decision") == f"Last decision: item {first}, adult."
+
+        with tab.expect_navigation():
+            tab.keyboard.press("u")
+        assert shown_item(tab) == first  # undone: pending again, and shown
+        assert not tab.query_selector("#undo")
+        pending = requests.get(f"{service.base}/v1/review/items/{first}", headers=service.bearer(), timeout=10).json()
+        assert pending["decision"] is None
+
+        with tab.expect_navigation():
+            tab.keyboard.press("a")
+        decided = requests.get(f"{service.base}/v1/review/items/{first}", headers=service.bearer(), timeout=10).json()
+        assert (decided["decision"], decided["decided_by"]) == ("adult", "ann")
+        assert [(h["decision"], h["reviewer"]) for h in decided["history"]] == [
+            ("adult", "ann"),
+            (None, "ann"),
+            ("adult", "ann"),
+        ]
+        # the same bytes, classified again (on either worker): the reviewer's verdict, the model's scores
+        for _ in range(4):
+            after = requests.post(
+                f"{service.base}/v1/classify",
+                files={"image": ("again.png", CHELSEA.read_bytes(), "image/png")},
+                timeout=30,
+            ).json()["results"][0]
+            assert (after["verdict"], after["decided_by"]) == ("adult", "review")
+            assert after["scores"] == before["scores"]
+
+    def test_a_wrong_token_gets_no_page_and_no_thumbnail(self, tab, service):
+        (item,) = queue_images(service, IMAGES / "drawing_flat.png")
+        tab.goto(f"{service.base}/review/sign-in")
+        tab.fill("#token", "not-a-reviewer-token")
+        tab.click("#sign-in")
+        tab.wait_for_selector("#sign-in-error")
+        assert tab.url == f"{service.base}/review/sign-in"
+        assert tab.query_selector("#item") is None
+        tab.goto(f"{service.base}/review")
+        assert tab.url == f"{service.base}/review/sign-in"
+        thumbnail = tab.request.get(f"{service.base}/review/items/{item}/thumbnail")
+        assert thumbnail.status == 401 and thumbnail.json()["error"]["code"] == "sign_in_required"
+
+    def test_a_form_on_another_site_cannot_decide(self, browser, service, tab):
+        """A page on another origin (here another port: cross-site for the cookie) posts the decision form."""
+        (item,) = queue_images(service, IMAGES / "camera_gray.png")
+        tab.goto(f"{service.base}/review/sign-in")
+        tab.fill("#token", TOKENS["bob"])
+        tab.click("#sign-in")
+        tab.wait_for_selector("#item, #empty")
+        attacker = tab.context.new_page()
+        evil = f"http://localhost:{free_port()}"  # never contacted: the page is served by the route below
+        attacker.route(
+            f"{evil}/**",
+            lambda route: route.fulfill(
+                content_type="text/html",
+                body=(
+                    f'<form method="post" action="{service.base}/review/items/{item}/decision">'
+                    '<input name="decision" value="adult"><input name="csrf" value="guess"></form>'
+                ),
+            ),
+        )
+        attacker.goto(f"{evil}/")
+        with attacker.expect_navigation():
+            attacker.eval_on_selector("form", "f => f.submit()")
+        assert attacker.url.startswith(f"{service.base}/review/items/{item}/decision")
+        # without its SameSite=Strict cookie the post has no session (and were it sent, no CSRF token)
+        assert "sign_in_required" in attacker.content()
+        attacker.close()
+        now = requests.get(f"{service.base}/v1/review/items/{item}", headers=service.bearer(), timeout=10).json()
+        assert now["decision"] is None
+
+    def test_the_keyboard_reaches_every_control_with_a_visible_focus_and_k_skips(self, tab, service):
+        queue_images(service, IMAGES / "retina.jpg", IMAGES / "astronaut_640x480.jpg")
+        tab.goto(f"{service.base}/review/sign-in")
+        tab.fill("#token", TOKENS["ann"])
+        tab.keyboard.press("Enter")  # the form submits from the keyboard
+        tab.wait_for_selector("#item")
+        focused = "[document.activeElement.id, getComputedStyle(document.activeElement).outlineStyle]"
+        controls = ["reveal", "decide-adult", "decide-safe", "skip"]
+        reached = []
+        while len(reached) < 20 and (not reached or reached[-1][0] != controls[-1]):
+            tab.keyboard.press("Tab")
+            reached.append(tab.evaluate(focused))
+        assert [i for i, _ in reached if i in controls] == controls, reached
+        assert all(style == "solid" for i, style in reached if i in controls), reached
+        first = shown_item(tab)
+        with tab.expect_navigation():
+            tab.keyboard.press("k")
+        assert shown_item(tab) != first  # skipped, not decided
+        skipped = requests.get(f"{service.base}/v1/review/items/{first}", headers=service.bearer(), timeout=10)
+        assert skipped.json()["decision"] is None
+
+    def test_the_calibration_page_shows_its_plot(self, tab, service):
+        tab.goto(f"{service.base}/review/sign-in")
+        tab.fill("#token", TOKENS["ann"])
+        tab.click("#sign-in")
+        tab.wait_for_selector("#item, #empty")
+        tab.click("text=Calibration")
+        tab.wait_for_selector("#counts")
+        tab.wait_for_function("() => document.getElementById('plot').complete")
+        assert tab.eval_on_selector("#plot", "img => img.naturalWidth") == 1000
+        assert "decided item" in tab.inner_text("#counts")
