@@ -5,7 +5,7 @@
 
 For each size, a fresh SQLite queue (a temporary file, as NSFW_DATABASE_URL's default) is filled
 with that many decided items, then timed, median of the rounds, in wall-clock milliseconds:
-reading every decided item (``ReviewStore.decided``, what each request does), the calibration
+reading every decision (``ReviewStore.decided_scores``, what each request does), the calibration
 itself (``calibration.calibrate``: every threshold and the suggestion), and drawing the plot the
 first time (matplotlib; later requests with unchanged data are served from the per-process cache).
 """
@@ -68,7 +68,7 @@ def timed(fn, rounds: int, *args) -> tuple[float, object]:
 
 
 def read(store: ReviewStore) -> list:
-    return [calibration.Decided.from_item(item) for item in store.decided()]
+    return [calibration.Decided.from_scores(*row) for row in store.decided_scores()]
 
 
 def main() -> None:

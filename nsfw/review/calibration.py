@@ -73,6 +73,11 @@ class Decided:
         """From a ``nsfw.review.store.Item`` (anything with ``scores``, ``decision`` and ``verdict``)."""
         return cls(nsfw_score(item.scores), item.decision, getattr(item, "verdict", None))
 
+    @classmethod
+    def from_scores(cls, scores: dict, decision: str, verdict: str | None = None) -> Decided:
+        """From one of ``ReviewStore.decided_scores``' tuples."""
+        return cls(nsfw_score(scores), decision, verdict)
+
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:

@@ -321,6 +321,28 @@ class ReviewStore:
                 return
             last = rows[-1].id
 
+    def decided_scores(self, batch: int = 5000) -> Iterator[tuple[dict, str, str | None]]:
+        """``(scores, decision, verdict)`` of every decided item, by id: all that calibration needs.
+
+        Reading whole items (``decided``) costs about 0.1 ms each, mostly the date columns and the
+        thumbnail join: 10 s per calibration at 100k decisions. These three columns cost a fraction."""
+        last = 0
+        columns = (ITEMS.c.id, ITEMS.c.scores, ITEMS.c.decision, ITEMS.c.verdict)
+        while True:
+            query = (
+                select(*columns)
+                .where(ITEMS.c.decision.is_not(None), ITEMS.c.id > last)
+                .order_by(ITEMS.c.id)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield dict(row.scores or {}), row.decision, row.verdict
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
     def counts(self) -> dict[str, int]:
         query = select(ITEMS.c.decision.is_(None).label("pending"), func.count()).group_by("pending")
         with self.engine.connect() as conn:

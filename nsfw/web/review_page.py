@@ -514,7 +514,7 @@ def calibration_view():
     settings = _settings()
     current = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
     result = calibration.calibrate(
-        (calibration.Decided.from_item(item) for item in _store().decided()), current, target
+        (calibration.Decided.from_scores(*row) for row in _store().decided_scores()), current, target
     )
     if fmt == "json":
         response = jsonify(result.to_dict())

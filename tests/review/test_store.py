@@ -168,6 +168,16 @@ def test_decided_yields_every_decided_item_in_batches(store):
     assert store.counts() == {"pending": 3, "decided": 4}
 
 
+def test_decided_scores_reads_what_decided_reads_for_calibration(store):
+    for n in range(1, 8):
+        store.record(sighting(n))
+        if n % 3:
+            store.decide(n, "safe" if n % 2 else "adult", "ann")
+    whole = [(item.scores, item.decision, item.verdict) for item in store.decided()]
+    assert list(store.decided_scores(batch=2)) == whole
+    assert len(whole) == 5
+
+
 class Clock:
     def __init__(self):
         self.now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
