@@ -249,7 +249,11 @@ class _Decoder:
     """One decoder process, its pipes and the shared memory its replies go into; one user at a time."""
 
     def __init__(self, config: str):
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        # Its configuration comes on the command line: no NSFW_* variable is passed on, so the secrets
+        # among them (NSFW_SECRET_KEY, the webhook secret, the metrics token, passwords in the database
+        # and Redis URLs) never reach the process that parses strangers' bytes.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")}
+        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
         # glibc's default gives each preprocessing temporary (a few MB) fresh pages from the
         # kernel and hands them back at once: page faults made up 60% of preprocessing
         # (4.1 ms of 6.2 for a 640x480 JPEG). Buffers up to 8 MB now come from the heap, which

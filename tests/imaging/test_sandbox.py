@@ -10,6 +10,7 @@ import resource
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +63,16 @@ def test_the_decoder_gives_exactly_what_decoding_here_gives(make_pool):
     assert (prepared.format, prepared.width, prepared.height) == ("PNG", local.width, local.height)
     assert len(prepared.tensors) == 1
     np.testing.assert_array_equal(prepared.tensors[0], to_model_input(local.frames[0], 224))
+
+
+def test_the_decoder_inherits_no_nsfw_variable_so_no_secret(make_pool, monkeypatch):
+    monkeypatch.setenv("NSFW_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("NSFW_REVIEW_WEBHOOK_SECRET", "hook-secret")
+    pool = make_pool()
+    pool.start()
+    environs = [(Path("/proc") / str(pid) / "environ").read_bytes() for pid in pool.pids()]
+    assert environs and all(b"NSFW_" not in environ and b"PYTHONPATH=" in environ for environ in environs)
+    pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())  # and decoding needs none of them
 
 
 def test_typed_errors_come_back_typed_and_the_decoder_survives(make_pool):
