@@ -71,42 +71,43 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
+    # One look-up of the request behind the proxy: each ``request.x`` goes through werkzeug's
+    # LocalProxy and its context variable, a dozen of them per request otherwise.
+    req = request._get_current_object()
+    ctx = g._get_current_object()
     rid = request_id()
     response.headers[request_ids.HEADER] = rid
-    started = g.get("started")
+    started = ctx.get("started")
     seconds = time.perf_counter() - started if started is not None else None
-    rule = request.url_rule
+    rule = req.url_rule
     route = rule.rule if rule is not None else "unmatched"
-    code = g.get("error_code")
+    code = ctx.get("error_code")
     status = response.status_code
-    metrics.request_done(route, request.method, status, code, seconds)
+    method = req.method
+    metrics.request_done(route, method, status, code, seconds)
     if _LOG.isEnabledFor(_INFO):
-        request.environ[logs.LOGGED] = True
-        _LOG.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra=_fields(route, status, code, seconds, rid),
-        )
+        path = req.path
+        req.environ[logs.LOGGED] = True
+        _LOG.info("%s %s %s", method, path, status, extra=_fields(req, ctx, route, path, status, code, seconds, rid))
     return response
 
 
-def _fields(route: str, status: int, code, seconds, rid: str) -> dict:
+def _fields(req, ctx, route: str, path: str, status: int, code, seconds, rid: str) -> dict:
     fields = {
         "request_id": rid,
-        "method": request.method,
+        "method": req.method,
         "route": route,
-        "path": request.path,
+        "path": path,
         "status": status,
         "code": code,
         "duration_ms": round(seconds * 1000.0, 3) if seconds is not None else None,
-        "bytes_in": request.content_length,
-        "client": g.get("client_name"),
-        "remote_addr": request.remote_addr,
-        "user_agent": request.user_agent.string[:256] or None,
+        "bytes_in": req.content_length,
+        "client": ctx.get("client_name"),
+        "remote_addr": req.remote_addr,
+        # the header itself: ``request.user_agent`` builds a UserAgent object only to give it back
+        "user_agent": req.headers.get("User-Agent", "")[:256] or None,
     }
-    results = g.get("results")
+    results = ctx.get("results")
     if results:
         first, judged, url = results[0]
         fields["model"] = first.model

@@ -75,6 +75,13 @@ def test_one_line_per_request_with_what_happened(client, request_lines):
     assert line.duration_ms > 0 and line.client is None
 
 
+def test_the_user_agent_is_logged_as_sent_cut_to_256_characters(client, request_lines):
+    client.get("/health", headers={"User-Agent": "probe/1.0 (+ops)"})
+    client.get("/health", headers={"User-Agent": "u" * 300})
+    client.get("/health", environ_overrides={"HTTP_USER_AGENT": ""})
+    assert [line.user_agent for line in request_lines()] == ["probe/1.0 (+ops)", "u" * 256, None]
+
+
 def test_an_error_line_has_its_code(client, request_lines):
     client.post("/predict", query_string={"url": "ftp://example.com/a.png"})
     (line,) = request_lines()
