@@ -46,7 +46,7 @@ def open_route(app: Flask, endpoint: str, path: str) -> bool:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """API keys (NSFW_API_KEYS_FILE) first, then rate limits (NSFW_RATE_LIMIT), as configured."""
-    key_set = keys.load(settings.api_keys_file) if settings.api_keys_file else None
+    key_set = keys.load_api_keys(settings.api_keys_file) if settings.api_keys_file else None
     if key_set is None:
         log.warning("NSFW_API_KEYS_FILE is not set: the API is open to anyone who can reach it")
     if key_set is None and settings.rate_limit is None:

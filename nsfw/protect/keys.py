@@ -69,12 +69,13 @@ def presented_key(headers) -> str | None:
     return headers.get("X-API-Key", "").strip() or None
 
 
-def load(path: str) -> KeySet:
-    """Read NSFW_API_KEYS_FILE; a line that is not ``name:sha256-hex`` stops start-up (it never echoes the line)."""
+def load(path: str, variable: str = "NSFW_API_KEYS_FILE", command: str = "nsfw keygen NAME") -> KeySet:
+    """Read a ``name:sha256-hex`` file (``variable`` names it in errors: the API keys, or the reviewers'
+    tokens); a line that is not one stops start-up, and the line itself is never echoed."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"NSFW_API_KEYS_FILE: cannot read {path}: {exc}") from None
+        raise ConfigError(f"{variable}: cannot read {path}: {exc}") from None
     entries = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -84,10 +85,16 @@ def load(path: str) -> KeySet:
         if match is None:
             # The line itself is not shown: someone may have pasted a key instead of its digest.
             raise ConfigError(
-                f"NSFW_API_KEYS_FILE {path}, line {number}: expected name:sha256-hex "
-                "(64 lowercase hex digits; `nsfw keygen NAME` prints such a line)"
+                f"{variable} {path}, line {number}: expected name:sha256-hex "
+                f"(64 lowercase hex digits; `{command}` prints such a line)"
             )
         entries.append((match.group(1), bytes.fromhex(match.group(2))))
-    if not entries:
-        raise ConfigError(f"NSFW_API_KEYS_FILE {path} holds no key; unset the variable for open access")
     return KeySet(entries)
+
+
+def load_api_keys(path: str) -> KeySet:
+    """NSFW_API_KEYS_FILE: unlike the reviewers' file, an empty one is a mistake (it would refuse everyone)."""
+    key_set = load(path)
+    if not key_set.entries:
+        raise ConfigError(f"NSFW_API_KEYS_FILE {path} holds no key; unset the variable for open access")
+    return key_set

@@ -7,10 +7,8 @@ its own: a client's API key never lets anyone decide, and a reviewer needs no AP
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from nsfw.protect.keys import LINE, KeySet
-from nsfw.settings import ConfigError
+from nsfw.protect.keys import KeySet
+from nsfw.protect.keys import load as load_key_file
 
 
 class Reviewers:
@@ -34,21 +32,5 @@ class Reviewers:
 
 
 def load(path: str) -> KeySet:
-    """Read NSFW_REVIEWERS_FILE; a malformed line stops start-up (never echoed: it may be a pasted token)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"NSFW_REVIEWERS_FILE: cannot read {path}: {exc}") from None
-    entries = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = LINE.fullmatch(line)
-        if match is None:
-            raise ConfigError(
-                f"NSFW_REVIEWERS_FILE {path}, line {number}: expected name:sha256-hex "
-                "(`nsfw reviewer NAME` prints such a line)"
-            )
-        entries.append((match.group(1), bytes.fromhex(match.group(2))))
-    return KeySet(entries)
+    """Read NSFW_REVIEWERS_FILE, the API keys' format; an empty one means nobody may decide yet."""
+    return load_key_file(path, "NSFW_REVIEWERS_FILE", "nsfw reviewer NAME")

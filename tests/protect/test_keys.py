@@ -128,7 +128,7 @@ def test_keys_file_lines_with_several_entries_and_rotation(tmp_path, settings):
     path = tmp_path / "keys.txt"
     lines = [keys.line_for("alice", old), keys.line_for("alice", new), keys.line_for("bob", other)]
     path.write_text("\n".join(lines) + "\n")
-    key_set = keys.load(str(path))
+    key_set = keys.load_api_keys(str(path))
     assert [key_set.name_of(k) for k in (old, new, other, "nobody")] == ["alice", "alice", "bob", None]
 
 
@@ -157,16 +157,16 @@ def test_a_pasted_key_is_not_echoed(tmp_path):
     path = tmp_path / "keys.txt"
     path.write_text(f"alice:{secret}\n")
     with pytest.raises(ConfigError) as caught:
-        keys.load(str(path))
+        keys.load_api_keys(str(path))
     assert secret not in str(caught.value)
 
 
 def test_a_missing_or_empty_keys_file_stops_start_up(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
-        keys.load(str(tmp_path / "absent.txt"))
+        keys.load_api_keys(str(tmp_path / "absent.txt"))
     (tmp_path / "empty.txt").write_text("# nobody yet\n")
     with pytest.raises(ConfigError, match="holds no key"):
-        keys.load(str(tmp_path / "empty.txt"))
+        keys.load_api_keys(str(tmp_path / "empty.txt"))
 
 
 def test_without_keys_access_is_open_with_one_warning_at_start(settings, caplog):
