@@ -23,7 +23,8 @@ from nsfw.web.openapi import doc
 bp = Blueprint("page", __name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-ASSETS = {"page.js": "text/javascript", "page.css": "text/css"}  # what GET /assets/<asset> serves
+# What GET /assets/<asset> serves (base.css is shared with the review pages).
+ASSETS = {"page.js": "text/javascript", "page.css": "text/css", "base.css": "text/css"}
 
 
 def _file(name: str, mimetype: str) -> Response:

@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("review_page", __name__, url_prefix="/review", template_folder="templates")
 
 STATIC = Path(__file__).resolve().parent / "static"
-ASSETS = {"review.js": "text/javascript", "review.css": "text/css"}
+ASSETS = {"review.js": "text/javascript", "review.css": "text/css", "base.css": "text/css"}
 SESSION_HOURS = 12  # a sign-in ends this long after it was made, whatever happens in between
 UNDO_DEPTH = 50  # decisions of a session that `u` can take back, newest first
 ORDERS = {"oldest": "oldest first", "most_seen": "most seen first"}

@@ -74,10 +74,14 @@ def test_the_page_has_nothing_inline_and_nothing_from_elsewhere(client):
     markup.feed(client.get("/").get_data(as_text=True))
     assert markup.inline_scripts == [] and markup.styles == [] and markup.handlers == []
     assets = [url for url in markup.urls if url.startswith("assets/")]
-    assert sorted(assets) == ["assets/page.css", "assets/page.js"]
+    assert sorted(assets) == ["assets/base.css", "assets/page.css", "assets/page.js"]
     # relative URLs: the page also works when the service is mounted under a path prefix
     assert [url for url in markup.urls if "//" in url or url.startswith("/")] == []
-    for url, mimetype in (("/assets/page.js", "text/javascript"), ("/assets/page.css", "text/css")):
+    for url, mimetype in (
+        ("/assets/page.js", "text/javascript"),
+        ("/assets/page.css", "text/css"),
+        ("/assets/base.css", "text/css"),
+    ):
         response = client.get(url)
         assert response.status_code == 200 and response.mimetype == mimetype, url
         assert response.headers["X-Content-Type-Options"] == "nosniff"
