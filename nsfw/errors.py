@@ -190,3 +190,21 @@ class ReviewUnavailable(ServiceError):
 
     status, code, default_message = 503, "review_unavailable", "the review database is unavailable; retry shortly"
     retry_after = 5
+
+
+# The reviewer pages' session (nsfw/web/review_session.py, nsfw/web/review_page.py).
+class SignInRequired(ServiceError):
+    """No reviewer session (or an expired one) on a route that needs one."""
+
+    status, code = 401, "sign_in_required"
+    default_message = "sign in on the review page first (GET /review/sign-in)"
+    headers = {"WWW-Authenticate": 'Bearer realm="nsfw-review"'}
+
+
+class CSRFFailed(ServiceError):
+    status, code = 403, "csrf_failed"
+    default_message = "this form was not sent by the review page of this session: reload the page and try again"
+
+
+class NothingToUndo(ServiceError):
+    status, code, default_message = 409, "nothing_to_undo", "no decision of this session is left to undo"

@@ -22,6 +22,7 @@ from nsfw.web import (
     page,
     review_api,
     review_page,
+    review_session,
     routes,
 )
 
@@ -50,6 +51,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openapi.bp)  # GET /openapi.json, /docs
     app.register_blueprint(page.bp)  # GET /: a page to try the API in a browser
     review_api.init_app(app, settings)  # /v1/review/*; with NSFW_REVIEW on, the queue on the Detector
-    review_page.init_app(app, settings)  # the reviewers' session cookie
+    review_session.init_app(app, settings)  # the reviewers' session cookie
     app.register_blueprint(review_page.bp)  # GET /review, /review/calibration: the reviewers' pages
     return app

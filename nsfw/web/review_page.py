@@ -1,17 +1,9 @@
 """GET /review, the reviewer page, and GET /review/calibration, what the decisions say about the thresholds.
 
-A browser cannot send a Bearer header when it navigates, so reviewers sign in once with their
-token (a form posting it to ``/review/sign-in``, checked by ``nsfw.review.reviewers.Reviewers``
-against NSFW_REVIEWERS_FILE) and get a session cookie: Flask's signed session (NSFW_SECRET_KEY),
-``HttpOnly``, ``SameSite=Strict``, ``Secure`` on https, scoped to ``/review``, holding the
-reviewer's name, a CSRF token and the decisions made in it (for undo); never the token itself.
-A sign-in lasts at most :data:`SESSION_HOURS` hours.
-
-Every state-changing request is a POST carrying the session's CSRF token in the form, and is
-refused when the browser says it comes from another site (``Sec-Fetch-Site``); with the
-SameSite=Strict cookie, a form on another site can neither decide nor undo. The thumbnails are
-served only to a signed-in reviewer, with ``Cache-Control: no-store`` (a reviewer's browser keeps no
-copy of users' images).
+Reviewers sign in once with their token and get a session cookie; every form post is checked
+against the session's CSRF token and the browser's Sec-Fetch-Site (``nsfw.web.review_session``).
+The thumbnails are served only to a signed-in reviewer, with ``Cache-Control: no-store`` (a
+reviewer's browser keeps no copy of users' images).
 
 The pages are rendered on the server (Jinja templates in ``templates/review/``) and use one
 script and one style sheet from ``static/`` served by this blueprint: nothing inline, nothing from
@@ -24,8 +16,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import hmac
-import ipaddress
 import logging
 import re
 import secrets
@@ -34,7 +24,6 @@ from pathlib import Path
 
 from flask import (
     Blueprint,
-    Flask,
     Response,
     current_app,
     jsonify,
@@ -45,101 +34,39 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
 from nsfw.errors import (
+    CSRFFailed,
     InvalidCursor,
     InvalidDecision,
     InvalidReviewQuery,
+    NothingToUndo,
     NotReviewer,
     ReviewDisabled,
     ReviewItemNotFound,
     ReviewUnavailable,
-    ServiceError,
+    SignInRequired,
 )
 from nsfw.protect import public
 from nsfw.review import calibration, calibration_plot
 from nsfw.settings import Settings
 from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
-from nsfw.web import review_api
+from nsfw.web import review_api, review_session
 from nsfw.web.headers import PAGE_POLICY
 from nsfw.web.openapi import doc, query
+from nsfw.web.review_session import PREFIX, SESSION_HOURS, reviewer
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("review_page", __name__, url_prefix="/review", template_folder="templates")
+bp = Blueprint("review_page", __name__, url_prefix=PREFIX, template_folder="templates")
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"review.js": "text/javascript", "review.css": "text/css", "base.css": "text/css"}
-SESSION_HOURS = 12  # a sign-in ends this long after it was made, whatever happens in between
 UNDO_DEPTH = 50  # decisions of a session that `u` can take back, newest first
 ORDERS = {"oldest": "oldest first", "most_seen": "most seen first"}
 CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
-
-
-# --- errors ------------------------------------------------------------------------------
-class SignInRequired(ServiceError):
-    """No reviewer session (or an expired one) on a route that needs one."""
-
-    status, code = 401, "sign_in_required"
-    default_message = "sign in on the review page first (GET /review/sign-in)"
-    headers = {"WWW-Authenticate": 'Bearer realm="nsfw-review"'}
-
-
-class CSRFFailed(ServiceError):
-    status, code = 403, "csrf_failed"
-    default_message = "this form was not sent by the review page of this session: reload the page and try again"
-
-
-class NothingToUndo(ServiceError):
-    status, code, default_message = 409, "nothing_to_undo", "no decision of this session is left to undo"
-
-
-# --- the session -------------------------------------------------------------------------
-class _SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie, Secure exactly when the browser talks https to us (or to a trusted proxy)."""
-
-    def __init__(self, trusted_proxies: tuple):
-        self.trusted = trusted_proxies
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        if request.is_secure:
-            return True
-        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
-        return forwarded == "https" and _from_trusted_proxy(self.trusted)
-
-    def get_cookie_path(self, app: Flask) -> str:
-        return (request.script_root or "") + bp.url_prefix  # never sent to the API routes
-
-
-def _from_trusted_proxy(trusted: tuple) -> bool:
-    try:
-        address = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return False
-    return any(address in net for net in trusted)
-
-
-def init_app(app: Flask, settings: Settings) -> None:
-    """The session cookie's settings and signing key; the blueprint is registered by the caller."""
-    secret = settings.secret_key
-    if not secret:
-        # Outside gunicorn (tests, a Python shell) or when the operator runs without one: this
-        # process's own key. Under gunicorn the master has already put a shared one in the
-        # environment (nsfw/server/gunicorn_conf.py), so every worker of the instance agrees.
-        secret = secrets.token_urlsafe(32)
-    app.secret_key = secret
-    app.session_interface = _SessionInterface(settings.trusted_proxies)
-    app.config.update(
-        SESSION_COOKIE_NAME="nsfw_review",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
-        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=SESSION_HOURS),
-        SESSION_REFRESH_EACH_REQUEST=False,
-    )
-    app.extensions["nsfw_review_page"] = {"settings": settings}
 
 
 def _settings() -> Settings:
@@ -163,39 +90,6 @@ def _database(view):
             raise ReviewUnavailable() from None
 
     return wrapper
-
-
-def reviewer() -> str | None:
-    """The signed-in reviewer of this request, or None (no session, an expired one, another key's)."""
-    name = session.get("reviewer")
-    started = session.get("since", 0)
-    if not name or not isinstance(started, int | float) or time.time() - started > SESSION_HOURS * 3600:
-        return None
-    return name
-
-
-def _require_reviewer() -> str:
-    name = reviewer()
-    if name is None:
-        raise SignInRequired()
-    return name
-
-
-def _check_form() -> None:
-    """The POST comes from this session's review page: same site, and its CSRF token."""
-    _check_same_site()
-    expected = session.get("csrf", "")
-    given = request.form.get("csrf", "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise CSRFFailed()
-
-
-def _check_same_site() -> None:
-    # Sec-Fetch-Site is set by the browser itself (a page cannot forge it); old browsers omit it,
-    # and then the SameSite=Strict cookie and the CSRF token still hold.
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ("same-origin", "none"):
-        raise CSRFFailed("a form on another site may not post to the review page")
 
 
 def _page(template: str, status: int = 200, **context) -> Response:
@@ -269,7 +163,7 @@ def sign_in_form():
 def sign_in():
     """A valid token starts a session (a new CSRF token, an empty undo list); a wrong one gets the form again."""
     reviewers = review_api.review().reviewers
-    _check_same_site()
+    review_session.check_same_site()
     token = request.form.get("token", "").strip()
     name = reviewers.authenticate(token) if token else None
     if name is None:
@@ -290,7 +184,7 @@ def sign_in():
 @public
 def sign_out():
     """Clears the session cookie; the next visit asks for the token again."""
-    _check_form()
+    review_session.check_form()
     session.clear()
     return _see_other("review_page.sign_in_form")
 
@@ -394,8 +288,8 @@ def _when(value) -> tuple[str, str]:
 def decide(item_id: int):
     """Records the decision with the signed-in reviewer's name; back to the page, on to the next item.
     Scripts use ``POST /v1/review/items/{id}/decision`` with a Bearer token instead."""
-    name = _require_reviewer()
-    _check_form()
+    name = review_session.require_reviewer()
+    review_session.check_form()
     decision = request.form.get("decision", "")
     if decision not in calibration.DECISIONS:
         raise InvalidDecision()
@@ -431,8 +325,8 @@ def decide(item_id: int):
 @_database
 def undo():
     """The item of the newest decision of this session is pending again (the history keeps both) and shown next."""
-    name = _require_reviewer()
-    _check_form()
+    name = review_session.require_reviewer()
+    review_session.check_form()
     order = _order(request.form.get("order"))
     stack = list(session.get("undo") or [])
     if not stack:
@@ -457,7 +351,7 @@ def undo():
 @_database
 def thumbnail(item_id: int):
     """Never public and never cached: users' images stay on the server."""
-    _require_reviewer()
+    review_session.require_reviewer()
     data = _store().thumbnail(item_id)
     if data is None:
         raise ReviewItemNotFound("this item has no thumbnail (never kept, or removed by retention)")

@@ -35,7 +35,7 @@ from nsfw import create_app
 from nsfw.protect.keys import line_for
 from nsfw.review.store import Sighting
 from nsfw.settings import ConfigError, Settings
-from nsfw.web import review_page
+from nsfw.web import review_page, review_session
 from nsfw.web.headers import PAGE_POLICY
 
 TOKENS = {"ann": "ann-token-0123456789-abcdefghij", "bob": "bob-token-0123456789-abcdefghij"}
@@ -204,7 +204,7 @@ def test_a_session_lasts_its_hours_and_only_where_the_key_is_shared(review_app, 
     cookie = client.get_cookie("nsfw_review", path="/review").value
     serializer = review_app.session_interface.get_signing_serializer(review_app)
     data = serializer.loads(cookie)
-    expired = dict(data, since=data["since"] - review_page.SESSION_HOURS * 3600 - 1)
+    expired = dict(data, since=data["since"] - review_session.SESSION_HOURS * 3600 - 1)
     client.set_cookie("nsfw_review", serializer.dumps(expired), path="/review")
     assert client.get("/review").status_code == 303
 
