@@ -9,9 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY requirements.txt requirements-dev.txt ./
-# ... and the `video` extra (PyAV, FFmpeg inside) and the `postgres` extra (psycopg, for a review queue
-# shared by several instances), at the versions the tests ran with
-RUN pip install -r requirements.txt $(grep -E '^(av|psycopg\[binary\])==' requirements-dev.txt)
+# ... and, at the versions the tests ran with, the `video` extra (PyAV, FFmpeg inside) and the review
+# queue's database (SQLAlchemy, Alembic, and psycopg for a queue shared by several instances); not
+# matplotlib, which only draws the calibration plot
+RUN pip install -r requirements.txt \
+    $(grep -E '^(av|psycopg\[binary\]|SQLAlchemy|alembic|Mako)==' requirements-dev.txt)
 
 # The model is baked in: nothing is downloaded at run time.
 COPY model/manifest.json model/mobilenet_v2.tflite model/mobilenet_v2_mid.tflite model/LICENSE.nsfwjs model/README.md model/

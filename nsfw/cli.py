@@ -323,6 +323,9 @@ def _reviewer(args) -> int:
 
 
 def _db(args) -> int:
+    from nsfw import review
+
+    review.require()
     from sqlalchemy.exc import SQLAlchemyError
 
     from nsfw.review import schema

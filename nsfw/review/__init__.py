@@ -6,3 +6,24 @@ Alembic migrations in ``migrations/``) hold the database; ``store.ReviewStore`` 
 sees from the model's own input; ``service.Review`` ties them to a running service (queueing in a
 background thread, retention, the webhook of ``webhook``).
 """
+
+from nsfw.settings import ConfigError
+
+#: What to install for the queue: the serving install leaves its database stack out (about 35 MB).
+EXTRA = "the review queue (NSFW_REVIEW, nsfw db) needs the 'review' extra: pip install 'nsfw-service[review]'"
+
+try:
+    from sqlalchemy.exc import SQLAlchemyError as DatabaseError
+except ImportError:  # without the extra there is no database, so nothing can raise it
+
+    class DatabaseError(Exception):
+        """Stands in for SQLAlchemyError where the review extra is not installed; never raised."""
+
+
+def require() -> None:
+    """ConfigError naming the extra when the queue is asked for without SQLAlchemy and Alembic."""
+    try:
+        import alembic  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"{EXTRA} ({exc.name} is not installed)") from None

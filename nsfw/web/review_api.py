@@ -18,7 +18,6 @@ import json
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
 from nsfw.errors import (
@@ -32,6 +31,8 @@ from nsfw.errors import (
 )
 from nsfw.protect import public
 from nsfw.protect.keys import presented_key
+from nsfw.review import DatabaseError
+from nsfw.review import require as require_review_extra
 from nsfw.verdict import nsfw_score
 from nsfw.web.openapi import doc, json_response, query, ref
 from nsfw.web.openapi_schemas import InvalidRequest
@@ -67,6 +68,7 @@ ACCESS_ERRORS = (ReviewDisabled, NotReviewer, ReviewUnavailable)
 def init_app(app: Flask, settings) -> None:
     """The queue when NSFW_REVIEW is on (queueing hooked into the Detector); the routes always."""
     if settings.review != "off":
+        require_review_extra()  # the 'review' extra, or a ConfigError that says so
         from nsfw.review.service import Review
 
         detector = app.extensions["nsfw"]
@@ -113,7 +115,7 @@ def _reviewed(view):
         name = reviewer()
         try:
             return view(name, *args, **kwargs)
-        except SQLAlchemyError as exc:
+        except DatabaseError as exc:
             log.warning("review API: the database failed (%s: %s)", type(exc).__name__, exc)
             raise ReviewUnavailable() from None
 

@@ -34,7 +34,6 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
 from nsfw.errors import (
@@ -50,7 +49,7 @@ from nsfw.errors import (
     SignInRequired,
 )
 from nsfw.protect import public
-from nsfw.review import calibration, calibration_plot
+from nsfw.review import DatabaseError, calibration, calibration_plot
 from nsfw.settings import Settings
 from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
 from nsfw.web import review_api, review_session
@@ -85,7 +84,7 @@ def _database(view):
     def wrapper(*args, **kwargs):
         try:
             return view(*args, **kwargs)
-        except SQLAlchemyError as exc:
+        except DatabaseError as exc:
             log.warning("review page: the database failed (%s: %s)", type(exc).__name__, exc)
             raise ReviewUnavailable() from None
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -130,3 +133,50 @@ def test_a_full_buffer_drops_sightings_and_never_blocks_a_classification(make_ap
     for _ in range(3):
         assert client.post("/v1/classify", data=PNG, content_type="image/png").status_code == 200
     assert REGISTRY.get_sample_value("nsfw_review_events_total", {"event": "dropped"}) == before + 2
+
+
+WITHOUT_EXTRA = """
+import sys
+sys.modules["sqlalchemy"] = sys.modules["alembic"] = None  # as if the 'review' extra were not installed
+import json
+from pathlib import Path
+from nsfw import cli
+from nsfw.settings import ConfigError, Settings
+from nsfw.web import create_app
+
+data = Path(sys.argv[1])
+client = create_app(Settings().replace(data_dir=str(data))).test_client()
+image = (Path(sys.argv[2]) / "chelsea.png").read_bytes()
+answers = {
+    "health": client.get("/health").status_code,
+    "predict": client.post("/predict", data=image, content_type="image/png").status_code,
+    "review": client.get("/v1/review/items", headers={"Authorization": "Bearer x"}).get_json()["error"]["code"],
+}
+try:
+    create_app(Settings().replace(data_dir=str(data), review="unknown"))
+except ConfigError as exc:
+    answers["review_on"] = str(exc)
+try:
+    cli.main(["db", "upgrade"])
+except SystemExit as exc:
+    answers["db"] = exc.code
+answers["files"] = sorted(p.name for p in data.iterdir())
+print(json.dumps(answers))
+"""
+
+
+def test_the_serving_install_runs_without_the_review_extra_and_says_what_turning_review_on_needs(tmp_path):
+    """SQLAlchemy and Alembic are the 'review' extra: review off must not need them, review on must name them."""
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRA, str(tmp_path), str(IMAGES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NSFW_DATA_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (answers["health"], answers["predict"], answers["review"]) == (200, 200, "review_disabled")
+    assert "pip install 'nsfw-service[review]'" in answers["review_on"]
+    assert answers["db"] == 2 and "nsfw-service[review]" in done.stderr
+    assert answers["files"] == []  # no database file was made
