@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import TypeVar
 
+from nsfw.breaker import Breaker
+
 T = TypeVar("T")
+
 log = logging.getLogger(__name__)
 
 
@@ -107,13 +109,10 @@ class RedisCache:
     be able to run code here.
 
     Redis is an optimisation, never a dependency: when it fails, the call goes on without it,
-    one warning is logged, and Redis is left alone for a growing pause (1 s doubling to 30 s)
-    before the next attempt, so an outage costs at most one short timeout per pause, not one
-    per request. The first call that reaches it again logs that it is back.
+    behind a :class:`nsfw.breaker.Breaker` (one warning, then a growing pause before the next try).
     """
 
     PREFIX = "nsfw:result:v1:"
-    MAX_PAUSE = 30.0
 
     def __init__(self, url: str, ttl: int, size: int, encode: Callable, decode: Callable, client=None):
         self.ttl = ttl
@@ -122,9 +121,11 @@ class RedisCache:
         self._local = ResultCache(size)
         self._encode, self._decode = encode, decode
         self._redis = client or redis_client(url)
-        self._state = threading.Lock()
-        self._down_until = 0.0  # time.monotonic(); 0: up
-        self._pause = 0.0
+        self.breaker = Breaker(
+            f"result cache: Redis at {self.location}",
+            "classifying without the shared cache until it answers",
+            "; results are shared again",
+        )
 
     def __len__(self) -> int:
         return len(self._local)
@@ -155,35 +156,18 @@ class RedisCache:
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return not self.breaker.open
 
     def _call(self, method, *args, **kwargs):
-        if not self.available:
+        if self.breaker.open:
             return None
         try:
             result = method(*args, **kwargs)
         except Exception as exc:  # redis-py's errors, and anything else a broken link raises
-            self._failed(exc)
+            self.breaker.failed(exc)
             return None
-        if self._pause:
-            with self._state:
-                was_down, self._pause, self._down_until = self._pause > 0, 0.0, 0.0
-            if was_down:
-                log.warning("result cache: Redis at %s answers again; results are shared again", self.location)
+        self.breaker.succeeded()
         return result
-
-    def _failed(self, exc: Exception) -> None:
-        with self._state:
-            first = self._pause == 0
-            self._pause = min(self.MAX_PAUSE, self._pause * 2 or 1.0)
-            self._down_until = time.monotonic() + self._pause
-        if first:
-            log.warning(
-                "result cache: Redis at %s failed (%s: %s); classifying without the shared cache until it answers",
-                self.location,
-                type(exc).__name__,
-                exc,
-            )
 
 
 def build(settings, encode: Callable, decode: Callable) -> ResultCache | RedisCache:

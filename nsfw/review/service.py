@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 
+from nsfw.breaker import Breaker
 from nsfw.observe import metrics
 from nsfw.review import schema, thumbnails
 from nsfw.review.reviewers import Reviewers
@@ -36,42 +37,6 @@ PRUNE_EVERY_S = 3600.0
 _STOP = object()
 
 
-class Breaker:
-    """Skip a failing database for a growing pause; one warning per outage, one line when it is back."""
-
-    MAX_PAUSE = 30.0
-
-    def __init__(self, what: str):
-        self.what = what
-        self._lock = threading.Lock()
-        self._pause = 0.0
-        self._until = 0.0
-
-    @property
-    def open(self) -> bool:
-        return time.monotonic() < self._until
-
-    def failed(self, exc: Exception) -> None:
-        with self._lock:
-            first = self._pause == 0
-            self._pause = min(self.MAX_PAUSE, self._pause * 2 or 1.0)
-            self._until = time.monotonic() + self._pause
-        if first:
-            log.warning(
-                "review queue: the database at %s failed (%s: %s); classifying without it until it answers",
-                self.what,
-                type(exc).__name__,
-                exc,
-            )
-
-    def succeeded(self) -> None:
-        if self._pause:
-            with self._lock:
-                was_down, self._pause, self._until = self._pause > 0, 0.0, 0.0
-            if was_down:
-                log.warning("review queue: the database at %s answers again", self.what)
-
-
 class Review:
     """The queue, its reviewers, its webhook: one per process, on the app as ``extensions["nsfw_review"]``."""
 
@@ -80,7 +45,10 @@ class Review:
         self.store = store
         self.reviewers = reviewers
         self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
-        self.breaker = Breaker(store.engine.url.render_as_string(hide_password=True))
+        self.breaker = Breaker(
+            f"review queue: the database at {store.engine.url.render_as_string(hide_password=True)}",
+            "classifying without it until it answers",
+        )
         self.webhook = None
         if settings.review_webhook_url:
             self.webhook = Webhook(
