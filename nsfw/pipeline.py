@@ -178,10 +178,11 @@ class Detector:
             key += ("fast",)
         result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline, computed))
         if cached:
-            result = dataclasses.replace(result, cached=True, timings_ms={**timings, "cache": _ms(started)})
+            result = dataclasses.replace(
+                result, cached=True, timings_ms={**timings, "cache": _ms(started)}, sha256=digest.hex()
+            )
         else:
-            result = dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
-        result = dataclasses.replace(result, sha256=digest.hex())
+            result = dataclasses.replace(result, timings_ms={**timings, **result.timings_ms}, sha256=digest.hex())
         if self.on_classified is not None:
             try:
                 self.on_classified(result, url, computed[0] if computed else None)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound
 from nsfw.review import schema
 from nsfw.review.lookups import DecisionLookups
+from nsfw.review.outbox import Outbox
 from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
 
 ITEMS = ReviewItem.__table__
@@ -121,6 +122,7 @@ class ReviewStore:
         self.keep_decided_thumbnails = keep_decided_thumbnails
         self.webhook = webhook  # write an outbox row with every decision
         self.clock = clock
+        self.outbox = Outbox(engine, clock)
         self._lookups = DecisionLookups(engine)
 
     @classmethod
@@ -362,59 +364,6 @@ class ReviewStore:
             conn.execute(delete(DECISIONS).where(DECISIONS.c.item_id.in_(old_pending)))
             items = conn.execute(delete(ITEMS).where(ITEMS.c.first_seen < cutoff, ITEMS.c.decision.is_(None))).rowcount
         return Pruned(items=items, thumbnails=thumbs)
-
-    # --- webhook outbox (nsfw/review/webhook.py delivers) -----------------------
-    def outbox_claim(self, now: dt.datetime, lease: dt.timedelta, limit: int = 10) -> list[tuple[int, bytes, int]]:
-        """Due deliveries, each claimed for ``lease`` so another process does not send it too:
-        ``(id, body, attempts)``."""
-        query = (
-            select(OUTBOX.c.id, OUTBOX.c.body, OUTBOX.c.attempts)
-            .where(
-                OUTBOX.c.next_attempt_at <= now,
-                or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
-            )
-            .order_by(OUTBOX.c.id)
-            .limit(limit)
-        )
-        claimed = []
-        with self.engine.begin() as conn:
-            for row in conn.execute(query).all():
-                won = conn.execute(
-                    update(OUTBOX)
-                    .where(
-                        OUTBOX.c.id == row.id,
-                        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
-                    )
-                    .values(claimed_until=now + lease)
-                ).rowcount
-                if won:
-                    claimed.append((row.id, row.body, row.attempts))
-        return claimed
-
-    def outbox_done(self, delivery_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(OUTBOX).where(OUTBOX.c.id == delivery_id))
-
-    def outbox_retry(self, delivery_id: int, attempts: int, next_attempt_at: dt.datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id == delivery_id)
-                .values(attempts=attempts, next_attempt_at=next_attempt_at, claimed_until=None)
-            )
-
-    def outbox_pending(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
-
-    def next_outbox_due(self) -> dt.datetime | None:
-        """When the next delivery nobody holds falls due (None: nothing to send)."""
-        now = self.clock()
-        query = select(func.min(OUTBOX.c.next_attempt_at)).where(
-            or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
 
     @staticmethod
     def _select_items():

@@ -60,20 +60,20 @@ class Webhook:
         """Send every delivery due at ``now``; how many were delivered."""
         now = now or utcnow()
         delivered = 0
-        for delivery_id, body, attempts in self.store.outbox_claim(now, LEASE):
+        for delivery_id, body, attempts in self.store.outbox.claim(now, LEASE):
             if self._send(body):
-                self.store.outbox_done(delivery_id)
+                self.store.outbox.done(delivery_id)
                 metrics.review("webhook_delivered")
                 delivered += 1
                 continue
             attempts += 1
             if attempts >= self.attempts:
-                self.store.outbox_done(delivery_id)
+                self.store.outbox.done(delivery_id)
                 metrics.review("webhook_gave_up")
                 log.error("review webhook: a delivery failed %d times and was dropped", attempts)
             else:
                 metrics.review("webhook_failed")
-                self.store.outbox_retry(delivery_id, attempts, now + self.delay(attempts))
+                self.store.outbox.retry(delivery_id, attempts, now + self.delay(attempts))
         return delivered
 
     def _send(self, body: bytes) -> bool:
@@ -118,7 +118,7 @@ class Webhook:
                 log.warning("review webhook: the outbox could not be read (%s: %s)", type(exc).__name__, exc)
             wait = POLL_S
             try:
-                due = self.store.next_outbox_due()
+                due = self.store.outbox.next_due()
             except Exception:
                 due = None
             if due is not None:

@@ -145,7 +145,7 @@ def test_decisions_are_recorded_with_who_and_when_changed_and_undone_with_histor
     history = store.history(1)
     assert [(d.decision, d.reviewer) for d in history] == [("adult", "ann"), ("safe", "bob"), (None, "bob")]
     assert history[0].decided_at <= history[-1].decided_at
-    assert store.outbox_pending() == 3  # one webhook delivery per decision and undo
+    assert store.outbox.pending() == 3  # one webhook delivery per decision and undo
 
 
 def test_bad_decisions_and_unknown_items_are_refused(store):

@@ -58,7 +58,7 @@ def test_a_decision_arrives_signed_with_the_item_decision_reviewer_and_time(stor
     assert (payload["decision"], payload["reviewer"]) == ("adult", "ann")
     assert payload["item"]["sha256"] == f"{1:064x}" and payload["item"]["id"] == 1
     assert dt.datetime.fromisoformat(payload["decided_at"]).tzinfo is not None
-    assert store.outbox_pending() == 0
+    assert store.outbox.pending() == 0
     assert webhook.deliver_due() == 0  # delivered once
 
 
@@ -68,7 +68,7 @@ def test_a_failing_receiver_is_retried_with_exponential_backoff(store, webhook, 
     now = dt.datetime.now(dt.UTC)
     httpserver.expect_oneshot_request("/hook").respond_with_data("down", status=500)
     assert webhook.deliver_due(now) == 0
-    assert store.outbox_pending() == 1
+    assert store.outbox.pending() == 1
     assert webhook.deliver_due(now + dt.timedelta(seconds=1.9)) == 0  # not due yet: nothing sent
     assert len(httpserver.log) == 1
     httpserver.expect_oneshot_request("/hook").respond_with_data("still down", status=503)
@@ -79,7 +79,7 @@ def test_a_failing_receiver_is_retried_with_exponential_backoff(store, webhook, 
     bodies = [request.get_data() for request, _ in httpserver.log]
     assert len(bodies) == 3 and len(set(bodies)) == 1  # the same signed body each time
     verified(httpserver.log[-1][0])
-    assert store.outbox_pending() == 0
+    assert store.outbox.pending() == 0
     assert [webhook.delay(n).total_seconds() for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 3600.0]
 
 
@@ -90,7 +90,7 @@ def test_a_delivery_is_dropped_after_its_last_attempt(store, webhook, httpserver
     now = dt.datetime.now(dt.UTC)
     for hours in range(3):
         webhook.deliver_due(now + dt.timedelta(hours=hours))
-    assert len(httpserver.log) == 3 and store.outbox_pending() == 0
+    assert len(httpserver.log) == 3 and store.outbox.pending() == 0
     assert "dropped" in caplog.text
 
 
@@ -101,7 +101,7 @@ def test_a_receiver_on_a_private_address_is_refused_by_the_fetch_policy(store, s
         store.record(sighting(1))
         store.decide(1, "adult", "ann")
         assert webhook.deliver_due() == 0
-        assert httpserver.log == [] and store.outbox_pending() == 1  # kept for a retry
+        assert httpserver.log == [] and store.outbox.pending() == 1  # kept for a retry
     finally:
         fetcher.close()
 
@@ -110,7 +110,7 @@ def test_two_processes_sharing_the_outbox_send_a_delivery_once(store, webhook, h
     store.record(sighting(1))
     store.decide(1, "adult", "ann")
     now = dt.datetime.now(dt.UTC)
-    claimed = store.outbox_claim(now, dt.timedelta(seconds=60))
+    claimed = store.outbox.claim(now, dt.timedelta(seconds=60))
     assert len(claimed) == 1
     assert webhook.deliver_due(now) == 0  # claimed by the other one: not sent here
     assert httpserver.log == []

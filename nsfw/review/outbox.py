@@ -1,0 +1,76 @@
+"""The webhook's outbox: deliveries written with each decision, claimed and sent by ``webhook.py``.
+
+A decision and its delivery are written in one transaction (``ReviewStore``), so a delivery
+survives a restart; each is claimed for a lease before it is sent, so two processes sharing the
+database never send it twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.engine import Engine
+
+from nsfw.review.tables import WebhookOutbox
+
+OUTBOX = WebhookOutbox.__table__
+
+
+class Outbox:
+    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime]):
+        self.engine = engine
+        self.clock = clock
+
+    def claim(self, now: dt.datetime, lease: dt.timedelta, limit: int = 10) -> list[tuple[int, bytes, int]]:
+        """Due deliveries, each claimed for ``lease`` so another process does not send it too:
+        ``(id, body, attempts)``."""
+        query = (
+            select(OUTBOX.c.id, OUTBOX.c.body, OUTBOX.c.attempts)
+            .where(
+                OUTBOX.c.next_attempt_at <= now,
+                or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
+            )
+            .order_by(OUTBOX.c.id)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                won = conn.execute(
+                    update(OUTBOX)
+                    .where(
+                        OUTBOX.c.id == row.id,
+                        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
+                    )
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if won:
+                    claimed.append((row.id, row.body, row.attempts))
+        return claimed
+
+    def done(self, delivery_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(OUTBOX).where(OUTBOX.c.id == delivery_id))
+
+    def retry(self, delivery_id: int, attempts: int, next_attempt_at: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == delivery_id)
+                .values(attempts=attempts, next_attempt_at=next_attempt_at, claimed_until=None)
+            )
+
+    def pending(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
+
+    def next_due(self) -> dt.datetime | None:
+        """When the next delivery nobody holds falls due (None: nothing to send)."""
+        now = self.clock()
+        query = select(func.min(OUTBOX.c.next_attempt_at)).where(
+            or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
