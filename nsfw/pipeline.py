@@ -23,7 +23,7 @@ from typing import BinaryIO
 from nsfw import cache
 from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
 from nsfw.fetch.fetcher import Fetcher
-from nsfw.imaging import video
+from nsfw.imaging import video, video_headers
 from nsfw.imaging.sandbox import DecoderPool
 from nsfw.models.registry import ModelRegistry
 from nsfw.settings import Settings
@@ -154,7 +154,7 @@ class Detector:
             return self.settings.max_bytes, "image"
         if head is None:
             return max((self.settings.max_bytes, "image"), (self.settings.max_video_bytes, "video"))
-        if video.sniff(head[: video.HEAD_BYTES]):
+        if video_headers.sniff(head[: video_headers.HEAD_BYTES]):
             return self.settings.max_video_bytes, "video"
         return self.settings.max_bytes, "image"
 
@@ -191,7 +191,7 @@ class Detector:
         return result
 
     def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
-        if video.sniff(data[: video.HEAD_BYTES]):
+        if video_headers.sniff(data[: video_headers.HEAD_BYTES]):
             return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)

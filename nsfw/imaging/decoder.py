@@ -36,8 +36,9 @@ import numpy as np
 
 from nsfw.errors import ImageTooLarge, ServiceError
 from nsfw.imaging.headers import HEAD_BYTES, image_size, sniff_format
-from nsfw.imaging.video import HEAD_BYTES as VIDEO_HEAD_BYTES
-from nsfw.imaging.video import sniff as sniff_video
+from nsfw.imaging.video_headers import HEAD_BYTES as VIDEO_HEAD_BYTES
+from nsfw.imaging.video_headers import format_name
+from nsfw.imaging.video_headers import sniff as sniff_video
 from nsfw.settings import DECODER_BASE_MB, MiB, Settings
 
 _HEADER = struct.Struct("!II")  # json length, payload length
@@ -221,7 +222,7 @@ def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdi
     import av  # noqa: F401  (imported once per process, under the image budget: not the video's CPU)
 
     from nsfw.imaging.preprocess import to_model_input
-    from nsfw.imaging.video import VideoLimits, decode_video, format_name
+    from nsfw.imaging.video import VideoLimits, decode_video
 
     signal.setitimer(signal.ITIMER_PROF, float(limits["cpu_seconds"]))
     if libc is not None:

@@ -356,7 +356,7 @@ class _Decoder:
 
 
 def _is_video(data: bytes) -> bool:
-    from nsfw.imaging.video import HEAD_BYTES, sniff
+    from nsfw.imaging.video_headers import HEAD_BYTES, sniff
 
     return sniff(data[:HEAD_BYTES]) is not None
 

@@ -17,7 +17,7 @@ import tempfile
 from flask import Request
 
 from nsfw.errors import MissingURL, ServiceError, TooLarge
-from nsfw.imaging import video
+from nsfw.imaging import video_headers
 
 RAW_TYPES = ("application/octet-stream",)
 
@@ -146,7 +146,7 @@ def _from_base64(source: str, text: str, max_bytes: int, max_video_bytes: int = 
 
 
 def _sized(source: str, data: bytes, max_bytes: int, max_video_bytes: int = 0) -> Item:
-    if max_video_bytes and video.sniff(data[: video.HEAD_BYTES]):
+    if max_video_bytes and video_headers.sniff(data[: video_headers.HEAD_BYTES]):
         if len(data) > max_video_bytes:
             return Item(source=source, error=TooLarge(f"the video is larger than {max_video_bytes} bytes"))
         return Item(source=source, data=data)

@@ -27,8 +27,9 @@ from nsfw.errors import (  # noqa: E402
     VideoTooLong,
     VideoUnsupported,
 )
-from nsfw.imaging import video  # noqa: E402
-from nsfw.imaging.video import VideoLimits, decode_video, format_name, sniff  # noqa: E402
+from nsfw.imaging import video, video_headers  # noqa: E402
+from nsfw.imaging.video import VideoLimits, decode_video  # noqa: E402
+from nsfw.imaging.video_headers import format_name, sniff  # noqa: E402
 from nsfw.pipeline import Detector  # noqa: E402
 from nsfw.settings import Settings  # noqa: E402
 
@@ -64,7 +65,7 @@ def png(frame: np.ndarray) -> bytes:
     ],
 )
 def test_containers_are_named_by_their_bytes(codec, container, demuxer, name):
-    head = hv.sample(0.5, codec=codec, container=container)[: video.HEAD_BYTES]
+    head = hv.sample(0.5, codec=codec, container=container)[: video_headers.HEAD_BYTES]
     assert sniff(head) == demuxer
     assert format_name(head) == name
 
