@@ -27,7 +27,7 @@ heartbeat, max_requests) and changes where bytes are waited for:
 * Closing a connection "gracefully" (half-close, then drain what the client
   still sends) is done on the poller too: gthread does it on the main thread
   with a blocking two-second drain, which a client that never closes turns
-  into a two-second stall of the whole worker.
+  into a two-second stall of the whole worker (``linger.py``).
 
 TLS, PROXY protocol, uWSGI and h2c connections are not read ahead (their
 bytes are not plain HTTP/1 heads); they are served exactly as gthread does.
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import errno
 import selectors
-import socket
 import time
 from functools import partial
 
@@ -47,6 +46,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from nsfw.observe import request_ids
 from nsfw.server.balance import BalancedAccept
+from nsfw.server.linger import LingeringClose
 from nsfw.server.responses import FIELD, Capture, body_to_wait_for, error_bytes, error_code, health_bytes
 from nsfw.settings import Settings
 
@@ -60,9 +60,6 @@ READ_AHEAD = 1024 * 1024
 #: it, connections go to the pool as they are (still bounded by the socket
 #: timeout), so many clients cannot make the worker hold gigabytes.
 BUFFER_BUDGET = 64 * 1024 * 1024
-#: How long a closed connection is drained for, and how much of it.
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 64 * 1024
 #: Slowest average rate a body may arrive at, after NSFW_BODY_TIMEOUT seconds of grace
 #: (as Apache's mod_reqtimeout MinRate): a client dripping a byte every few seconds
 #: never goes silent long enough for the per-read timeout, but falls behind this.
@@ -127,7 +124,7 @@ class Conn(gthread.TConn):
             super().close()
 
 
-class Worker(BalancedAccept, gthread.ThreadWorker):
+class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         settings = Settings.from_env()
@@ -141,7 +138,6 @@ class Worker(BalancedAccept, gthread.ThreadWorker):
         limit = cfg.limit_request_line
         self.line_limit = 8190 if limit < 0 or limit >= 8190 else limit  # as gunicorn's parser; 0 is no limit
         self.reading = set()  # connections read on the poller
-        self.lingering = {}  # socket -> [time it gets closed, bytes drained]
         self.buffered = 0
         self.stop_at = None
         self.next_sweep = 0.0
@@ -362,41 +358,7 @@ class Worker(BalancedAccept, gthread.ThreadWorker):
                 self.reject(conn, 408, f"the request {phase} did not arrive within {timeout:g} s")
             else:  # an idle connection (new or kept alive) that never sent a byte
                 self.forget(conn)
-        for sock in [s for s, (until, _) in self.lingering.items() if until <= now]:
-            self.unlinger(sock)
-
-    # -- closing ---------------------------------------------------------------
-
-    def linger(self, sock):
-        """Half-close, then drain what the client still sends (on the poller), so the answer is not cut by a reset."""
-        try:
-            sock.shutdown(socket.SHUT_WR)
-            sock.setblocking(False)
-            self.poller.register(sock, selectors.EVENT_READ, self.on_linger)
-        except (OSError, ValueError, KeyError):
-            sock.close()
-            return
-        self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0]
-
-    def on_linger(self, sock):
-        try:
-            data = sock.recv(16384)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        entry = self.lingering[sock]
-        entry[1] += len(data)
-        if not data or entry[1] >= LINGER_BYTES:
-            self.unlinger(sock)
-
-    def unlinger(self, sock):
-        self.lingering.pop(sock, None)
-        try:
-            self.poller.unregister(sock)
-        except (KeyError, ValueError, OSError):
-            pass
-        sock.close()
+        self.sweep_lingering(now)
 
     def run(self):
         self.start_balancing()  # only now: a worker still loading its model must not draw connections
@@ -407,9 +369,7 @@ class Worker(BalancedAccept, gthread.ThreadWorker):
             for conn in list(self.reading):
                 self.reading.discard(conn)
                 conn.sock.close()
-            for sock in list(self.lingering):
-                self.lingering.pop(sock)
-                sock.close()
+            self.close_lingering()
 
     # -- requests on the pool ---------------------------------------------------
 
