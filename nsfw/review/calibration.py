@@ -10,7 +10,7 @@ sides and leave the fewest items for review; of equally good pairs, the one clos
 current thresholds, so that when the decisions say nothing new, the suggestion is to change nothing.
 
 Everything here is pure (numbers in, numbers out) so the web layer, a script or a test can call it;
-``nsfw.review.plot`` draws the result. Thresholds are tried on a grid of 0.001 (1001 values).
+``nsfw.review.calibration_plot`` draws the result. Thresholds are tried on a grid of 0.001 (1001 values).
 
 What the decisions can tell depends on what was queued: with NSFW_REVIEW=unknown only images
 between the current thresholds are reviewed, so the counts say whether the automatic bands can be
@@ -291,3 +291,30 @@ def _describe(suggested: Outcome, current: Outcome, target: float) -> str:
         f"{side('adult', suggested.adult_threshold)}, NSFW_SAFE_THRESHOLD {side('safe', suggested.safe_threshold)}; "
         f"of the decided items {suggested.review} would be left for review (now {current.review})."
     )
+
+
+def table(c: Calibration, current: Thresholds) -> list[dict]:
+    """The rows the page shows: every 0.05, and the current and suggested thresholds."""
+    marks = {round(i / 20, 3) for i in range(21)} | {current.adult, current.safe}
+    if c.suggested:
+        marks |= {t for t in (c.suggested.adult_threshold, c.suggested.safe_threshold) if t is not None}
+    adult_p, safe_p = c.precision("adult"), c.precision("safe")
+    rows = []
+    for t in sorted(marks):
+        i = int(round(t * GRID))
+        if abs(i / GRID - t) > 1e-12:  # a current threshold between grid values: its own counts
+            continue
+        rows.append(
+            {
+                "t": t,
+                "adult_called": int(c.adult_called[i]),
+                "adult_right": int(c.adult_right[i]),
+                "adult_precision": None if adult_p[i] != adult_p[i] else float(adult_p[i]),
+                "safe_called": int(c.safe_called[i]),
+                "safe_right": int(c.safe_right[i]),
+                "safe_precision": None if safe_p[i] != safe_p[i] else float(safe_p[i]),
+                "current": t in (current.adult, current.safe),
+                "suggested": bool(c.suggested and t in (c.suggested.adult_threshold, c.suggested.safe_threshold)),
+            }
+        )
+    return rows

@@ -27,7 +27,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"page.js": "text/javascript", "page.css": "text/css", "base.css": "text/css"}
 
 
-def _file(name: str, mimetype: str) -> Response:
+def static_file(name: str, mimetype: str) -> Response:
+    """A file of a page (this one's or the review pages'), revalidated on every load."""
     response = send_from_directory(STATIC, name, mimetype=mimetype)
     response.headers.pop("Content-Disposition", None)  # parts of a page, not downloads
     # Revalidated on every load (ETag): after an upgrade the page never runs last version's script.
@@ -39,7 +40,7 @@ def _file(name: str, mimetype: str) -> Response:
 @doc("A page to try the API in a browser", responses={200: {"description": "a page", "content": {"text/html": {}}}})
 def index():
     """Drop, choose or paste an image, or give a URL; the page shows what POST /v1/classify answers."""
-    response = _file("index.html", "text/html")
+    response = static_file("index.html", "text/html")
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     return response
 
@@ -56,4 +57,4 @@ def asset(asset: str):
     """The page's script and style sheet, shipped in the package."""
     if asset not in ASSETS:
         raise NotFound()
-    return _file(asset, ASSETS[asset])
+    return static_file(asset, ASSETS[asset])

@@ -20,7 +20,6 @@ import logging
 import re
 import secrets
 import time
-from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -30,7 +29,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     session,
     url_for,
 )
@@ -55,13 +53,13 @@ from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
 from nsfw.web import review_api, review_session
 from nsfw.web.headers import PAGE_POLICY
 from nsfw.web.openapi import doc, query
+from nsfw.web.page import static_file
 from nsfw.web.review_session import PREFIX, SESSION_HOURS, reviewer
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("review_page", __name__, url_prefix=PREFIX, template_folder="templates")
 
-STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"review.js": "text/javascript", "review.css": "text/css", "base.css": "text/css"}
 UNDO_DEPTH = 50  # decisions of a session that `u` can take back, newest first
 ORDERS = {"oldest": "oldest first", "most_seen": "most seen first"}
@@ -421,37 +419,10 @@ def calibration_view():
             plot=calibration_plot.available(),
             extra=calibration_plot.EXTRA,
             review_mode=settings.review,
-            table=_table(result, current),
+            table=calibration.table(result, current),
         )
     response.cache_control.no_store = True
     return response
-
-
-def _table(c: calibration.Calibration, current: Thresholds) -> list[dict]:
-    """The rows the page shows: every 0.05, and the current and suggested thresholds."""
-    marks = {round(i / 20, 3) for i in range(21)} | {current.adult, current.safe}
-    if c.suggested:
-        marks |= {t for t in (c.suggested.adult_threshold, c.suggested.safe_threshold) if t is not None}
-    adult_p, safe_p = c.precision("adult"), c.precision("safe")
-    rows = []
-    for t in sorted(marks):
-        i = int(round(t * calibration.GRID))
-        if abs(i / calibration.GRID - t) > 1e-12:  # a current threshold between grid values: its own counts
-            continue
-        rows.append(
-            {
-                "t": t,
-                "adult_called": int(c.adult_called[i]),
-                "adult_right": int(c.adult_right[i]),
-                "adult_precision": None if adult_p[i] != adult_p[i] else float(adult_p[i]),
-                "safe_called": int(c.safe_called[i]),
-                "safe_right": int(c.safe_right[i]),
-                "safe_precision": None if safe_p[i] != safe_p[i] else float(safe_p[i]),
-                "current": t in (current.adult, current.safe),
-                "suggested": bool(c.suggested and t in (c.suggested.adult_threshold, c.suggested.safe_threshold)),
-            }
-        )
-    return rows
 
 
 # --- the page's files ----------------------------------------------------------------------
@@ -467,7 +438,4 @@ def asset(asset: str):
     """The review pages' script and style sheet, shipped in the package."""
     if asset not in ASSETS:
         raise NotFound()
-    response = send_from_directory(STATIC, asset, mimetype=ASSETS[asset])
-    response.headers.pop("Content-Disposition", None)
-    response.cache_control.no_cache = True
-    return response
+    return static_file(asset, ASSETS[asset])
