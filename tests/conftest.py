@@ -74,3 +74,18 @@ def make_app(settings):
     yield make
     for app in apps:
         app.extensions["nsfw"].close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian chromium for the page tests (tests/browser.py), one per test module."""
+    from browser import CHROMIUM, MISSING, launch
+
+    if not CHROMIUM.exists():
+        pytest.skip(MISSING)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()

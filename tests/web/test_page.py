@@ -18,11 +18,10 @@ from pathlib import Path
 import gunicorn_helpers
 import pytest
 import requests
-from browser import CHROMIUM, MISSING, launch
 from conftest import IMAGES
 from gunicorn_helpers import free_port, stop
 from PIL import Image
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from nsfw.web.headers import PAGE_POLICY
@@ -114,16 +113,6 @@ def service(make_httpserver, tmp_path_factory):
     log = stop(proc)
     assert proc.returncode == 0, log
     assert list(spool.iterdir()) == []
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(MISSING)
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 # Runs in the page before its own script; reports every CSP violation to the test (and keeps

@@ -25,11 +25,10 @@ from pathlib import Path
 import gunicorn_helpers
 import pytest
 import requests
-from browser import CHROMIUM, MISSING, launch
 from conftest import IMAGES
 from gunicorn_helpers import free_port, stop
 from PIL import Image
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from nsfw import create_app
 from nsfw.protect.keys import line_for
@@ -528,16 +527,6 @@ def queue_images(service: Service, *paths: Path) -> list[int]:
         else:
             pytest.fail(f"{path.name} never reached the queue")
     return ids
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(MISSING)
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
