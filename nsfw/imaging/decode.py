@@ -22,7 +22,7 @@ Rules (the body comes from strangers, so every one of them is enforced):
   frames that reach outside); output frames keep the first frame's canvas,
   later frames are cropped to it. For HEIF and AVIF it is the largest size
   the file declares anywhere: any ``ispe`` property, any grid of tiles' or
-  overlay's output canvas (headers.heif_declared_size), before libheif or
+  overlay's output canvas (heif_headers.heif_declared_size), before libheif or
   libavif parses the file.
 * Animation (GIF, APNG, animated WebP, animated AVIF): frames are counted up to
   ``FRAME_CEILING``. Reaching frame k means compositing (or, for AVIF,
@@ -82,22 +82,22 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
-from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
-
-from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
 
 # (registering these four up front means Image.open never needs Pillow's
 # init(), which would import every other plugin)
+from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
+
+from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
 from nsfw.imaging.headers import (
     HEAD_BYTES,
     GifLayout,
-    heif_declared_size,
     jpeg_header_steps,
     png_chunk_count,
     scan_gif,
     sniff_format,
     webp_canvas_size,
 )
+from nsfw.imaging.heif_headers import heif_declared_size
 from nsfw.settings import Settings
 
 FRAME_CEILING = 1_000  # frames counted at most

@@ -31,7 +31,8 @@ from PIL import Image, ImageOps
 
 from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
 from nsfw.imaging.decode import BLOCK_LIMIT, decode
-from nsfw.imaging.headers import heif_declared_size, image_size, sniff_format
+from nsfw.imaging.headers import image_size, sniff_format
+from nsfw.imaging.heif_headers import heif_declared_size
 from nsfw.settings import Settings
 
 S = Settings()
