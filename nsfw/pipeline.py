@@ -24,6 +24,7 @@ from nsfw import cache
 from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.imaging import video, video_headers
+from nsfw.imaging.pdq import Pdq
 from nsfw.imaging.sandbox import DecoderPool
 from nsfw.models.registry import ModelRegistry
 from nsfw.settings import Settings
@@ -46,6 +47,7 @@ class Classification:
     video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
     timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
     sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
+    pdq: Pdq | None = None  # the perceptual hash of the classified (for a video, the answered) frame
 
 
 class Detector:
