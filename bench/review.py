@@ -8,7 +8,7 @@ query) is timed against SQLite (a file, WAL) and a real PostgreSQL on loopback (
 a throwaway cluster is started), next to what the result cache's lookups cost: a Redis GET of a
 cached result with its decoding (when redis-server is installed), and the in-process LRU hit.
 The store holds ``--items`` items, a tenth of them decided; half the lookups find a decision.
-Then queueing: what the request thread pays (``Review.on_classified``: a bounded put), and what
+Then queueing: what the request thread pays (``Review.classified``: a bounded put), and what
 the background writer pays per sighting, for a new image (with its thumbnail) and a known one.
 
 Wall-clock microseconds per call, the median of ``--rounds`` rounds (each the mean of its calls),
@@ -113,7 +113,7 @@ def queueing(url: str, args) -> dict:
 
         def hook(i):
             try:
-                review.on_classified(results[i], "http://example.com/a.jpg", tensor)
+                review.classified(results[i], "http://example.com/a.jpg", tensor)
             finally:
                 review._buffer.get_nowait()
 
@@ -128,7 +128,7 @@ def queueing(url: str, args) -> dict:
         known = Sighting(sha(3 * 10**9), "http://example.com/a.jpg", "m", SCORES, "unknown")
         review.store.record(known)
         return {
-            "request thread: on_classified (a bounded put)": put,
+            "request thread: classified (a bounded put)": put,
             "writer: a new image, with its thumbnail": timed(new, calls, args.rounds),
             "writer: a known image (one more view)": timed(lambda _: review.store.record(known), calls, args.rounds),
             "thumbnail alone (160 px JPEG from the model input)": timed(

@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from nsfw.web import current
+
 HERE = Path(__file__).resolve().parent
 PHOTO = HERE.parent / "tests" / "data" / "images" / "astronaut_640x480.jpg"
 CASES = ("full", "web", "web without log line", "web without metrics", "bare Flask")
@@ -85,7 +87,7 @@ def service_app(tree: Path, case: str):
 
     app = create_app(Settings().replace(cache_size=0))
     logs.configure("json", "warning" if case == "web without log line" else "info", open(os.devnull, "w"))  # noqa: SIM115
-    detector = app.extensions["nsfw"]
+    detector = current.detector(app)
     if case != "full":
         result = detector.classify_bytes(PHOTO.read_bytes())
         detector.classify_bytes = lambda data, model=None, deadline=None: result

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
 
+import numpy as np
+
 from nsfw import cache
 from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
 from nsfw.fetch.fetcher import Fetcher
@@ -50,6 +52,33 @@ class Classification:
     pdq: Pdq | None = None  # the perceptual hash of the classified (for a video, the answered) frame
 
 
+class Observer:
+    """The core's one extension point: something that watches its work without changing the answer.
+
+    The web layer's metrics count downloads; the review queue queues sightings. An observer is given
+    to :meth:`Detector.observe` by whoever builds the Detector; every method runs on the request thread
+    after the work it reports and must not block (hand work to a thread of your own). An exception in
+    ``classified`` is logged and never costs the answer. Override what you need; the rest do nothing.
+    """
+
+    #: True when ``classified`` must see every result, cached ones too, with the model input when it was
+    #: computed for the call. Costs a sha256 per image even with the result cache off.
+    wants_results: bool = False
+
+    def fetched(self, size: int) -> None:
+        """A download of ``size`` bytes finished."""
+
+    def queued(self, depth: int) -> None:
+        """``depth`` images now wait for a decoder (called under the decoder pool's lock: be quick)."""
+
+    def classified(self, result: Classification, url: str | None, model_input: np.ndarray | None) -> None:
+        """``result`` was answered for ``url`` (None for an upload); ``model_input`` is the answered frame's
+        input tensor when this call ran the model, None when it came from the cache."""
+
+    def close(self) -> None:
+        """The Detector is closing: stop background work."""
+
+
 class Detector:
     """Fetches, decodes and classifies images; one instance per worker process.
 
@@ -65,7 +94,7 @@ class Detector:
         self.models = ModelRegistry(settings)
         self.cache = cache.build(settings, _encode, _decode)
         self.fetcher = Fetcher(settings)
-        self.decoders = DecoderPool(settings)
+        self.decoders = DecoderPool(settings, on_queue=self._queued)
         self._downloads = threading.BoundedSemaphore(settings.max_downloads)
         # Inference runs on NSFW_INTERPRETERS dedicated threads: more at once than
         # interpreters only adds GIL contention, and running it on every request thread
@@ -74,13 +103,17 @@ class Detector:
         self._cpu = ThreadPoolExecutor(
             settings.interpreters, thread_name_prefix="nsfw-cpu", initializer=_name_os_thread, initargs=("nsfw-cpu",)
         )
-        #: Called with the byte count of every download (set by the web layer, for its metrics).
-        self.on_fetched = None
-        #: Called after every classification with ``(result, url or None, model input or None)``, the
-        #: input only when it was computed for this call (set by the review queue; must not block).
-        self.on_classified = None
-        #: Called by ``close`` (the review queue's background threads).
-        self.closing: list = []
+        self._observers: list[Observer] = []
+        self._watching_results = False  # any observer of classifications: the cache path then runs
+
+    def observe(self, observer: Observer) -> None:
+        """Add ``observer`` (see :class:`Observer`); call before the first classification."""
+        self._observers.append(observer)
+        self._watching_results = self._watching_results or observer.wants_results
+
+    def _queued(self, depth: int) -> None:
+        for observer in self._observers:
+            observer.queued(depth)
 
     @property
     def ready(self) -> bool:
@@ -106,8 +139,8 @@ class Detector:
                 data = body.read()
         finally:
             self._downloads.release()
-        if self.on_fetched is not None:
-            self.on_fetched(len(data))
+        for observer in self._observers:
+            observer.fetched(len(data))
         return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
 
     def classify_bytes(
@@ -161,8 +194,8 @@ class Detector:
         return self.settings.max_bytes, "image"
 
     def close(self) -> None:
-        for close in self.closing:
-            close()
+        for observer in self._observers:
+            observer.close()
         self.fetcher.close()
         self.decoders.close()
         self.cache.close()
@@ -170,7 +203,7 @@ class Detector:
 
     def _classify(self, data: bytes, runner, timings: dict, deadline: float, url: str | None = None) -> Classification:
         computed = []  # the model input, when this call ran the model (the review queue's thumbnail)
-        if self.cache.size <= 0 and self.on_classified is None:
+        if self.cache.size <= 0 and not self._watching_results:
             result = self._run(data, runner, deadline, computed)
             return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
         started = time.perf_counter()
@@ -185,11 +218,11 @@ class Detector:
             )
         else:
             result = dataclasses.replace(result, timings_ms={**timings, **result.timings_ms}, sha256=digest.hex())
-        if self.on_classified is not None:
+        for observer in self._observers:
             try:
-                self.on_classified(result, url, computed[0] if computed else None)
+                observer.classified(result, url, computed[0] if computed else None)
             except Exception:  # the answer is computed; nothing after it may cost it
-                log.exception("the on_classified hook failed")
+                log.exception("an observer of classifications failed")
         return result
 
     def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
@@ -220,7 +253,7 @@ class Detector:
             scores = {name: float(p) for name, p in zip(runner.classes, probs)}
             if (total := nsfw_score(scores)) > best_nsfw:
                 best, best_nsfw, best_frame = scores, total, frame
-        if computed is not None and self.on_classified is not None:
+        if computed is not None and self._watching_results:
             computed.append(image.tensors[best_frame])
         return Classification(
             model=runner.spec.name,

@@ -10,6 +10,7 @@ import pytest
 
 from nsfw import create_app
 from nsfw.settings import Settings
+from nsfw.web import current
 
 TESTS = Path(__file__).resolve().parent
 IMAGES = TESTS / "data" / "images"
@@ -53,7 +54,7 @@ def settings(httpserver, spool_dir):
 def app(settings):
     app = create_app(settings)
     yield app
-    app.extensions["nsfw"].close()  # its decoder processes too
+    current.detector(app).close()  # its decoder processes too
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def make_app(settings):
 
     yield make
     for app in apps:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
 
 
 @pytest.fixture(scope="module")

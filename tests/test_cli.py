@@ -52,7 +52,7 @@ def test_serving_never_imports_tensorflow():
     """TensorFlow costs 650 MB and hangs after fork: the serving path must not touch it."""
     code = (
         "import sys, io; from app import app; "
-        "d = app.extensions['nsfw']; d.load(); "
+        "from nsfw.web import current; d = current.detector(app); d.load(); "
         f"d.classify_bytes(open({str(IMAGES / 'chelsea.png')!r}, 'rb').read()); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')))"
     )

@@ -158,8 +158,15 @@ def test_the_wheel_holds_the_package_the_models_and_the_console_script(wheel):
         for file, sha in shipped.items():
             assert hashlib.sha256(zf.read(f"{PACKAGED}/{file}")).hexdigest() == sha, file
     assert {"nsfw/__init__.py", "nsfw/cli.py", "nsfw/server/gunicorn_conf.py", f"{PACKAGED}/manifest.json"} <= names
-    page = {f"nsfw/web/static/{p.name}" for p in (ROOT / "nsfw" / "web" / "static").iterdir()}
-    assert {f"nsfw/web/static/{n}" for n in ("index.html", "page.js", "page.css", "base.css")} <= page <= names
+    web = ROOT / "nsfw" / "web"
+    pages = {
+        p.relative_to(ROOT).as_posix() for d in ("static", "page/static", "review/static") for p in (web / d).iterdir()
+    }
+    expected = {
+        "nsfw/web/static/base.css",
+        *(f"nsfw/web/page/static/{n}" for n in ("index.html", "page.js", "page.css")),
+    }
+    assert expected <= pages <= names
     top = {n.split("/")[0] for n in names}
     assert top == {"nsfw", dist_info}, f"the wheel installs more than the package: {sorted(top)}"
     assert not [n for n in names if n.endswith((".pyc", ".bin")) or "/__pycache__/" in n]

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -97,7 +98,7 @@ class DecoderPool:
     others, an ordinary photo finds a decoder within one small image's budget.
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, on_queue: Callable[[int], None] | None = None):
         self._settings = settings
         general = _config(settings, settings.max_pixels, settings.decode_memory_mb, video=True)
         express = _config(
@@ -108,9 +109,9 @@ class DecoderPool:
         self._waiting: list[_Waiter] = []  # a heap, smallest image first
         self._order = itertools.count()
         self._lock = threading.Lock()
-        #: Called (under the lock) with the number of waiting images whenever it changes; set from
-        #: above (the web layer's queue-depth gauge), so this module needs to know nothing of metrics.
-        self.on_queue = None
+        # Called (under the lock) with the number of waiting images whenever it changes: the caller's
+        # (the Detector's observers: the web layer's queue-depth gauge), so this module knows no metrics.
+        self._on_queue = on_queue
 
     def start(self) -> None:
         """Start every idle decoder now (after the fork), so the first requests do not pay for it."""
@@ -184,8 +185,8 @@ class DecoderPool:
                 (self._express if slot.express else self._idle).append(slot)
 
     def _queue_changed(self) -> None:
-        if self.on_queue is not None:
-            self.on_queue(len(self._waiting))
+        if self._on_queue is not None:
+            self._on_queue(len(self._waiting))
 
     def waiting(self) -> int:
         """Images waiting for a decoder now."""

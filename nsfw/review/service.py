@@ -1,7 +1,7 @@
 """The review queue in a running service: queueing off the request path, remembered decisions, retention.
 
-``Review.on_classified`` is the Detector's hook: it runs after the answer is computed and only puts
-the sighting on a bounded in-memory queue (microseconds); a background thread writes it to the
+``Review.classified`` observes the Detector (``nsfw.pipeline.Observer``): it runs after the answer
+is computed and only puts the sighting on a bounded in-memory queue (microseconds); a background thread writes it to the
 database, making the thumbnail only for an image the queue has not seen. When that buffer is full,
 or the database is down, the sighting is dropped and counted (``nsfw_review_events``): queueing
 never slows or fails a classification.
@@ -21,12 +21,14 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 
 from nsfw.breaker import Breaker
 from nsfw.observe import metrics
+from nsfw.pipeline import Observer
 from nsfw.review import schema, thumbnails
 from nsfw.review.reviewers import Reviewers
-from nsfw.review.store import ReviewStore, Sighting
+from nsfw.review.store import Decision, Item, ReviewStore, Sighting
 from nsfw.review.webhook import Webhook
 from nsfw.verdict import Thresholds, verdict
 
@@ -37,8 +39,14 @@ PRUNE_EVERY_S = 3600.0
 _STOP = object()
 
 
-class Review:
-    """The queue, its reviewers, its webhook: one per process, on the app as ``extensions["nsfw_review"]``."""
+class Review(Observer):
+    """The queue, its reviewers, its webhook: one per process (``nsfw.web.current.review``).
+
+    It observes the Detector (``classified`` queues sightings) and is the web layer's one way to the
+    queue: the views read and decide through it, never through its store.
+    """
+
+    wants_results = True  # every answer, cached ones too, is a sighting
 
     def __init__(self, settings, store: ReviewStore, reviewers: Reviewers, fetcher=None):
         self.mode = settings.review
@@ -79,8 +87,8 @@ class Review:
         return cls(settings, store, Reviewers.from_settings(settings), fetcher)
 
     # --- the classification side ----------------------------------------------------
-    def on_classified(self, result, url: str | None, model_input) -> None:
-        """The Detector's hook: queue this sighting if NSFW_REVIEW asks for it; never blocks."""
+    def classified(self, result, url: str | None, model_input) -> None:
+        """A sighting for the queue, if NSFW_REVIEW asks for it; never blocks."""
         model_verdict = verdict(result.scores, self.thresholds)
         if self.mode == "unknown" and model_verdict != "unknown":
             return
@@ -107,6 +115,27 @@ class Review:
         return found
 
     # --- the reviewer side ------------------------------------------------------------
+    def item(self, item_id: int) -> Item | None:
+        return self.store.get(item_id)
+
+    def history(self, item_id: int) -> list[Decision]:
+        return self.store.history(item_id)
+
+    def items(self, status: str = "pending", cursor: str | None = None, limit: int = 50, order: str = "oldest"):
+        """One page of the queue (see ``ReviewStore.items``)."""
+        return self.store.items(status=status, cursor=cursor, limit=limit, order=order)
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        return self.store.thumbnail(item_id)
+
+    def decided(self) -> Iterator[Item]:
+        """Every decided item (the export)."""
+        return self.store.decided()
+
+    def decided_scores(self) -> Iterator[tuple[dict, str, str | None]]:
+        """What calibration reads of every decided item."""
+        return self.store.decided_scores()
+
     def decide(self, item_id: int, decision: str, reviewer: str):
         item = self.store.decide(item_id, decision, reviewer)
         if self.webhook is not None:

@@ -98,11 +98,15 @@ def on_exit(server):
 
 def post_worker_init(worker):
     """Load and warm this worker's model before it accepts requests."""
-    worker.wsgi.extensions["nsfw"].load()
+    from nsfw.web import current
+
+    current.detector(worker.wsgi).load()
 
 
 def worker_exit(server, worker):
     """Close pooled upstream connections on graceful shutdown."""
     app = getattr(worker, "wsgi", None)
     if app is not None:
-        app.extensions["nsfw"].close()
+        from nsfw.web import current
+
+        current.detector(app).close()

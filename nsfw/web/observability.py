@@ -18,9 +18,11 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 
 from nsfw.errors import Unauthorized
 from nsfw.observe import logs, metrics, request_ids
+from nsfw.pipeline import Observer
 from nsfw.settings import Settings
 from nsfw.verdict import Thresholds, verdict
-from nsfw.web.openapi import doc
+from nsfw.web import current
+from nsfw.web.openapi.spec import doc
 
 _LOG = logging.getLogger(logs.REQUEST_LOGGER)
 _INFO = logging.INFO
@@ -166,17 +168,25 @@ def metrics_view():
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), state.token):
             raise MetricsUnauthorized()
-    _publish_models(current_app.extensions["nsfw"])
+    _publish_models(current.detector())
     body, content_type = metrics.exposition(request.headers.get("Accept"))
     return Response(body, content_type=content_type)
+
+
+class _Metrics(Observer):
+    """The core's downloads and decoder queue, as metrics."""
+
+    def fetched(self, size: int) -> None:
+        metrics.fetched(size)
+
+    def queued(self, depth: int) -> None:
+        metrics.QUEUE_DEPTH.set(depth)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Register first, so every later before_request hook (and its refusals) already has a request id."""
     app.extensions["nsfw_observe"] = _State(settings)
-    detector = app.extensions["nsfw"]
-    detector.on_fetched = metrics.fetched
-    detector.decoders.on_queue = metrics.QUEUE_DEPTH.set
+    current.detector(app).observe(_Metrics())
     app.before_request(_start)
     app.after_request(_finish)
     app.teardown_request(_teardown)

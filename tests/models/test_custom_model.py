@@ -15,6 +15,7 @@ from conftest import CLASSES, IMAGES, TESTS
 
 from nsfw import create_app
 from nsfw.settings import ConfigError, Settings
+from nsfw.web import current
 
 ROOT = TESTS.parent
 pytestmark = pytest.mark.slow
@@ -77,7 +78,7 @@ def test_a_model_file_that_does_not_match_its_classes_is_refused(settings, tmp_p
     shutil.copy(ROOT / "model" / "mobilenet_v2.tflite", custom)
     app = create_app(settings.replace(models=("custom",), model_path=str(custom), model_classes=("safe", "nsfw")))
     with pytest.raises(Exception, match="classes"):
-        app.extensions["nsfw"].load()
+        current.detector(app).load()
 
 
 def test_custom_needs_a_path():

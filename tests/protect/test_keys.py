@@ -11,6 +11,7 @@ from nsfw import create_app
 from nsfw.cli import main
 from nsfw.protect import keys
 from nsfw.settings import ConfigError
+from nsfw.web import current
 
 PROTECTED = [("get", "/v1/models"), ("post", "/predict"), ("post", "/v1/classify"), ("post", "/compute")]
 
@@ -39,7 +40,7 @@ def keyed_app(settings, keys_file):
 
     app.seen_clients = seen
     yield app
-    app.extensions["nsfw"].close()
+    current.detector(app).close()
 
 
 @pytest.fixture
@@ -177,7 +178,7 @@ def test_without_keys_access_is_open_with_one_warning_at_start(settings, caplog)
         for _ in range(3):
             assert client.get("/v1/models").status_code == 200
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
     warnings = [r for r in caplog.records if r.name == "nsfw.protect"]
     assert len(warnings) == 1 and "NSFW_API_KEYS_FILE" in warnings[0].getMessage()
 
@@ -190,7 +191,7 @@ def test_without_keys_or_limits_no_hook_is_added(settings):
         assert not [f for f in hooks if f.__module__.startswith("nsfw.protect")]
         assert "limiter" not in app.extensions
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
 
 
 def test_keygen_prints_a_key_and_its_line_that_work_end_to_end(capsys, tmp_path, settings):
@@ -207,7 +208,7 @@ def test_keygen_prints_a_key_and_its_line_that_work_end_to_end(capsys, tmp_path,
         assert client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
         assert client.get("/v1/models").status_code == 401
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
 
 
 def test_keygen_makes_a_new_key_each_time(capsys):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from nsfw import create_app
 from nsfw.protect import keys
 from nsfw.settings import Settings
+from nsfw.web import current
 
 MAX_EXAMPLES = 10
 CONFIG = {
@@ -45,10 +46,10 @@ limited_schema = schemathesis.openapi.from_wsgi("/openapi.json", LIMITED, config
 def loaded():
     """Models loaded, so /ready answers 200; decoders stopped at the end."""
     for app in (KEYED, LIMITED):
-        app.extensions["nsfw"].load()
+        current.detector(app).load()
     yield
     for app in (KEYED, LIMITED):
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
 
 
 @pytest.fixture

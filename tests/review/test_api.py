@@ -15,6 +15,7 @@ from PIL import Image
 from review_helpers import TOKENS, bearer
 
 from nsfw.protect.keys import line_for
+from nsfw.web import current
 
 reviewers_file = review_helpers.reviewers_file  # a fixture: ann's and bob's tokens
 
@@ -40,7 +41,7 @@ def review_app(make_app, tmp_path, reviewers_file):
 
 
 def flushed(client):
-    client.application.extensions["nsfw_review"].flush()
+    current.review_or_none(client.application).flush()
     return client
 
 
@@ -187,7 +188,7 @@ def test_bad_requests_get_json_errors_with_stable_codes(review_app, method, path
 
 def test_with_review_off_nothing_is_queued_or_looked_up_and_the_routes_answer_404(make_app):
     client = make_app()
-    assert client.application.extensions["nsfw"].on_classified is None
+    assert current.review_or_none(client.application) is None
     assert "nsfw_review" not in client.application.extensions
     assert "decided_by" not in classify(client)
     response = client.get("/v1/review/items", headers=bearer())

@@ -10,6 +10,8 @@ from conftest import IMAGES
 from prometheus_client import REGISTRY
 from review_helpers import bearer
 
+from nsfw.web import current
+
 PNG = (IMAGES / "chelsea.png").read_bytes()
 reviewers_file = review_helpers.reviewers_file
 killable_postgres = postgres_helpers.killable_postgres
@@ -37,7 +39,7 @@ def test_an_unwritable_sqlite_database_costs_no_classification(make_app, reviewe
         result = classify(client)
         assert (result["verdict"], result["decided_by"]) == ("safe", "model")
     assert client.post("/predict", data=PNG, content_type="image/png").status_code == 200
-    client.application.extensions["nsfw_review"].flush()
+    current.review_or_none(client.application).flush()
     assert events("store_error") > before["store_error"]  # the migration, then the queueing
     assert events("lookup_error") > before["lookup_error"]
     assert caplog.text.count("classifying without it until it answers") == 1  # one warning per outage
@@ -55,7 +57,7 @@ def test_postgresql_stopped_mid_test_costs_no_classification_and_decisions_retur
         reviewers_file=reviewers_file,
     )
     classify(client)
-    client.application.extensions["nsfw_review"].flush()
+    current.review_or_none(client.application).flush()
     decided = client.post("/v1/review/items/1/decision", json={"decision": "adult"}, headers=bearer())
     assert decided.status_code == 200
     assert classify(client)["decided_by"] == "review"

@@ -18,6 +18,7 @@ from nsfw.fetch.fetcher import Fetcher
 from nsfw.review import schema
 from nsfw.review.store import ReviewStore
 from nsfw.review.webhook import SIGNATURE_HEADER, Webhook, signature
+from nsfw.web import current
 
 SECRET = "webhook-secret"
 reviewers_file = review_helpers.reviewers_file
@@ -133,7 +134,7 @@ def test_the_service_delivers_a_decision_made_through_the_api(make_app, tmp_path
         review_webhook_secret=SECRET,
     )
     client.post("/v1/classify", data=(IMAGES / "chelsea.png").read_bytes(), content_type="image/png")
-    client.application.extensions["nsfw_review"].flush()
+    current.review_or_none(client.application).flush()
     response = client.post("/v1/review/items/1/decision", json={"decision": "adult"}, headers=bearer("bob"))
     assert response.status_code == 200
     deadline = time.monotonic() + 30

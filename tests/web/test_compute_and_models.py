@@ -8,6 +8,8 @@ import io
 import pytest
 from conftest import IMAGES, TESTS
 
+from nsfw.web import current
+
 PNG = "chelsea.png"
 
 
@@ -102,7 +104,7 @@ def test_a_model_that_is_not_built_stops_start_up(settings):
 
     app = create_app(settings.replace(models=("mobilenet_v2", "no_such_model")))
     with pytest.raises(ModelError):
-        app.extensions["nsfw"].load()
+        current.detector(app).load()
 
 
 def test_a_model_that_is_not_built_names_the_build_and_what_it_needs(tmp_path):

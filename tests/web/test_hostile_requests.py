@@ -16,6 +16,8 @@ from conftest import IMAGES
 from hostile_images import lossless_webp_bomb, scan_bomb_jpeg
 from werkzeug.test import EnvironBuilder
 
+from nsfw.web import current
+
 
 @pytest.fixture
 def settings(settings):
@@ -73,7 +75,7 @@ def test_overload_is_503_with_retry_after(settings, spool_dir):
         assert time.monotonic() - started < 0.5
         busy.join(10)
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "overloaded"
     assert response.headers["Retry-After"] == "1"

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from nsfw import create_app
 from nsfw.imaging.sandbox import DecoderPool
 from nsfw.settings import Settings
+from nsfw.web import current
 
 PNG = (IMAGES / "chelsea.png").read_bytes()
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -96,7 +97,7 @@ def test_urls_are_logged_without_query_or_credentials(settings, httpserver, requ
         try:
             assert app.test_client().post("/predict", query_string={"url": url}).status_code == 200
         finally:
-            app.extensions["nsfw"].close()
+            current.detector(app).close()
     quiet, full = request_lines()
     assert quiet.url == httpserver.url_for("/cat.png") and "s3cret" not in json.dumps(quiet.__dict__, default=str)
     assert quiet.bytes_fetched == len(PNG)
@@ -181,7 +182,7 @@ def test_refusals_are_counted_by_reason(settings):
         assert client.post("/predict", query_string={"url": "http://169.254.169.254/x"}).status_code == 403
         assert client.post("/predict", data=b"\x89PNG\r\n\x1a\n", content_type="image/png").status_code == 422
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
     assert sample("nsfw_rejected_total", reason="too_large") == too_large + 1
     assert sample("nsfw_rejected_total", reason="blocked_address") == blocked + 1
     assert sample("nsfw_rejected_total", reason="corrupt_image") == corrupt == 0  # the caller's image, not a refusal
@@ -204,9 +205,8 @@ def test_model_info_names_the_served_models(client):
 
 def test_the_decoder_queue_reports_its_depth():
     """The pool calls its hook as images start and stop waiting (no decoder process needed for the slots)."""
-    pool = DecoderPool(Settings().replace(decoders=1, queue_depth=4))
     depths = []
-    pool.on_queue = depths.append
+    pool = DecoderPool(Settings().replace(decoders=1, queue_depth=4), on_queue=depths.append)
     deadline = time.monotonic() + 30
     slot = pool._acquire(b"not an image", deadline)  # the one general decoder
     waiter = threading.Thread(target=lambda: pool._release(pool._acquire(b"not an image", deadline)))
@@ -232,7 +232,7 @@ def test_metrics_can_require_a_bearer_token(settings):
         assert response.status_code == 200 and response.mimetype == "text/plain"
         assert "nsfw_http_requests_total" in response.get_data(as_text=True)
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
 
 
 def test_openmetrics_when_the_scraper_asks(client):

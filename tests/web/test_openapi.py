@@ -25,7 +25,8 @@ from PIL import Image
 import nsfw
 from nsfw import create_app, errors
 from nsfw.settings import Settings
-from nsfw.web import openapi
+from nsfw.web import current
+from nsfw.web.openapi import spec as openapi
 
 
 def _image(fmt: str, size=(24, 16), mode="RGB") -> bytes:
@@ -92,7 +93,7 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=schemathesi
 @pytest.fixture(scope="module")
 def offline_app():
     """The app above with its model loaded, so /ready answers 200."""
-    APP.extensions["nsfw"].load()
+    current.detector(APP).load()
     return APP
 
 

@@ -34,8 +34,10 @@ from nsfw import create_app
 from nsfw.protect.keys import line_for
 from nsfw.review.store import Sighting
 from nsfw.settings import ConfigError, Settings
-from nsfw.web import review_page, review_session
+from nsfw.web import current
 from nsfw.web.headers import PAGE_POLICY
+from nsfw.web.review import pages as review_page
+from nsfw.web.review import session as review_session
 
 TOKENS = {"ann": "ann-token-0123456789-abcdefghij", "bob": "bob-token-0123456789-abcdefghij"}
 CHELSEA = IMAGES / "chelsea.png"  # the model calls it safe (nsfw 0.07)
@@ -64,12 +66,12 @@ def review_settings(settings, tmp_path, reviewers_file):
 def review_app(review_settings):
     app = create_app(review_settings)
     yield app
-    app.extensions["nsfw"].close()  # the review queue with it
+    current.detector(app).close()  # the review queue with it
 
 
 @pytest.fixture
 def review(review_app):
-    return review_app.extensions["nsfw_review"]
+    return current.review_or_none(review_app)
 
 
 @pytest.fixture
@@ -189,12 +191,12 @@ def test_behind_a_trusted_proxy_x_forwarded_proto_https_makes_the_cookie_secure(
         forwarded = {"X-Forwarded-Proto": "https"}
         assert "; Secure" in sign_in(client, headers=forwarded).headers["Set-Cookie"]
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
     app = create_app(review_settings)  # the same header from anyone else is not believed
     try:
         assert "; Secure" not in sign_in(app.test_client(), headers=forwarded).headers["Set-Cookie"]
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
 
 
 def test_a_session_lasts_its_hours_and_only_where_the_key_is_shared(review_app, review_settings, queued):
@@ -215,7 +217,7 @@ def test_a_session_lasts_its_hours_and_only_where_the_key_is_shared(review_app, 
             visitor.set_cookie("nsfw_review", cookie, path="/review")
             assert visitor.get("/review").status_code == status
         finally:
-            other.extensions["nsfw"].close()
+            current.detector(other).close()
 
 
 def test_with_review_off_there_is_no_review_page(make_app):
@@ -235,7 +237,7 @@ def test_with_api_keys_on_reviewers_need_no_api_key(review_settings, tmp_path, q
         assert client.get("/review").status_code == 200
         assert client.get("/review/assets/review.js").status_code == 200
     finally:
-        app.extensions["nsfw"].close()
+        current.detector(app).close()
 
 
 def test_the_gunicorn_master_makes_one_session_key_for_all_its_workers(monkeypatch, tmp_path):

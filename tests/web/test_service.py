@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from nsfw.web import current
+
 
 def test_health_is_ok_and_touches_no_model(app, client):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
-    assert not app.extensions["nsfw"].ready
+    assert not current.detector(app).ready
 
 
 def test_ready_is_503_until_the_model_is_loaded_then_200(app, client):
@@ -15,7 +17,7 @@ def test_ready_is_503_until_the_model_is_loaded_then_200(app, client):
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "not_ready"
 
-    app.extensions["nsfw"].load()
+    current.detector(app).load()
     response = client.get("/ready")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready"}

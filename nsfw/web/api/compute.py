@@ -11,13 +11,13 @@ no class of this model carries them, and a score for them would be invented.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from nsfw.errors import MissingURL
 from nsfw.verdict import SUBCATEGORIES, categories
-from nsfw.web import inputs, observability
-from nsfw.web.openapi import doc, image_body, json_response, ref
-from nsfw.web.openapi_schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
+from nsfw.web import current, inputs, observability
+from nsfw.web.openapi.schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
+from nsfw.web.openapi.spec import doc, image_body, json_response, ref
 
 bp = Blueprint("compute", __name__)
 
@@ -35,7 +35,7 @@ bp = Blueprint("compute", __name__)
     errors=(MissingURL, TooLarge, *DECODE_ERRORS, *ADMISSION_ERRORS, ModelError, BODY_TOO_LARGE),
 )
 def compute():
-    detector = current_app.extensions["nsfw"]
+    detector = current.detector()
     data = inputs.single_upload(request, detector.settings.max_bytes, detector.video_bytes)
     result = detector.classify_bytes(data)
     observability.note(result)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from nsfw.errors import MissingURL, NotReady
 from nsfw.web import inputs, observability
-from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
-from nsfw.web.openapi_schemas import (
+from nsfw.web.current import detector
+from nsfw.web.openapi.schemas import (
     ADMISSION_ERRORS,
     BODY_TOO_LARGE,
     DECODE_ERRORS,
@@ -24,12 +24,9 @@ from nsfw.web.openapi_schemas import (
     ModelError,
     UnknownModel,
 )
+from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("nsfw", __name__)
-
-
-def detector():
-    return current_app.extensions["nsfw"]
 
 
 @bp.get("/health")

@@ -7,13 +7,13 @@ fails the batch. ``GET /v1/models`` describes what this worker serves.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from nsfw.errors import MissingURL, ServiceError
 from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
-from nsfw.web import inputs, observability, review_api
-from nsfw.web.openapi import MODEL_PARAM, doc, image_body, json_response, query, ref
-from nsfw.web.openapi_schemas import (
+from nsfw.web import current, inputs, observability
+from nsfw.web.current import detector
+from nsfw.web.openapi.schemas import (
     BODY_TOO_LARGE,
     THRESHOLD,
     BatchTooLarge,
@@ -22,12 +22,9 @@ from nsfw.web.openapi_schemas import (
     ModelError,
     UnknownModel,
 )
+from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
-
-
-def detector():
-    return current_app.extensions["nsfw"]
 
 
 def default_thresholds() -> Thresholds:
@@ -74,8 +71,9 @@ def classify():
     sources = [item.data if item.url is None else item.url for item in runnable]
     classified = detector().classify_many(sources, opts.model)
     # a reviewer's decision for these bytes is the verdict (NSFW_REVIEW on; else nothing is looked up)
-    decisions = review_api.remembered(o.sha256 for o in classified if not isinstance(o, ServiceError))
-    reviewing = current_app.extensions.get(review_api.EXTENSION) is not None
+    review = current.review_or_none()
+    decisions = review.decisions(o.sha256 for o in classified if not isinstance(o, ServiceError)) if review else {}
+    reviewing = review is not None
     outcomes = iter(classified)
     results = []
     for item in items:

@@ -34,8 +34,9 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from nsfw import protect
 from nsfw.errors import RateLimited, RateLimitUnavailable, ServiceError, Unauthorized
+from nsfw.web import current
 from nsfw.web.headers import html_policy
-from nsfw.web.openapi_schemas import SCHEMAS, error_body
+from nsfw.web.openapi.schemas import SCHEMAS, error_body
 
 TITLE = "nsfw-service"
 VERSION = "1.0.0"  # the project's version (pyproject.toml); a test keeps them equal
@@ -161,7 +162,7 @@ def build(app: Flask) -> dict:
         api.components.schema(name, schema)
     for name, scheme in SECURITY_SCHEMES.items():
         api.components.security_scheme(name, dict(scheme))
-    models = list(app.extensions["nsfw"].models.names)
+    models = list(current.detector(app).models.names)
     api.components.schema("ModelName", {"type": "string", "enum": models, "description": "a served model"})
     api.components.parameter(
         "model", "query", {"schema": ref("ModelName"), "description": f"the model to use (default {models[0]})"}

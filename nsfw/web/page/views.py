@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, send_from_directory
+from flask import Blueprint
 from werkzeug.exceptions import NotFound
 
 from nsfw.protect import public
+from nsfw.web.assets import static_file
 from nsfw.web.headers import PAGE_POLICY
-from nsfw.web.openapi import doc
+from nsfw.web.openapi.spec import doc
 
 bp = Blueprint("page", __name__)
 
@@ -27,20 +28,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"page.js": "text/javascript", "page.css": "text/css", "base.css": "text/css"}
 
 
-def static_file(name: str, mimetype: str) -> Response:
-    """A file of a page (this one's or the review pages'), revalidated on every load."""
-    response = send_from_directory(STATIC, name, mimetype=mimetype)
-    response.headers.pop("Content-Disposition", None)  # parts of a page, not downloads
-    # Revalidated on every load (ETag): after an upgrade the page never runs last version's script.
-    response.cache_control.no_cache = True
-    return response
-
-
 @bp.get("/")
 @doc("A page to try the API in a browser", responses={200: {"description": "a page", "content": {"text/html": {}}}})
 def index():
     """Drop, choose or paste an image, or give a URL; the page shows what POST /v1/classify answers."""
-    response = static_file("index.html", "text/html")
+    response = static_file(STATIC, "index.html", "text/html")
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     return response
 
@@ -57,4 +49,4 @@ def asset(asset: str):
     """The page's script and style sheet, shipped in the package."""
     if asset not in ASSETS:
         raise NotFound()
-    return static_file(asset, ASSETS[asset])
+    return static_file(STATIC, asset, ASSETS[asset])

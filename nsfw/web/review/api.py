@@ -17,7 +17,7 @@ import io
 import json
 import logging
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
 from werkzeug.exceptions import NotFound
 
 from nsfw.errors import (
@@ -34,13 +34,14 @@ from nsfw.protect.keys import presented_key
 from nsfw.review import DatabaseError
 from nsfw.review import require as require_review_extra
 from nsfw.verdict import nsfw_score
-from nsfw.web.openapi import doc, json_response, query, ref
-from nsfw.web.openapi_schemas import InvalidRequest
+from nsfw.web import current
+from nsfw.web.current import review
+from nsfw.web.openapi.schemas import InvalidRequest
+from nsfw.web.openapi.spec import doc, json_response, query, ref
 
 log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__, url_prefix="/v1/review")
 
-EXTENSION = "nsfw_review"
 REVIEWER_SECURITY = [{"reviewer": []}]
 EXPORT_FIELDS = (
     "id",
@@ -71,22 +72,13 @@ def init_app(app: Flask, settings) -> None:
         require_review_extra()  # the 'review' extra, or a ConfigError that says so
         from nsfw.review.service import Review
 
-        detector = app.extensions["nsfw"]
+        detector = current.detector(app)
         review_ = Review.from_settings(settings, detector.fetcher)
         if not len(review_.reviewers):
             log.warning("NSFW_REVIEW=%s but NSFW_REVIEWERS_FILE names no reviewer: nobody can decide", settings.review)
-        app.extensions[EXTENSION] = review_
-        detector.on_classified = review_.on_classified
-        detector.closing.append(review_.close)
+        current.set_review(app, review_)
+        detector.observe(review_)
     app.register_blueprint(bp)
-
-
-def review():
-    """The app's review queue, or ReviewDisabled (NSFW_REVIEW=off)."""
-    found = current_app.extensions.get(EXTENSION)
-    if found is None:
-        raise ReviewDisabled()
-    return found
 
 
 def reviewer() -> str:
@@ -97,14 +89,6 @@ def reviewer() -> str:
     if name is None:
         raise NotReviewer("a reviewer token is required: Authorization: Bearer <token>")
     return name
-
-
-def remembered(sha256s) -> dict[str, str]:
-    """sha256 -> a reviewer's decision, for /v1/classify; {} when review is off (nothing is looked up)."""
-    found = current_app.extensions.get(EXTENSION)
-    if found is None:
-        return {}
-    return found.decisions(sha256s)
 
 
 def _reviewed(view):
@@ -125,12 +109,12 @@ def _reviewed(view):
 def _item_json(item, with_history: bool = False) -> dict:
     fields = item.to_dict()
     if with_history:
-        fields["history"] = [decision.to_dict() for decision in review().store.history(item.id)]
+        fields["history"] = [decision.to_dict() for decision in review().history(item.id)]
     return fields
 
 
 def _found(item_id: int):
-    item = review().store.get(item_id)
+    item = review().item(item_id)
     if item is None:
         raise ReviewItemNotFound()
     return item
@@ -155,7 +139,7 @@ def items(name: str):
     raw_limit = request.args.get("limit", "50")
     if not raw_limit.isascii() or not raw_limit.isdigit():
         raise InvalidReviewQuery("limit must be an integer between 1 and 200")
-    page = review().store.items(
+    page = review().items(
         status=request.args.get("status", "pending"),
         cursor=request.args.get("cursor") or None,
         limit=int(raw_limit),
@@ -189,7 +173,7 @@ def item(name: str, item_id: int):
 )
 @_reviewed
 def thumbnail(name: str, item_id: int):
-    jpeg = review().store.thumbnail(item_id)
+    jpeg = review().thumbnail(item_id)
     if jpeg is None:
         raise ReviewItemNotFound("no thumbnail: no such item, or retention has deleted it")
     response = Response(jpeg, mimetype="image/jpeg")
@@ -242,7 +226,7 @@ def export(name: str):
     fmt = request.args.get("format", "jsonl")
     if fmt not in ("csv", "jsonl"):
         raise InvalidReviewQuery("format must be csv or jsonl")
-    records = review().store.decided()
+    records = review().decided()
     first = next(records, None)  # a database that fails, fails here: a 503, not a cut stream
 
     def rows():

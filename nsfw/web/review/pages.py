@@ -20,6 +20,7 @@ import logging
 import re
 import secrets
 import time
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -50,15 +51,18 @@ from nsfw.protect import public
 from nsfw.review import DatabaseError, calibration, calibration_plot
 from nsfw.settings import Settings
 from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
-from nsfw.web import review_api, review_session
+from nsfw.web.assets import static_file
+from nsfw.web.current import review
 from nsfw.web.headers import PAGE_POLICY
-from nsfw.web.openapi import doc, query
-from nsfw.web.page import static_file
-from nsfw.web.review_session import PREFIX, SESSION_HOURS, reviewer
+from nsfw.web.openapi.spec import doc, query
+from nsfw.web.review import api as review_api
+from nsfw.web.review import session as review_session
+from nsfw.web.review.session import PREFIX, SESSION_HOURS, reviewer
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("review_page", __name__, url_prefix=PREFIX, template_folder="templates")
+STATIC = Path(__file__).resolve().parent / "static"
 
 ASSETS = {"review.js": "text/javascript", "review.css": "text/css", "base.css": "text/css"}
 UNDO_DEPTH = 50  # decisions of a session that `u` can take back, newest first
@@ -68,11 +72,6 @@ CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
 
 def _settings() -> Settings:
     return current_app.extensions["nsfw_review_page"]["settings"]
-
-
-def _store():
-    """The queue's store (``nsfw.web.review_api.review``): ReviewDisabled (404) when NSFW_REVIEW=off."""
-    return review_api.review().store
 
 
 def _database(view):
@@ -132,7 +131,7 @@ CURSOR_PARAM = query("cursor", {"type": "string"}, "where in the queue to go on 
 @public  # reviewers have their own tokens (NSFW_REVIEWERS_FILE), not API keys
 def sign_in_form():
     """A reviewer pastes their token (a line of NSFW_REVIEWERS_FILE is its digest); the answer sets the cookie."""
-    return _page("review/sign_in.html", configured=len(review_api.review().reviewers) > 0)
+    return _page("review/sign_in.html", configured=len(review().reviewers) > 0)
 
 
 @bp.post("/sign-in")
@@ -159,7 +158,7 @@ def sign_in_form():
 @public
 def sign_in():
     """A valid token starts a session (a new CSRF token, an empty undo list); a wrong one gets the form again."""
-    reviewers = review_api.review().reviewers
+    reviewers = review().reviewers
     review_session.check_same_site()
     token = request.form.get("token", "").strip()
     name = reviewers.authenticate(token) if token else None
@@ -210,12 +209,12 @@ def queue():
     order = _order(request.args.get("order"))
     cursor = request.args.get("cursor") or None
     wanted = _item_id(request.args.get("item"))
-    store = _store()
-    item = store.get(wanted) if wanted is not None else None
+    queue = review()
+    item = queue.item(wanted) if wanted is not None else None
     if item is not None:  # shown out of turn: skipping it goes back to where the queue was
         can_skip, skip_cursor = True, cursor
     else:
-        page = store.items(status="pending", cursor=cursor, limit=1, order=order)
+        page = queue.items(status="pending", cursor=cursor, limit=1, order=order)
         item = page.items[0] if page.items else None
         can_skip, skip_cursor = page.next_cursor is not None, page.next_cursor
     undo = session.get("undo") or []
@@ -291,10 +290,10 @@ def decide(item_id: int):
     if decision not in calibration.DECISIONS:
         raise InvalidDecision()
     order = _order(request.form.get("order"))
-    review = review_api.review()
-    if review.store.get(item_id) is None:
+    queue = review()
+    if queue.item(item_id) is None:
         raise ReviewItemNotFound()
-    review.decide(item_id, decision, name)  # the review service: the webhook hears of it too
+    queue.decide(item_id, decision, name)  # the review service: the webhook hears of it too
     session["undo"] = [*(session.get("undo") or []), [item_id, decision]][-UNDO_DEPTH:]
     return _see_other("review_page.queue", order=order, cursor=request.form.get("cursor"))
 
@@ -330,9 +329,9 @@ def undo():
         raise NothingToUndo()
     item_id, _ = stack.pop()
     session["undo"] = stack
-    review = review_api.review()
-    if review.store.get(item_id) is not None:  # gone to retention meanwhile: nothing to take back
-        review.undecide(item_id, name)
+    queue = review()
+    if queue.item(item_id) is not None:  # gone to retention meanwhile: nothing to take back
+        queue.undecide(item_id, name)
     return _see_other("review_page.queue", order=order, item=item_id)
 
 
@@ -349,7 +348,7 @@ def undo():
 def thumbnail(item_id: int):
     """Never public and never cached: users' images stay on the server."""
     review_session.require_reviewer()
-    data = _store().thumbnail(item_id)
+    data = review().thumbnail(item_id)
     if data is None:
         raise ReviewItemNotFound("this item has no thumbnail (never kept, or removed by retention)")
     response = Response(data, mimetype="image/jpeg")
@@ -405,7 +404,7 @@ def calibration_view():
     settings = _settings()
     current = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
     result = calibration.calibrate(
-        (calibration.Decided.from_scores(*row) for row in _store().decided_scores()), current, target
+        (calibration.Decided.from_scores(*row) for row in review().decided_scores()), current, target
     )
     if fmt == "json":
         response = jsonify(result.to_dict())
@@ -438,4 +437,4 @@ def asset(asset: str):
     """The review pages' script and style sheet, shipped in the package."""
     if asset not in ASSETS:
         raise NotFound()
-    return static_file(asset, ASSETS[asset])
+    return static_file(STATIC, asset, ASSETS[asset])
