@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from nsfw.errors import ServiceError
 
@@ -80,7 +81,7 @@ def verdict(scores: Mapping[str, float], thresholds: Thresholds) -> str:
     return "unknown"
 
 
-def categories(scores: Mapping[str, float], names: Mapping[str, str] = V1_SUBCATEGORIES) -> dict[str, object]:
+def categories(scores: Mapping[str, float], names: Mapping[str, str] = V1_SUBCATEGORIES) -> dict[str, Any]:
     """``{"safe": neutral+drawings, "nsfw": porn+hentai+sexy, "subcategories": {...}}``, the
     sub-categories under ``names`` (``SUBCATEGORIES`` for the Swiss AI Center service's own)."""
     return {
