@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from nsfw.batch.options import positive_int
+from nsfw.errors import UsageError
 from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -273,7 +274,7 @@ def _classify(args) -> int:
     )
     try:
         return run.classify(settings, options)
-    except run.UsageError as exc:
+    except UsageError as exc:
         args.parser.error(str(exc))
 
 
@@ -354,15 +355,13 @@ def _db(args) -> int:
 
 def _describe_models(settings: Settings, include_unserved: bool) -> list[dict]:
     """One dict per model: what the manifest (or NSFW_MODEL_PATH) says, and whether it would load."""
+    from nsfw.errors import ModelError
+    from nsfw.models import manifest as manifest_file
     from nsfw.models.registry import CUSTOM
-    from nsfw.models.runner import ModelError, ModelSpec
+    from nsfw.models.runner import ModelSpec
 
     model_dir = Path(settings.model_dir)
-    try:
-        manifest = json.loads((model_dir / "manifest.json").read_text())
-        known = dict(manifest["models"])
-    except (OSError, ValueError, KeyError, TypeError):
-        known = {}
+    known = manifest_file.models(model_dir)
     names = [*settings.models, *(n for n in known if include_unserved and n not in settings.models)]
     lines = []
     for name in names:

@@ -15,8 +15,9 @@ photo, with or without people). They are left out, never given a made-up score.
 from __future__ import annotations
 
 import dataclasses
+import enum
 
-from nsfw.errors import ServiceError
+from nsfw.errors import InvalidThresholds
 
 NSFW_CLASSES = ("hentai", "porn", "sexy")
 SAFE_CLASSES = ("drawings", "neutral")
@@ -42,9 +43,17 @@ SUBCATEGORIES = {
 UNMAPPED_SUBCATEGORIES = ("nsfw_nudity", "safe_person")
 
 
-class InvalidThresholds(ServiceError):
-    status, code = 400, "invalid_thresholds"
-    default_message = "thresholds must be numbers with 0 <= safe_threshold < adult_threshold <= 1"
+class Verdict(enum.StrEnum):
+    """The one vocabulary of outcomes: the model's verdict is any of the three, a reviewer's
+    decision one of ``DECISIONS``. A ``str``, so JSON, CSV, SQL and metric labels see the word."""
+
+    ADULT = "adult"
+    SAFE = "safe"
+    UNKNOWN = "unknown"
+
+
+# What a reviewer may decide: "unknown" is the model's way to ask for one.
+DECISIONS = (Verdict.ADULT, Verdict.SAFE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +79,13 @@ def nsfw_score(scores: dict) -> float:
     return sum(scores.get(name, 0.0) for name in NSFW_CLASSES)
 
 
-def verdict(scores: dict, thresholds: Thresholds) -> str:
+def verdict(scores: dict, thresholds: Thresholds) -> Verdict:
     total = nsfw_score(scores)
     if total >= thresholds.adult:
-        return "adult"
+        return Verdict.ADULT
     if total <= thresholds.safe:
-        return "safe"
-    return "unknown"
+        return Verdict.SAFE
+    return Verdict.UNKNOWN
 
 
 def categories(scores: dict, names: dict = V1_SUBCATEGORIES) -> dict:

@@ -14,13 +14,10 @@ import threading
 
 from nsfw.batch import inputs, output
 from nsfw.batch.local import LocalClassifier, StartError, WorkerLost, default_jobs
+from nsfw.errors import UsageError
 from nsfw.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(ValueError):
-    """The arguments cannot work (exit status 2, with the usage)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nsfw.models.runner import ModelError, ModelSpec, Runner
+from nsfw.errors import ModelError
+from nsfw.models.runner import ModelSpec, Runner
 
 
 class TensorFlowModel(Runner):
