@@ -1,6 +1,6 @@
 """``nsfw classify`` from parsed options to an exit status: output, engine, signals, summary.
 
-``nsfw/cli.py`` only parses the command line; this module decides what a run does with
+``nsfw/cli/classify.py`` only parses the command line; this module decides what a run does with
 its arguments, when it stops and what it reports.
 """
 
