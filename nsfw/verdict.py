@@ -15,10 +15,11 @@ photo, with or without people). They are left out, never given a made-up score.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from typing import Any
 
-from nsfw.errors import ServiceError
+from nsfw.errors import InvalidThresholds
 
 NSFW_CLASSES = ("hentai", "porn", "sexy")
 SAFE_CLASSES = ("drawings", "neutral")
@@ -44,9 +45,17 @@ SUBCATEGORIES = {
 UNMAPPED_SUBCATEGORIES = ("nsfw_nudity", "safe_person")
 
 
-class InvalidThresholds(ServiceError):
-    status, code = 400, "invalid_thresholds"
-    default_message = "thresholds must be numbers with 0 <= safe_threshold < adult_threshold <= 1"
+class Verdict(enum.StrEnum):
+    """The one vocabulary of outcomes: the model's verdict is any of the three, a reviewer's
+    decision one of ``DECISIONS``. A ``str``, so JSON, CSV, SQL and metric labels see the word."""
+
+    ADULT = "adult"
+    SAFE = "safe"
+    UNKNOWN = "unknown"
+
+
+# What a reviewer may decide: "unknown" is the model's way to ask for one.
+DECISIONS = (Verdict.ADULT, Verdict.SAFE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,13 +81,13 @@ def nsfw_score(scores: Mapping[str, float]) -> float:
     return float(sum(scores.get(name, 0.0) for name in NSFW_CLASSES))
 
 
-def verdict(scores: Mapping[str, float], thresholds: Thresholds) -> str:
+def verdict(scores: Mapping[str, float], thresholds: Thresholds) -> Verdict:
     total = nsfw_score(scores)
     if total >= thresholds.adult:
-        return "adult"
+        return Verdict.ADULT
     if total <= thresholds.safe:
-        return "safe"
-    return "unknown"
+        return Verdict.SAFE
+    return Verdict.UNKNOWN
 
 
 def categories(scores: Mapping[str, float], names: Mapping[str, str] = V1_SUBCATEGORIES) -> dict[str, Any]:

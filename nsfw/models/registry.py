@@ -9,20 +9,16 @@ SavedModel directory runs on TensorFlow, which is imported only then.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from pathlib import Path
 from typing import Any
 
-from nsfw.errors import ServiceError
-from nsfw.models.runner import Model, ModelError, ModelSpec, Runner
+from nsfw.errors import ModelError, UnknownModel
+from nsfw.models import manifest as manifest_file
+from nsfw.models.runner import Model, ModelSpec, Runner
 from nsfw.settings import Settings
 
 CUSTOM = "custom"
-
-
-class UnknownModel(ServiceError):
-    status, code, default_message = 400, "unknown_model", "this service does not serve that model"
 
 
 class ModelRegistry:
@@ -58,7 +54,7 @@ class ModelRegistry:
 
     def describe(self) -> list[dict[str, Any]]:
         """What /v1/models shows: each served model's input, classes, provenance and checksum."""
-        manifest = self._manifest()
+        manifest = manifest_file.read_or_empty(self.settings.model_dir)
         described = []
         for name in self.names:
             spec = self.get(name).spec
@@ -108,13 +104,6 @@ class ModelRegistry:
 
             return TensorFlowModel(spec)
         raise ModelError(f"NSFW_MODEL_PATH {path}: expected a .tflite, .keras, .h5 or SavedModel directory")
-
-    def _manifest(self) -> dict[str, Any]:
-        try:
-            manifest: dict[str, Any] = json.loads((Path(self.settings.model_dir) / "manifest.json").read_text())
-            return manifest
-        except (OSError, ValueError):
-            return {}
 
 
 def _file_sha256(path: Path) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
 import queue
 import sys
@@ -25,13 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from nsfw.errors import ServiceError
-
-
-class ModelError(ServiceError):
-    """The model files are missing or do not match their manifest."""
-
-    status, code, default_message = 500, "model_error", "the model could not be loaded"
+from nsfw.errors import ModelError
+from nsfw.models import manifest as manifest_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +44,9 @@ class ModelSpec:
         sha256 of every file under ``"files"``; optional models (built locally by
         ``model/build.py --model NAME``, never committed) may be absent.
         """
-        manifest_path = Path(model_dir) / "manifest.json"
+        manifest_path = manifest_file.path(model_dir)
         try:
-            manifest = json.loads(manifest_path.read_text())
+            manifest = manifest_file.read(model_dir)
             models = manifest["models"]
             if name not in models:
                 raise KeyError(f"no model {name!r} in the manifest (it has {sorted(models)})")

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from nsfw.models.runner import ModelError, ModelSpec, Runner
+from nsfw.errors import ModelError
+from nsfw.models.runner import ModelSpec, Runner
 
 
 class TensorFlowModel(Runner):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from nsfw.errors import MissingURL
+from nsfw.errors import MissingURL, ModelError, TooLarge
 from nsfw.verdict import SUBCATEGORIES, categories
 from nsfw.web import current, inputs, observability
-from nsfw.web.openapi.schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
+from nsfw.web.openapi.schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS
 from nsfw.web.openapi.spec import doc, image_body, json_response, ref
 
 bp = Blueprint("compute", __name__)
