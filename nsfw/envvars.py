@@ -179,7 +179,8 @@ def _shown(default: object) -> str:
     if isinstance(default, bool):
         return "`1`" if default else "`0`"
     if isinstance(default, tuple | frozenset):
-        return "empty" if not default else "`" + ",".join(str(d) for d in sorted(default, key=str)) + "`"
+        items = sorted(default) if isinstance(default, frozenset) else default
+        return "`" + ",".join(str(d) for d in items) + "`" if items else "empty"
     if isinstance(default, float) and default.is_integer():
         return f"`{int(default)}`"
     return f"`{default}`"
