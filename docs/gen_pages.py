@@ -43,12 +43,15 @@ where the workers write their metrics; by default a new temporary directory made
 """
 
 
+TABLE_HEAD = "| variable | default | kind | meaning |\n| --- | --- | --- | --- |\n"
+
+
 def configuration_page() -> str:
     """Every variable, grouped as nsfw/settings.py declares them."""
     lines = [CONFIG_INTRO.replace("\n\n", "\n\n" + GENERATED.format(source="nsfw/settings.py"), 1)]
     for field, var in variables():
         if field in SECTIONS:
-            lines.append(f"\n## {SECTIONS[field]}\n\n| variable | default | kind | meaning |\n| --- | --- | --- | --- |\n")
+            lines.append(f"\n## {SECTIONS[field]}\n\n{TABLE_HEAD}")
         lines.append(f"| `{var.env}` | {_cell(var.shown)} | {var.parse.describe()} | {_cell(var.doc)} |\n")
     return "".join(lines)
 

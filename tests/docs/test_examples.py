@@ -29,6 +29,7 @@ LINKED = ("tests", "nsfw", "model", "docs", "bench", "app.py", "gunicorn.conf.py
 LINKED += ("requirements.txt", "requirements-dev.txt")
 FIRST = ("docs/getting-started.md", "README.md")  # the pages that start the servers the others use
 TIMEOUT = 180
+SEPARATOR = "@@ next example command @@"
 
 
 def _pages() -> list[str]:
@@ -65,6 +66,13 @@ class Session:
             text=True,
             timeout=TIMEOUT,
         )
+
+    def run_block(self, commands: list[str]) -> tuple[list[str], subprocess.CompletedProcess]:
+        """The commands of one block in one shell (so a variable set by one is there for the next);
+        what each printed on stdout, up to the one that failed."""
+        script = "".join(f"printf '\\n{SEPARATOR}\\n'\n{command}\n" for command in commands)
+        done = self.run(script)
+        return re.split(rf"\n?{SEPARATOR}\n", done.stdout)[1:], done
 
     def serve(self, command: str) -> None:
         if "gunicorn" in command and " -b " not in command:
@@ -126,12 +134,12 @@ def test_example(example: Example, session: Session):
     if example.kind == "serve":
         session.serve(example.commands[0][0])
         return
-    for command, expected in example.commands:
-        done = session.run(command)
-        assert done.returncode == 0, f"{example.id}: {command!r} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    outputs, done = session.run_block([command for command, _ in example.commands])
+    for (command, expected), printed in zip(example.commands, outputs, strict=False):
         if expected.strip():
             want = session.ported(expected)
-            assert same_output(want, done.stdout), f"{example.id}: {command!r}\nshown:\n{want}\nprinted:\n{done.stdout}\n(stderr: {done.stderr})"
+            assert same_output(want, printed), f"{example.id}: {command!r}\nshown:\n{want}\nprinted:\n{printed}"
+    assert done.returncode == 0, f"{example.id}: exited {done.returncode} after {len(outputs)} commands:\n{done.stderr}"
 
 
 def test_there_are_examples_on_the_pages_that_promise_them():
