@@ -39,7 +39,7 @@ def default_model_dir() -> Path:
 # What a decoder process needs before it holds any pixels (interpreter, numpy, Pillow, heap
 # slack), and what one pixel costs at the peak of a JPEG or PNG decode: Pillow's 4-byte RGBX
 # image plus the 3-byte RGB array made from it strip by strip, and allocator slack (measured
-# 8.2 bytes per pixel at 10 MP with the base included; see README "Security").
+# 8.2 bytes per pixel at 10 MP with the base included; see docs/security.md).
 DECODER_BASE_MB = 64
 BYTES_PER_PIXEL = 8.0
 
