@@ -67,7 +67,7 @@ environment:
   URLs may reach (NSFW_FETCH_ALLOW_NETS). serve also reads PORT, WEB_CONCURRENCY,
   NSFW_THREADS, NSFW_WORKER_TIMEOUT, NSFW_GRACEFUL_TIMEOUT, the log and metrics settings
   (NSFW_LOG_FORMAT, NSFW_LOG_LEVEL, NSFW_METRICS_TOKEN...) and gunicorn's own
-  GUNICORN_CMD_ARGS. The full list is the Configuration table in the README.
+  GUNICORN_CMD_ARGS. The full list is docs/configuration.md.
 """
 
 EPILOG = f"{OUTPUT}\n{ENVIRONMENT}"
