@@ -45,7 +45,7 @@ commands (`%(prog)s COMMAND --help` for each):
   keygen NAME            print a new API key and the line to add to NSFW_API_KEYS_FILE
   bulk --input SRC --output DST
                          classify a directory or a list of files or URLs on Ray Data
-                         (pip install 'nsfw-service[bulk]'), to Parquet or JSON Lines
+                         (the 'bulk' extra: pip install '.[bulk]'), to Parquet or JSON Lines
   reviewer NAME          print a new review-queue token and the line to add to
                          NSFW_REVIEWERS_FILE
   db upgrade|current|prune

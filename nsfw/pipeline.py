@@ -24,6 +24,7 @@ import numpy as np
 
 from nsfw import cache
 from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
+from nsfw.extras import hint
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.imaging import video, video_headers
 from nsfw.imaging.pdq import Pdq
@@ -273,10 +274,7 @@ class Detector:
         threshold stops the decoder: no further frame is decoded or classified.
         """
         if not video.available():
-            raise VideoUnsupported(
-                "this service was installed without video support: install the 'video' extra "
-                "(pip install 'nsfw-service[video]')"
-            )
+            raise VideoUnsupported(f"this service was installed without video support: {hint('video')}")
         submitted = time.perf_counter()
         timeline, spent = [], [0.0]
         stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None

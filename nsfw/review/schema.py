@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
+from nsfw.extras import hint
 from nsfw.settings import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -63,7 +64,7 @@ def engine(url: str) -> Engine:
         import psycopg  # noqa: F401  (the postgres extra)
     except ImportError:
         raise ConfigError(
-            "NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: pip install 'nsfw-service[postgres]'"
+            f"NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: {hint('postgres')}"
         ) from None
     return create_engine(
         url,

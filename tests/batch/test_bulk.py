@@ -414,7 +414,7 @@ def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "pip install 'nsfw-service[bulk]'" in done.stderr
+    assert "pip install '.[bulk]'" in done.stderr
 
 
 def test_importing_nsfw_and_its_cli_never_imports_ray():

@@ -177,6 +177,6 @@ def test_the_serving_install_runs_without_the_review_extra_and_says_what_turning
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout.strip().splitlines()[-1])
     assert (answers["health"], answers["predict"], answers["review"]) == (200, 200, "review_disabled")
-    assert "pip install 'nsfw-service[review]'" in answers["review_on"]
-    assert answers["db"] == 2 and "nsfw-service[review]" in done.stderr
+    assert "pip install '.[review]'" in answers["review_on"]
+    assert answers["db"] == 2 and "pip install '.[review]'" in done.stderr
     assert answers["files"] == []  # no database file was made

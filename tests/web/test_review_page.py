@@ -466,7 +466,7 @@ def test_without_matplotlib_the_calibration_page_shows_the_numbers_and_names_the
     decide_many(review, [0.9] * 10, [0.1] * 10)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     html = ann.get("/review/calibration?target=0.9").get_data(as_text=True)
-    assert 'id="no-plot"' in html and "nsfw-service[review]" in html and 'id="outcome-suggested"' in html
+    assert 'id="no-plot"' in html and "pip install '.[review]'" in html and 'id="outcome-suggested"' in html
     response = ann.get("/review/calibration?format=png&target=0.9")
     assert response.status_code == 501 and response.get_json()["error"]["code"] == "plot_unavailable"
 
