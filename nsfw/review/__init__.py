@@ -11,7 +11,7 @@ from nsfw.extras import hint
 from nsfw.settings import ConfigError
 
 #: What to install for the queue: the serving install leaves its database stack out (about 35 MB).
-EXTRA = f"the review queue (NSFW_REVIEW, nsfw db) needs the 'review' extra: {hint('review')}"
+EXTRA = f"the review queue (NSFW_REVIEW, nsfw db) needs SQLAlchemy and Alembic: {hint('review')}"
 
 try:
     from sqlalchemy.exc import SQLAlchemyError as DatabaseError

@@ -246,7 +246,8 @@ def test_the_gunicorn_master_makes_one_session_key_for_all_its_workers(monkeypat
 
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setenv("NSFW_SECRET_KEY", "")  # restored (unset) after the test
-    server = types.SimpleNamespace(log=logging.getLogger("test"))
+    cfg = types.SimpleNamespace(address=[], reuse_port=False)  # no address to check here
+    server = types.SimpleNamespace(log=logging.getLogger("test"), cfg=cfg, pidfile=None)
     gunicorn_conf.on_starting(server)
     made = os.environ["NSFW_SECRET_KEY"]
     assert len(made) >= 32 and Settings.from_env().secret_key == made
