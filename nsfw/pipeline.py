@@ -76,6 +76,10 @@ class Observer:
         """``result`` was answered for ``url`` (None for an upload); ``model_input`` is the answered frame's
         input tensor when this call ran the model, None when it came from the cache."""
 
+    def decoder(self, event: str) -> None:
+        """A decoder process ``"started"``, or ended: ``"deadline"`` (killed at the request's deadline),
+        ``"cpu"`` or ``"memory"`` (over its budget), ``"crashed"`` or ``"abandoned"`` (its caller stopped)."""
+
     def close(self) -> None:
         """The Detector is closing: stop background work."""
 
@@ -95,7 +99,7 @@ class Detector:
         self.models = ModelRegistry(settings)
         self.cache = cache.build(settings, _encode, _decode)
         self.fetcher = Fetcher(settings)
-        self.decoders = DecoderPool(settings, on_queue=self._queued)
+        self.decoders = DecoderPool(settings, on_queue=self._queued, on_decoder=self._decoder)
         self._downloads = threading.BoundedSemaphore(settings.max_downloads)
         # Inference runs on NSFW_INTERPRETERS dedicated threads: more at once than
         # interpreters only adds GIL contention, and running it on every request thread
@@ -111,6 +115,10 @@ class Detector:
         """Add ``observer`` (see :class:`Observer`); call before the first classification."""
         self._observers.append(observer)
         self._watching_results = self._watching_results or observer.wants_results
+
+    def _decoder(self, event: str) -> None:
+        for observer in self._observers:
+            observer.decoder(event)
 
     def _queued(self, depth: int) -> None:
         for observer in self._observers:

@@ -28,6 +28,7 @@ from flask_limiter.errors import RateLimitExceeded
 
 from nsfw.cache import REDIS_OPTIONS
 from nsfw.errors import RateLimited, RateLimitUnavailable
+from nsfw.observe import metrics
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class _Limiter(Limiter):
         if down == self._nsfw_outage:
             return
         self._nsfw_outage = down
+        metrics.dependency_up("rate_limit_redis", not down)
         if down:
             log.warning("rate limit storage is unreachable (%s)", detail)
         else:
