@@ -152,6 +152,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=fail_open and redis,
     )
     limiter.request_filter(lambda: g.get("nsfw_open", False))
+    if redis:  # shared counters: their Redis is watched like the cache's (nsfw_dependency_up)
+        metrics.dependency_up("rate_limit_redis", True)
     limiter.init_app(app)
     app.extensions["nsfw_limiter"] = limiter
     app.after_request(_headers)

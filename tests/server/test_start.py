@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gunicorn_helpers import ROOT, free_port
+from gunicorn_helpers import ROOT, free_port
 
 HIDE_REVIEW_EXTRA = 'import sys\nsys.modules["sqlalchemy"] = sys.modules["alembic"] = None\n'
 
