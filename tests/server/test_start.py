@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from gunicorn_helpers import ROOT, free_port
 
 HIDE_REVIEW_EXTRA = 'import sys\nsys.modules["sqlalchemy"] = sys.modules["alembic"] = None\n'
