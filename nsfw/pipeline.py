@@ -49,7 +49,8 @@ class Classification:
     video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
     timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
     sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
-    pdq: Pdq | None = None  # the perceptual hash of the classified (for a video, the answered) frame
+    pdq: Pdq | None = None  # the perceptual hash of the answered frame (always set by the Detector)
+    frames_pdq: tuple = ()  # every classified frame's Pdq, in order (an animation's frames, a video's timeline)
 
 
 class Observer:
@@ -264,6 +265,8 @@ class Detector:
             frames=len(image.tensors),
             timings_ms=timings,
             size=len(data),
+            pdq=image.pdq[best_frame],
+            frames_pdq=image.pdq,
         )
 
     def _run_video(self, data: bytes, runner, deadline: float) -> Classification:
@@ -288,7 +291,7 @@ class Detector:
             probs = runner.predict(tensor)
             return probs, _ms(started)
 
-        def on_frame(tensor, t: float) -> bool:
+        def on_frame(tensor, t: float, pdq: Pdq) -> bool:
             future = self._cpu.submit(infer, tensor)
             try:
                 probs, ms = future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -297,7 +300,7 @@ class Detector:
                 raise DeadlineExceeded() from None
             spent[0] += ms
             scores = {name: float(p) for name, p in zip(runner.classes, probs)}
-            timeline.append({"t": t, "scores": scores})
+            timeline.append({"t": t, "scores": scores, "pdq": pdq})
             return stop_at is None or nsfw_score(scores) < stop_at
 
         prepared = self.decoders.prepare(data, runner.input_size, deadline, on_frame)
@@ -320,6 +323,8 @@ class Detector:
             size=len(data),
             video={**prepared.video, "frames_classified": len(timeline)},
             timeline=tuple(timeline),
+            pdq=worst["pdq"],
+            frames_pdq=tuple(frame["pdq"] for frame in timeline),
         )
 
 
@@ -332,8 +337,18 @@ def _encode(result: Classification) -> bytes:
 
 def _decode(raw: bytes) -> Classification:
     fields = json.loads(raw)
-    fields["timeline"] = tuple(fields.get("timeline") or ())
+    fields["timeline"] = tuple(_with_pdq(frame) for frame in fields.get("timeline") or ())
+    # an entry cached before hashes were computed has none: a KeyError, so it is computed again
+    fields["pdq"] = Pdq.parse(fields["pdq"])
+    fields["frames_pdq"] = tuple(Pdq.parse(value) for value in fields["frames_pdq"])
     return Classification(**fields, timings_ms={})
+
+
+def _with_pdq(frame: dict) -> dict:
+    """A video timeline item as cached (its hash a dict) as it was computed (a Pdq)."""
+    if frame.get("pdq") is not None:
+        return {**frame, "pdq": Pdq.parse(frame["pdq"])}
+    return frame
 
 
 def _name_os_thread(name: str) -> None:

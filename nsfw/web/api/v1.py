@@ -115,7 +115,10 @@ def result_json(source: str, result, thresholds: Thresholds) -> dict:
         "image": {"format": result.image_format, "width": result.width, "height": result.height},
         "timing_ms": result.timings_ms,
         "cached": result.cached,
+        "pdq": result.pdq.to_dict() if result.pdq is not None else None,
     }
+    if result.video is None and len(result.frames_pdq) > 1:  # an animation: every classified frame's hash
+        answer["frames_pdq"] = [pdq.to_dict() for pdq in result.frames_pdq]
     if result.video is not None:  # a video: what was sampled, and every classified frame's scores
         answer["video"] = {
             "duration_s": result.video["duration_s"],
@@ -125,5 +128,11 @@ def result_json(source: str, result, thresholds: Thresholds) -> dict:
             "frames_classified": result.video["frames_classified"],
             "frames_decoded": result.video["frames_decoded"],
         }
-        answer["timeline"] = [{"t": frame["t"], "scores": frame["scores"]} for frame in result.timeline]
+        answer["timeline"] = [_frame_json(frame) for frame in result.timeline]
     return answer
+
+
+def _frame_json(frame: dict) -> dict:
+    """One classified video frame: its time, its scores and its hash."""
+    pdq = frame.get("pdq")
+    return {"t": frame["t"], "scores": frame["scores"], "pdq": pdq.to_dict() if pdq is not None else None}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
 
 from nsfw import errors as e
+from nsfw.imaging.pdq import MIN_QUALITY
 from nsfw.models.registry import UnknownModel  # noqa: F401
 from nsfw.models.runner import ModelError  # noqa: F401
 from nsfw.verdict import (  # noqa: F401
@@ -152,12 +153,22 @@ SCHEMAS = {
             "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
             "cached": {"type": "boolean"},
             "video": {"$ref": "#/components/schemas/Video"},
+            "pdq": {
+                "oneOf": [{"$ref": "#/components/schemas/Pdq"}, {"type": "null"}],
+                "description": "the perceptual hash of the answered frame",
+            },
+            "frames_pdq": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Pdq"},
+                "description": "an animation's classified frames' hashes, in order",
+            },
             "timeline": {
                 "type": "array",
                 "items": closed(
                     {
                         "t": {"type": "number", "description": "seconds"},
                         "scores": {"$ref": "#/components/schemas/Scores"},
+                        "pdq": {"oneOf": [{"$ref": "#/components/schemas/Pdq"}, {"type": "null"}]},
                     }
                 ),
                 "description": "a video's classified frames in order; `scores` above are the worst frame's",
@@ -182,6 +193,19 @@ SCHEMAS = {
             "cached",
         ],
         description="one image (or video) classified",
+    ),
+    "Pdq": closed(
+        {
+            "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "256 bits, ThreatExchange's hex"},
+            "quality": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 100,
+                "description": f"PDQ's quality; below {MIN_QUALITY} the hash matches nothing",
+            },
+        },
+        required=["hash", "quality"],
+        description="a PDQ perceptual hash (docs/known-content.md)",
     ),
     "Video": closed(
         {
