@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
@@ -133,6 +134,11 @@ class Detector:
         runner = self.models.get(model)  # an unknown model fails before any download
         deadline = deadline or self.deadline()
         started = time.perf_counter()
+        data = self.download(url, deadline)
+        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
+
+    def download(self, url: str, deadline: float) -> bytes:
+        """The body at ``url``, under the worker's NSFW_MAX_DOWNLOADS and the byte caps."""
         if not self._downloads.acquire(blocking=False):
             raise Overloaded("too many downloads in progress")
         try:
@@ -142,7 +148,7 @@ class Detector:
             self._downloads.release()
         for observer in self._observers:
             observer.fetched(len(data))
-        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
+        return data
 
     def classify_bytes(
         self, data: bytes | BinaryIO, model: str | None = None, deadline: float | None = None
@@ -162,11 +168,20 @@ class Detector:
         self.models.get(model)  # an unknown model fails the whole request, before any work
         deadline = deadline or self.deadline()
 
+        def classify(source):
+            if isinstance(source, str):
+                return self.classify_url(source, model, deadline)
+            return self.classify_bytes(source, model, deadline)
+
+        return self.each(sources, classify)
+
+    def each(self, sources: list, work: Callable) -> list:
+        """``work(source)`` for every source, at most NSFW_BATCH_CONCURRENCY at a time, in order; a
+        ServiceError (or, for a bug, a plain one) in place of what failed."""
+
         def one(source):
             try:
-                if isinstance(source, str):
-                    return self.classify_url(source, model, deadline)
-                return self.classify_bytes(source, model, deadline)
+                return work(source)
             except ServiceError as exc:
                 return exc
             except Exception:  # a bug must cost one item, not the batch
@@ -275,11 +290,7 @@ class Detector:
         With NSFW_VIDEO_STOP_AT_ADULT the first frame whose nsfw score reaches the adult
         threshold stops the decoder: no further frame is decoded or classified.
         """
-        if not video.available():
-            raise VideoUnsupported(
-                "this service was installed without video support: install the 'video' extra "
-                "(pip install 'nsfw-service[video]')"
-            )
+        require_video()
         submitted = time.perf_counter()
         timeline, spent = [], [0.0]
         stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None
@@ -325,6 +336,15 @@ class Detector:
             timeline=tuple(timeline),
             pdq=worst["pdq"],
             frames_pdq=tuple(frame["pdq"] for frame in timeline),
+        )
+
+
+def require_video() -> None:
+    """VideoUnsupported unless PyAV is installed."""
+    if not video.available():
+        raise VideoUnsupported(
+            "this service was installed without video support: install the 'video' extra "
+            "(pip install 'nsfw-service[video]')"
         )
 
 

@@ -239,6 +239,62 @@ SCHEMAS = {
             }
         }
     ),
+    "HashRequest": {
+        "type": "object",
+        "description": 'exactly one of "url", "urls", "image" or "images"',
+        "properties": {
+            "url": URL,
+            "urls": {"type": "array", "items": URL, "minItems": 1},
+            "image": BASE64,
+            "images": {"type": "array", "items": BASE64, "minItems": 1},
+        },
+        "oneOf": [{"title": key, "required": [key]} for key in ("url", "urls", "image", "images")],
+        "examples": [{"image": TINY_PNG}],
+    },
+    "Hashes": closed(
+        {
+            "source": {"type": "string", "description": "the URL, the file name, image[i] or body"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the bytes"},
+            "pdq": {"$ref": "#/components/schemas/Pdq"},
+            "frames": {"type": "integer", "minimum": 1, "description": "frames hashed"},
+            "image": closed(
+                {
+                    "format": {"type": "string", "enum": FORMATS + VIDEO_FORMATS},
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                }
+            ),
+            "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "frames_pdq": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Pdq"},
+                "description": "an animation's hashed frames, in order (the ones /v1/classify classifies)",
+            },
+            "timeline": {
+                "type": "array",
+                "items": closed(
+                    {"t": {"type": "number", "description": "seconds"}, "pdq": {"$ref": "#/components/schemas/Pdq"}}
+                ),
+                "description": "a video's sampled frames, in order",
+            },
+        },
+        required=["source", "sha256", "pdq", "frames", "image", "timing_ms"],
+        description="one image's (or video's) perceptual hashes; `pdq` is the first frame's",
+    ),
+    "HashResponse": closed(
+        {
+            "results": {
+                "type": "array",
+                "description": "one item per input, in input order",
+                "items": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Hashes"},
+                        {"$ref": "#/components/schemas/ItemError"},
+                    ]
+                },
+            }
+        }
+    ),
     "ClassifyRequest": {
         "type": "object",
         "description": 'exactly one of "url", "urls", "image" or "images", and optional options',
