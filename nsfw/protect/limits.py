@@ -41,7 +41,7 @@ class ImageCounter:
         self.max_batch = max_batch
 
     def images(self, req) -> int:
-        if req.endpoint != "v1.classify":
+        if req.endpoint not in ("v1.classify", "v1.hash_images"):
             return 1  # /predict, /compute: one image; /v1/models: one unit
         count = 1
         mimetype = req.mimetype or ""
