@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import re
 from collections.abc import Iterable, Iterator
 
@@ -119,11 +118,9 @@ def write(entries: Iterable[Entry]) -> Iterator[str]:
     """A list as CSV lines (``pdq,distance,quality``), as ``read`` takes it back."""
     yield "pdq,distance,quality\n"
     for entry in entries:
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerow(
-            [entry.pdq, "" if entry.distance is None else entry.distance, "" if entry.quality is None else entry.quality]
-        )
-        yield out.getvalue()
+        distance = "" if entry.distance is None else entry.distance
+        quality = "" if entry.quality is None else entry.quality
+        yield f"{entry.pdq},{distance},{quality}\n"
 
 
 def _shown(text: str) -> str:

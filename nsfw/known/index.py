@@ -26,7 +26,6 @@ MAX_RADIUS = 3 * CHUNKS - 1  # probes stay within 2 bits of a chunk (137 per chu
 DEFAULT = 255  # a row without a radius of its own
 
 
-
 def _masks(within: int) -> np.ndarray:
     """Every 16-bit value with at most ``within`` bits set: the variants probed for one chunk."""
     values = [0]
