@@ -84,11 +84,22 @@ def classify():
             observability.note(outcome, item.url)
             result = result_json(item.source, outcome, thresholds)
             if reviewing:
-                decision = decisions.get(outcome.sha256)
-                result["verdict"] = decision or result["verdict"]
-                result["decided_by"] = "review" if decision else "model"
+                decide(result, decisions.get(outcome.sha256), outcome.match)
             results.append(result)
     return jsonify(results=results)
+
+
+def decide(result: dict, decision: str | None, match) -> None:
+    """Who decides the verdict, in the documented precedence (``reject`` lists have answered 403 before):
+    a reviewer's decision of these bytes, the decision a near-duplicate follows, an ``adult``/``safe``
+    list, the model."""
+    if decision is not None:
+        result["verdict"], result["decided_by"] = decision, "review"
+    elif match is not None:
+        result["verdict"], result["decided_by"] = match.verdict, match.source
+        result["match"] = match.to_dict()
+    else:
+        result["decided_by"] = "model"
 
 
 @bp.get("/models")

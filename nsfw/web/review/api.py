@@ -78,7 +78,11 @@ def init_app(app: Flask, settings) -> None:
             log.warning("NSFW_REVIEW=%s but NSFW_REVIEWERS_FILE names no reviewer: nobody can decide", settings.review)
         current.set_review(app, review_)
         detector.observe(review_)
+        detector.match_with(review_.known)  # reject lists before inference; decisions and lists in answers
     app.register_blueprint(bp)
+    from nsfw.web.review import lists  # its views use this module's reviewer check
+
+    app.register_blueprint(lists.bp)
 
 
 def reviewer() -> str:
@@ -104,6 +108,9 @@ def _reviewed(view):
             raise ReviewUnavailable() from None
 
     return public(wrapper)  # reviewer tokens, not API keys nor the images' rate limit
+
+
+reviewed = _reviewed  # for the other reviewer-token blueprints (hash lists)
 
 
 def _item_json(item, with_history: bool = False) -> dict:
