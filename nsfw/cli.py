@@ -20,7 +20,7 @@ from nsfw.batch.options import positive_int
 from nsfw.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "serve", "models", "keygen", "bulk", "reviewer", "db")
+COMMANDS = ("classify", "serve", "models", "keygen", "bulk", "reviewer", "db", "hashes")
 GUNICORN_CONFIG = "python:nsfw.server.gunicorn_conf"
 WSGI_APP = "nsfw:create_app()"
 
@@ -51,6 +51,8 @@ commands (`%(prog)s COMMAND --help` for each):
   db upgrade|current|prune
                          create or migrate the review database (NSFW_DATABASE_URL),
                          show its revision, or apply NSFW_REVIEW_RETENTION_DAYS now
+  hashes import|export|list|remove
+                         manage the hash lists (known content) in that database
 """
 
 OUTPUT = """\
@@ -251,6 +253,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     from nsfw.batch import bulk  # its options live with it; Ray itself is imported only when it runs
 
     bulk.add_parser(commands, prog, formatter)
+    from nsfw import hashes_cli  # `nsfw hashes`: the hash lists
+
+    hashes_cli.add_parser(commands, prog, formatter)
     return parser
 
 
