@@ -239,13 +239,13 @@ class Detector:
             key += ("fast",)
         result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline, computed))
         if cached:
-            self._reject(result.pdq)  # a list may have been added since it was cached
+            self._reject(_hashes(result))  # a list may have been added since it was cached
             result = dataclasses.replace(
                 result, cached=True, timings_ms={**timings, "cache": _ms(started)}, sha256=digest.hex()
             )
         else:
             if result.video is not None:  # a video's hash is known once its frames are classified
-                self._reject(result.pdq)
+                self._reject(_hashes(result))
             result = dataclasses.replace(result, timings_ms={**timings, **result.timings_ms}, sha256=digest.hex())
         if self._matcher is not None and result.pdq is not None:
             result = dataclasses.replace(result, match=self._matcher.match(result.pdq))
@@ -256,21 +256,23 @@ class Detector:
                 log.exception("an observer of classifications failed")
         return result
 
-    def _reject(self, pdq: Pdq | None) -> None:
-        """ListedContent when ``pdq`` is on a ``reject`` list: nothing of the image goes further."""
-        if self._matcher is None or pdq is None:
+    def _reject(self, hashes) -> None:
+        """ListedContent when any frame's hash is on a ``reject`` list: nothing of the image goes further.
+        The log line names the hash and the list, never the URL or a byte of the image."""
+        if self._matcher is None:
             return
-        found = self._matcher.rejected(pdq)
-        if found is not None:
-            log.info("listed content refused: pdq %s on list %s at %d bits", pdq.hash, found.list, found.distance)
-            raise ListedContent(found.to_dict())
+        for pdq in hashes:
+            found = self._matcher.rejected(pdq)
+            if found is not None:
+                log.info("listed content refused: pdq %s on list %s at %d bits", pdq.hash, found.list, found.distance)
+                raise ListedContent(found.to_dict())
 
     def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
         if video_headers.sniff(data[: video_headers.HEAD_BYTES]):
             return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
-        self._reject(getattr(image, "pdq", None))  # before inference: a listed image is never classified
+        self._reject(getattr(image, "pdq", None) or ())  # before inference: a listed image is never classified
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
 
         def infer():
@@ -375,6 +377,12 @@ def _decode(raw: bytes) -> Classification:
     fields = json.loads(raw)
     fields["timeline"] = tuple(fields.get("timeline") or ())
     return Classification(**fields, timings_ms={})
+
+
+def _hashes(result: Classification) -> tuple:
+    """Every classified frame's hash (an animation's, a video's), or the answered frame's."""
+    frames = getattr(result, "frames_pdq", ())
+    return tuple(frames) or ((result.pdq,) if result.pdq is not None else ())
 
 
 def _name_os_thread(name: str) -> None:

@@ -178,7 +178,6 @@ class Settings:
     review_webhook_backoff: float = 2.0  # seconds before the first retry, doubled for each next one
     # known content (nsfw/known, nsfw/review/known.py): decisions follow near-duplicates; hash lists
     match_distance: int = 31  # NSFW_MATCH_DISTANCE: PDQ bits within which a hash matches a decision or list entry
-    match_min_quality: int = 50  # NSFW_MATCH_MIN_QUALITY: PDQ quality below which a hash never matches (flat is 0)
     match_refresh_s: float = 5.0  # NSFW_MATCH_REFRESH_S: seconds between each worker's checks for new decisions/lists
     # reviewer page (nsfw/web/review_page.py): the key that signs reviewers' session cookies
     # None: the gunicorn master makes one for its workers; never in a repr (a log line, a traceback)
@@ -341,7 +340,6 @@ class Settings:
             ),
             # known content
             match_distance=read.number("NSFW_MATCH_DISTANCE", defaults.match_distance, int, low=0, high=47),
-            match_min_quality=read.number("NSFW_MATCH_MIN_QUALITY", defaults.match_min_quality, int, low=1, high=100),
             match_refresh_s=read.number("NSFW_MATCH_REFRESH_S", defaults.match_refresh_s, float, low=0.05, high=10.0),
             # reviewer page
             secret_key=env.get("NSFW_SECRET_KEY") or None,

@@ -28,6 +28,7 @@ from nsfw.review.hashlists import HashLists, versions
 from nsfw.review.store import ReviewStore
 
 log = logging.getLogger(__name__)
+MIN_QUALITY = 50  # PDQ's authors discard hashes below this (a flat colour scores 0); they match nothing
 FIRST_LOAD_WAIT_S = 5.0  # the first request of a worker waits this long, at most, for the first load
 
 
@@ -50,7 +51,7 @@ _EMPTY = _Part(HashIndex(np.zeros((0, 32), np.uint8)), np.zeros(0, np.uint8), np
 class KnownContent(Matcher):
     """Decisions and lists for the Detector; ``refresh`` (tests, the thread) reloads what changed."""
 
-    def __init__(self, store: ReviewStore, distance: int = 31, min_quality: int = 50, refresh_s: float = 5.0):
+    def __init__(self, store: ReviewStore, distance: int = 31, refresh_s: float = 5.0, min_quality: int = MIN_QUALITY):
         self.store = store
         self.lists = HashLists(store.engine)
         self.distance = distance
@@ -65,7 +66,7 @@ class KnownContent(Matcher):
 
     @classmethod
     def from_settings(cls, settings, store: ReviewStore) -> KnownContent:
-        return cls(store, settings.match_distance, settings.match_min_quality, settings.match_refresh_s)
+        return cls(store, settings.match_distance, settings.match_refresh_s)
 
     @property
     def engine(self) -> Engine:
