@@ -61,7 +61,7 @@ def read(text: str) -> list[Entry]:
     if first is None:
         return []
     head = lines[first]
-    if "," in head or "\t" in head:
+    if "," in head or "\t" in head or head.strip().lower() in HASH_COLUMNS:  # a header, even of one column
         entries = _delimited(lines, first, "\t" if "\t" in head else ",")
     else:
         entries = _plain(lines)
