@@ -43,7 +43,7 @@ def bump(conn: Connection, name: str) -> None:
 
 def versions(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return dict(conn.execute(select(VERSIONS.c.name, VERSIONS.c.version)).tuples().all())
+        return {name: version for name, version in conn.execute(select(VERSIONS.c.name, VERSIONS.c.version))}
 
 
 class HashLists:
@@ -117,7 +117,7 @@ class HashLists:
             ENTRIES.join(LISTS, LISTS.c.id == ENTRIES.c.list_id)
         )
         with self.engine.connect() as conn:
-            return conn.execute(query).tuples().all()
+            return [tuple(row) for row in conn.execute(query)]
 
 
 def _insert(conn: Connection, list_id: int, entries: list[Entry]) -> None:

@@ -377,7 +377,7 @@ class ReviewStore:
             ITEMS.c.pdq_quality >= min_quality,
         )
         with self.engine.connect() as conn:
-            return conn.execute(query).tuples().all()
+            return [tuple(row) for row in conn.execute(query)]
 
     def counts(self) -> dict[str, int]:
         query = select(ITEMS.c.decision.is_(None).label("pending"), func.count()).group_by("pending")
