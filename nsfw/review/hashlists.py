@@ -43,7 +43,8 @@ def bump(conn: Connection, name: str) -> None:
 
 def versions(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {name: version for name, version in conn.execute(select(VERSIONS.c.name, VERSIONS.c.version))}
+        rows = conn.execute(select(VERSIONS.c.name, VERSIONS.c.version))
+        return {name: version for name, version in rows}
 
 
 class HashLists:

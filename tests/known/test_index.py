@@ -28,7 +28,7 @@ def codes():
 def test_search_equals_a_linear_scan(codes, radius):
     index = HashIndex(codes)
     rng = np.random.default_rng(radius)
-    for trial in range(60):
+    for _ in range(60):
         query = flipped(codes[rng.integers(len(codes))], int(rng.integers(0, 48)), rng)
         rows, found = index.search(query, radius)
         scan = distances(codes, query)

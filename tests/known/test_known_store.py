@@ -102,8 +102,9 @@ def test_decisions_follow_near_duplicates_before_lists(store, known):
 
     # the near-duplicate is queued decided, following the item; it is no source itself (no chains)
     follower = dataclasses.replace(
-        sighting(2), pdq=near(decided, 20), pdq_quality=100, follows=item.id, follows_decision="adult", match_distance=20
+        sighting(2), pdq=near(decided, 20), pdq_quality=100, follows=item.id, follows_decision="adult"
     )
+    follower = dataclasses.replace(follower, match_distance=20)
     store.record(follower)
     queued = store.get_by_sha256(sighting(2).sha256)
     assert (queued.decision, queued.follows, queued.match_distance) == ("adult", item.id, 20)
