@@ -43,8 +43,8 @@ def bump(conn: Connection, name: str) -> None:
 
 def versions(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        rows = conn.execute(select(VERSIONS.c.name, VERSIONS.c.version))
-        return {name: version for name, version in rows}
+        rows = conn.execute(select(VERSIONS.c.name, VERSIONS.c.version)).all()
+        return {row[0]: row[1] for row in rows}
 
 
 class HashLists:
