@@ -14,9 +14,9 @@ caller imports all of a file or none of it.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import re
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from nsfw.errors import InvalidHashList
 from nsfw.known.index import MAX_RADIUS
@@ -27,9 +27,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One hash of a list: 64 lowercase hex digits, its own distance and PDQ quality when given."""
+class Entry(NamedTuple):
+    """One hash of a list: 64 lowercase hex digits, its own distance and PDQ quality when given.
+    A tuple, not a dataclass: a million of them are made in an import."""
 
     pdq: str
     distance: int | None = None

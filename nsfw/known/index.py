@@ -68,12 +68,12 @@ class HashIndex:
         own = None if self.radii is None else self.radii[self.radii != DEFAULT]
         self.widest = int(own.max()) if own is not None and len(own) else 0  # the widest own radius
         count = len(codes)
-        keys = codes.view(">u2").astype(np.uint32)  # (N, 16) chunk values, big-endian as the hex reads
+        keys = codes.view(">u2").astype(np.uint16)  # (N, 16) chunk values, big-endian as the hex reads
         self._rows = np.empty((CHUNKS, count), dtype=np.uint32)
-        self._offsets = np.empty((CHUNKS, 65537), dtype=np.int64)
+        self._offsets = np.empty((CHUNKS, 65537), dtype=np.uint32)  # 4 MB: fewer than 2**32 rows
         for chunk in range(CHUNKS):
             column = keys[:, chunk]
-            self._rows[chunk] = np.argsort(column, kind="stable")
+            self._rows[chunk] = np.argsort(column, kind="stable")  # a radix sort, for 16-bit keys
             self._offsets[chunk, 0] = 0
             np.cumsum(np.bincount(column, minlength=65536), out=self._offsets[chunk, 1:])
         self._flat_rows = self._rows.reshape(-1)
@@ -98,8 +98,8 @@ class HashIndex:
         query = np.asarray(query, dtype=np.uint8).reshape(BYTES)
         keys = query.view(">u2").astype(np.uint32)  # (16,)
         probes = keys[:, None] ^ _MASKS[probe // CHUNKS][None, :]  # (16, P) values to look up
-        starts = np.take_along_axis(self._offsets, probes.astype(np.int64), axis=1).reshape(-1)
-        ends = np.take_along_axis(self._offsets, probes.astype(np.int64) + 1, axis=1).reshape(-1)
+        starts = np.take_along_axis(self._offsets, probes.astype(np.int64), axis=1).reshape(-1).astype(np.int64)
+        ends = np.take_along_axis(self._offsets, probes.astype(np.int64) + 1, axis=1).reshape(-1).astype(np.int64)
         lengths = ends - starts
         total = int(lengths.sum())
         if total == 0:

@@ -12,11 +12,13 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 
+import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from nsfw.errors import HashListNotFound
 from nsfw.known.hashes import Entry, check_action, check_name
+from nsfw.known.index import DEFAULT
 from nsfw.review.tables import HashList, HashListEntry, KnownVersion
 
 LISTS = HashList.__table__
@@ -88,6 +90,11 @@ class HashLists:
         with self.engine.connect() as conn:
             return [ListInfo(*row) for row in conn.execute(query)]
 
+    def actions(self) -> dict[str, str]:
+        """Every list's name and action."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(LISTS.c.name, LISTS.c.action)).all())
+
     def get(self, name: str) -> ListInfo:
         for info in self.lists():
             if info.name == name:
@@ -112,13 +119,24 @@ class HashLists:
                 return
             last = rows[-1].id
 
-    def everything(self) -> list[tuple[str, str, str, int | None, int | None]]:
-        """``(list name, action, pdq, distance, quality)`` of every entry of every list: what a matcher loads."""
-        query = select(LISTS.c.name, LISTS.c.action, ENTRIES.c.pdq, ENTRIES.c.distance, ENTRIES.c.quality).select_from(
-            ENTRIES.join(LISTS, LISTS.c.id == ENTRIES.c.list_id)
+    def loaded(self, reject: bool, min_quality: int) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+        """What a matcher loads of the ``reject`` lists (or of the others): ``(hexes, radii, names, labels)``,
+        each entry's hash, own distance (``index.DEFAULT`` when none), and its list as a position in ``names``.
+
+        Through the driver, one query, no ORM rows: a million entries load in about a second."""
+        where = "l.action = 'reject'" if reject else "l.action <> 'reject'"
+        query = (
+            f"SELECT e.list_id, e.pdq, COALESCE(e.distance, {DEFAULT}) FROM hash_list_entries e "
+            f"JOIN hash_lists l ON l.id = e.list_id WHERE {where} AND COALESCE(e.quality, 100) >= {int(min_quality)}"
         )
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query)]
+            names = dict(conn.execute(select(LISTS.c.id, LISTS.c.name)).all())
+            rows = conn.exec_driver_sql(query).cursor.fetchall()
+        if not rows:
+            return [], np.zeros(0, np.uint8), [], np.zeros(0, np.int64)
+        ids, hexes, radii = zip(*rows, strict=True)
+        unique, labels = np.unique(np.array(ids, dtype=np.int64), return_inverse=True)
+        return list(hexes), np.array(radii, dtype=np.uint8), [names[i] for i in unique.tolist()], labels
 
 
 def _insert(conn: Connection, list_id: int, entries: list[Entry]) -> None:

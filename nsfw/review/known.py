@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from nsfw.imaging.pdq import Pdq
-from nsfw.known.index import DEFAULT, HashIndex, codes_from_hex
+from nsfw.known.index import HashIndex, codes_from_hex
 from nsfw.known.match import Match
 from nsfw.pipeline import Matcher
 from nsfw.review.hashlists import HashLists, versions
@@ -130,10 +130,16 @@ class KnownContent(Matcher):
         return _Part(index, verdicts, np.array(ids, dtype=np.int64))
 
     def _load_lists(self) -> tuple[_Part, _Part]:
-        rows = [row for row in self.lists.everything() if row[4] is None or row[4] >= self.min_quality]
-        reject = [row for row in rows if row[1] == "reject"]
-        others = [row for row in rows if row[1] != "reject"]
-        return _list_part(reject), _list_part(others)
+        return self._list_part(reject=True), self._list_part(reject=False)
+
+    def _list_part(self, reject: bool) -> _Part:
+        hexes, radii, names, labels = self.lists.loaded(reject, self.min_quality)
+        if not hexes:
+            return _EMPTY
+        actions = self.lists.actions()
+        per_list = np.array([VERDICTS.index(actions[name]) for name in names], dtype=np.uint8)
+        index = HashIndex(codes_from_hex(hexes), radii)
+        return _Part(index, per_list[labels], labels.astype(np.uint32), tuple(names))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -154,16 +160,3 @@ class KnownContent(Matcher):
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def _list_part(rows: list) -> _Part:
-    if not rows:
-        return _EMPTY
-    names, actions, hexes, radii, _quality = zip(*rows, strict=True)
-    own = np.array([DEFAULT if r is None else r for r in radii], dtype=np.uint8)
-    index = HashIndex(codes_from_hex(list(hexes)), own)
-    unique = tuple(dict.fromkeys(names))
-    position = {name: i for i, name in enumerate(unique)}
-    labels = np.array([position[name] for name in names], dtype=np.uint16)
-    verdicts = np.array([VERDICTS.index(action) for action in actions], dtype=np.uint8)
-    return _Part(index, verdicts, labels, unique)
