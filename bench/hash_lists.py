@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from nsfw.imaging.pdq import Pdq  # noqa: E402
 from nsfw.known import hashes  # noqa: E402
-from nsfw.known.index import HashIndex, distances  # noqa: E402
+from nsfw.known.index import distances  # noqa: E402
 from nsfw.review import schema  # noqa: E402
 from nsfw.review.hashlists import HashLists  # noqa: E402
 from nsfw.review.known import KnownContent  # noqa: E402

@@ -25,8 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from nsfw.batch import records
-from nsfw.batch.bulk_io import SOURCE, Output, UsageError, list_sources
+from nsfw.batch.bulk_io import SOURCE, Output, list_sources
 from nsfw.batch.options import positive_float, positive_int
+from nsfw.errors import UsageError
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ try:
     from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 except ImportError:  # without the extra there is no database, so nothing can raise it
 
-    class DatabaseError(Exception):
+    class DatabaseError(Exception):  # type: ignore[no-redef]
         """Stands in for SQLAlchemyError where the review extra is not installed; never raised."""
 
 

@@ -32,7 +32,7 @@ from nsfw.review.known import KnownContent
 from nsfw.review.reviewers import Reviewers
 from nsfw.review.store import Decision, Item, ReviewStore, Sighting
 from nsfw.review.webhook import Webhook
-from nsfw.verdict import Thresholds, verdict
+from nsfw.verdict import Thresholds, Verdict, verdict
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Review(Observer):
     def classified(self, result, url: str | None, model_input) -> None:
         """A sighting for the queue, if NSFW_REVIEW asks for it; never blocks."""
         model_verdict = verdict(result.scores, self.thresholds)
-        if self.mode == "unknown" and model_verdict != "unknown":
+        if self.mode == "unknown" and model_verdict != Verdict.UNKNOWN:
             return
         match, pdq = result.match, result.pdq
         if match is not None and match.source == "list":

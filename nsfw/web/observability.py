@@ -75,7 +75,7 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     # One look-up of the request behind the proxy: each ``request.x`` goes through werkzeug's
     # LocalProxy and its context variable, a dozen of them per request otherwise.
-    req = request._get_current_object()
+    req = request._get_current_object()  # type: ignore[attr-defined]
     ctx = g._get_current_object()
     rid = request_id()
     response.headers[request_ids.HEADER] = rid
@@ -122,7 +122,7 @@ def _fields(req, ctx, route: str, path: str, status: int, code, seconds, rid: st
             fields["url"] = url
         else:
             fields["verdicts"] = dict(collections.Counter(v for _, v, _ in results))
-            totals = collections.Counter()
+            totals: collections.Counter[str] = collections.Counter()
             for result, _, _ in results:
                 totals.update(result.timings_ms)
             fields["timings_ms"] = {stage: round(ms, 3) for stage, ms in totals.items()}

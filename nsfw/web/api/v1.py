@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from nsfw.errors import MissingURL, ServiceError
-from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
-from nsfw.web import current, inputs, observability
-from nsfw.web.current import detector
-from nsfw.web.openapi.schemas import (
-    BODY_TOO_LARGE,
-    THRESHOLD,
+from nsfw.errors import (
     BatchTooLarge,
     InvalidRequest,
     InvalidThresholds,
+    MissingURL,
     ModelError,
+    ServiceError,
     UnknownModel,
 )
+from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
+from nsfw.web import current, inputs, observability
+from nsfw.web.current import detector
+from nsfw.web.openapi.schemas import BODY_TOO_LARGE, THRESHOLD
 from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")

@@ -11,21 +11,19 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
 
 from nsfw import errors as e
-from nsfw.models.registry import UnknownModel  # noqa: F401
-from nsfw.models.runner import ModelError  # noqa: F401
 from nsfw.verdict import (  # noqa: F401
+    DECISIONS,
     NSFW_CLASSES,
     SAFE_CLASSES,
     SUBCATEGORIES,
     UNMAPPED_SUBCATEGORIES,
     V1_SUBCATEGORIES,
-    InvalidThresholds,
+    Verdict,
 )
-from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
 from nsfw.web.openapi.known_schemas import KNOWN_SCHEMAS, REVIEW_ITEM_KNOWN
 
 CLASSES = sorted(SUBCATEGORIES)
-VERDICTS = ["adult", "safe", "unknown"]
+VERDICTS = [v.value for v in Verdict]
 FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"]  # what decode.sniff_format recognises
 
 # Error groups that views name in @doc(errors=...). Werkzeug's own errors are
@@ -45,11 +43,8 @@ VIDEO_ERRORS = (
 DECODE_ERRORS = (*DECODE_ERRORS, *VIDEO_ERRORS)
 ADMISSION_ERRORS = (e.Overloaded, e.DeadlineExceeded)  # the worker is full, or the request ran out of time
 DECODE_ERRORS = (*DECODE_ERRORS, e.ListedContent)  # a reject-listed hash is known once decoded
-ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, InvalidBase64, e.ServiceError)
+ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, e.InvalidBase64, e.ServiceError)
 BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
-# Re-exported so a view's @doc needs one import: BatchTooLarge, InvalidRequest,
-# InvalidThresholds, ModelError, NotFound, TooLarge, UnknownModel.
-TooLarge = e.TooLarge
 
 
 def codes(classes) -> list[str]:
@@ -99,7 +94,7 @@ def error_body(code_enum: list[str]) -> dict:
     return closed({"error": error_object(code_enum)})
 
 
-DECISION = {"enum": ["adult", "safe", None]}
+DECISION = {"enum": [*(d.value for d in DECISIONS), None]}
 REVIEW_ITEM = {
     "id": {"type": "integer", "minimum": 1},
     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the image's bytes"},
