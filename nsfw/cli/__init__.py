@@ -6,7 +6,7 @@
 
 ``python -m nsfw`` is the same command. ``nsfw --help`` explains the output, the
 exit codes and the environment. Each command's parser lives beside its run function,
-one module per group (classify, serve and models, keygen and reviewer, db; bulk in
+one module per group (classify, serve and models, keygen and reviewer, db, hashes; bulk in
 nsfw/batch/bulk.py); this module only assembles them and maps errors to exit codes.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nsfw.cli import classify, db, serve, tokens
+from nsfw.cli import classify, db, hashes, serve, tokens
 from nsfw.cli.texts import DESCRIPTION, EPILOG, USAGE
 from nsfw.settings import ConfigError
 
@@ -52,9 +52,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     serve.add_parsers(commands, prog, formatter)
     tokens.add_parsers(commands, prog, formatter)
     db.add_parser(commands, prog, formatter)
-    from nsfw import hashes_cli  # `nsfw hashes`: the hash lists of known content
-
-    hashes_cli.add_parser(commands, prog, formatter)
+    hashes.add_parser(commands, prog, formatter)
     from nsfw.batch import bulk  # its options live with it; Ray itself is imported only when it runs
 
     bulk.add_parser(commands, prog, formatter)
