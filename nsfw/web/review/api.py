@@ -115,6 +115,8 @@ reviewed = _reviewed  # for the other reviewer-token blueprints (hash lists)
 
 def _item_json(item, with_history: bool = False) -> dict:
     fields = item.to_dict()
+    if fields["has_thumbnail"] and review().listed(item):  # a reject list names it: never shown
+        fields["has_thumbnail"] = False
     if with_history:
         fields["history"] = [decision.to_dict() for decision in review().history(item.id)]
     return fields
