@@ -69,7 +69,7 @@ def test_near_duplicates_follow_a_decision_and_unrelated_images_never_match(serv
         for kind, data in variants(path).items():
             answer = upload(service, data)
             match = answer.get("match")
-            assert match is not None, f"{path.name} {kind} followed no decision"
+            assert match is not None, f"{path.name} {kind} followed no decision: {answer}"
             assert answer["verdict"] == "adult" and answer["decided_by"] == "review"
             assert match["source"] == "review" and 0 <= match["distance"] <= MAX_DISTANCE
             false_matches += match["item"] != decided[path.name]

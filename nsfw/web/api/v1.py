@@ -92,7 +92,10 @@ def classify():
 def decide(result: dict, decision: str | None, match) -> None:
     """Who decides the verdict, in the documented precedence (``reject`` lists have answered 403 before):
     a reviewer's decision of these bytes, the decision a near-duplicate follows, an ``adult``/``safe``
-    list, the model."""
+    list, the model. A near-duplicate queued as following a decision has that decision for its exact bytes
+    too (written as this answer is made): it is answered with its match."""
+    if match is not None and match.source == "review" and decision == match.verdict:
+        decision = None
     if decision is not None:
         result["verdict"], result["decided_by"] = decision, "review"
     elif match is not None:
