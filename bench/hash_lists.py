@@ -1,7 +1,7 @@
 """Hash lists at scale: import, load, lookup and memory, next to a linear scan.
 
     .venv/bin/python bench/hash_lists.py                    # 1,000,000 hashes, about a minute
-    .venv/bin/python bench/hash_lists.py --count 10000000   # 10 M: about 1.5 GB of memory
+    .venv/bin/python bench/hash_lists.py --count 10000000 --index-only   # 10 M: the index alone, about 2 GB
     .venv/bin/python bench/hash_lists.py --faiss            # faiss-cpu's IndexBinaryMultiHash too, if installed
 
 Random PDQ hashes (the worst case for an index is uneven chunk values; random ones are even) are
@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from nsfw.imaging.pdq import Pdq  # noqa: E402
 from nsfw.known import hashes  # noqa: E402
-from nsfw.known.index import distances  # noqa: E402
+from nsfw.known.index import HashIndex, distances  # noqa: E402
 from nsfw.review import schema  # noqa: E402
 from nsfw.review.hashlists import HashLists  # noqa: E402
 from nsfw.review.known import KnownContent  # noqa: E402
@@ -77,9 +77,13 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=2000)
     parser.add_argument("--scans", type=int, default=30, help="linear scans timed (each reads every hash)")
     parser.add_argument("--faiss", action="store_true")
+    parser.add_argument("--index-only", action="store_true", help="no database: build the index from memory")
     args = parser.parse_args()
     rng = np.random.default_rng(20)
     codes = rng.integers(0, 256, (args.count, 32), dtype=np.uint8)
+    if args.index_only:
+        bench_index(codes, rng, args)
+        return
     work = Path(tempfile.mkdtemp(prefix="nsfw-bench-lists-"))
     try:
         print(f"{args.count:,} random PDQ hashes; radius {RADIUS}; cpu {os.cpu_count()}", flush=True)
@@ -130,6 +134,24 @@ def main() -> None:
         store.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_index(codes: np.ndarray, rng: np.random.Generator, args: argparse.Namespace) -> None:
+    """The index alone (what a worker holds), without the import and the load."""
+    before = rss_mb()
+    started = time.perf_counter()
+    index = HashIndex(codes)
+    print(
+        f"{args.count:,} hashes, index only: build {time.perf_counter() - started:.1f} s; "
+        f"{index.nbytes / args.count:.1f} bytes/hash; RSS +{rss_mb() - before:.0f} MB",
+        flush=True,
+    )
+    near = [flipped(codes[rng.integers(args.count)], RADIUS, rng) for _ in range(args.lookups // 2)]
+    queries = near + [rng.integers(0, 256, 32, dtype=np.uint8) for _ in range(args.lookups - len(near))]
+    wall, cpu = timed(queries, lambda q: index.search(q, RADIUS))
+    print(f"lookup (HashIndex.search): wall {percentiles(wall)}; cpu {percentiles(cpu)}")
+    wall, cpu = timed(queries[: args.scans], lambda q: np.flatnonzero(distances(codes, q) <= RADIUS))
+    print(f"linear scan: wall {percentiles(wall)}; cpu {percentiles(cpu)}")
 
 
 def bench_faiss(codes: np.ndarray, queries: list) -> None:
