@@ -176,6 +176,8 @@ class Settings:
     review_webhook_secret: str | None = None
     review_webhook_attempts: int = 10
     review_webhook_backoff: float = 2.0  # seconds before the first retry, doubled for each next one
+    webhook_allow_nets: tuple = ()  # networks the webhook receiver may be on besides public ones; never image URLs
+    webhook_allow_ports: frozenset = frozenset({80, 443})  # ports the webhook receiver may listen on
     # reviewer page (nsfw/web/review_page.py): the key that signs reviewers' session cookies
     # None: the gunicorn master makes one for its workers; never in a repr (a log line, a traceback)
     secret_key: str | None = dataclasses.field(default=None, repr=False)
@@ -335,6 +337,8 @@ class Settings:
             review_webhook_backoff=read.number(
                 "NSFW_REVIEW_WEBHOOK_BACKOFF", defaults.review_webhook_backoff, float, low=0.0
             ),
+            webhook_allow_nets=read.networks("NSFW_WEBHOOK_ALLOW_NETS"),
+            webhook_allow_ports=read.ports("NSFW_WEBHOOK_ALLOW_PORTS", defaults.webhook_allow_ports),
             # reviewer page
             secret_key=env.get("NSFW_SECRET_KEY") or None,
         )
