@@ -51,7 +51,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         log.warning("NSFW_API_KEYS_FILE is not set: the API is open to anyone who can reach it")
     if key_set is None and settings.rate_limit is None:
         return
-    counter = limits.ImageCounter(settings.max_batch) if settings.rate_limit else None
+    counter = limits.ImageCounter(settings.max_batch, limits.video_cost(settings)) if settings.rate_limit else None
 
     def admit():
         if is_open():
