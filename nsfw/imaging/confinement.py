@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 import os
-
-log = logging.getLogger(__name__)
 
 PR_SET_DUMPABLE = 4
 NOBODY = 65534
@@ -75,6 +72,15 @@ def drop_root(uid: int = NOBODY, gid: int = NOBODY) -> bool:
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
+    return True
+
+
+def seccomp_available() -> bool:
+    """Whether the seccomp binding and libseccomp2 load here (the decoders then confine themselves)."""
+    try:
+        import pyseccomp  # noqa: F401
+    except (ImportError, RuntimeError, OSError):
+        return False
     return True
 
 
