@@ -61,5 +61,7 @@ def test_failing_closed_an_outage_refuses_limited_requests_with_503(make_app, ki
     assert len([r for r in caplog.records if r.name.startswith("nsfw") and "unreachable" in r.getMessage()]) == 1
 
     killable_redis.start()
+    # left alone for the breaker's pause (1 s after the first failure), then back at the first request
+    time.sleep(1.1)
     assert client.get("/v1/models").status_code == 200
     assert any("answers again" in r.getMessage() for r in caplog.records)
