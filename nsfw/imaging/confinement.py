@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from typing import Any
 
 PR_SET_DUMPABLE = 4
 NOBODY = 65534
@@ -60,7 +61,7 @@ def non_dumpable() -> bool:
     """``prctl(PR_SET_DUMPABLE, 0)`` on this process; False where it is not available."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+        return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return False
 
@@ -111,7 +112,7 @@ def deny_writes_and_sockets() -> bool:
     return True
 
 
-def _add(rules, action: int, name: str, *args) -> None:
+def _add(rules: Any, action: int, name: str, *args: Any) -> None:
     try:
         rules.add_rule(action, name, *args)
     except (OSError, ValueError, RuntimeError):  # a system call this architecture or libseccomp lacks

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem
 from limits.util import WindowStats
@@ -72,7 +73,7 @@ class Outcome:
 class RedisWindows:
     """The script, registered on the limits library's own Redis client (its pool, its timeouts)."""
 
-    def __init__(self, storage):
+    def __init__(self, storage: Any) -> None:
         self._storage = storage
         self._script = storage.storage.register_script(SCRIPT)
 
@@ -86,12 +87,13 @@ class RedisWindows:
             args += [item.amount, item.get_expiry()]
         reply = [int(value) for value in self._script(keys=keys, args=args)]
         now = time.time()
-        windows = tuple(_stats(item, *reply[1 + 4 * i : 5 + 4 * i], now) for i, (item, _) in enumerate(items))
+        windows = tuple(_stats(item, reply[1 + 4 * i : 5 + 4 * i], now) for i, (item, _) in enumerate(items))
         return Outcome(bool(reply[0]), windows)
 
 
-def _stats(item: RateLimitItem, previous: int, previous_ms: int, current: int, current_ms: int, now: float):
+def _stats(item: RateLimitItem, numbers: list[int], now: float) -> WindowStats:
     """``SlidingWindowCounterRateLimiter.get_window_stats``, from the numbers the script returned."""
+    previous, previous_ms, current, current_ms = numbers
     expiry = item.get_expiry()
     weighted = previous * (previous_ms / 1000) / expiry + current
     remaining = max(0, item.amount - math.floor(weighted))
