@@ -76,6 +76,9 @@ def when_ready(server):
     bind leaves no directory behind) and before the first worker is forked and imports
     prometheus-client: the variable decides at import whether samples go to files.
     """
+    from nsfw.imaging import confinement
+
+    confinement.non_dumpable()  # the master holds the same secrets as the workers (post_fork)
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if "prometheus_client" in sys.modules and not path:  # the app was loaded in the master (preload_app)
         server.log.warning("prometheus-client was loaded before PROMETHEUS_MULTIPROC_DIR: /metrics shows one worker")
@@ -87,6 +90,15 @@ def when_ready(server):
         path = tempfile.mkdtemp(prefix="nsfw-metrics-", dir=_settings.tmp_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         server.nsfw_metrics_tmp = path
+
+
+def post_fork(server, worker):
+    """The worker is non-dumpable: no process of the same user (a subverted decoder among them) can read
+    its environment, with the ``NSFW_*`` secrets, or its memory (see nsfw/imaging/confinement.py)."""
+    from nsfw.imaging import confinement
+
+    if not confinement.non_dumpable():
+        server.log.warning("the worker could not be made non-dumpable: same-user processes can read its secrets")
 
 
 def pre_fork(server, worker):
