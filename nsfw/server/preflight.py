@@ -13,6 +13,7 @@ import importlib.util
 import os
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 
 from nsfw.extras import hint
 from nsfw.settings import Settings
@@ -36,7 +37,14 @@ def missing_extra(settings: Settings) -> str | None:
                 return f"NSFW_REVIEW={settings.review} needs the review queue's database stack: {hint('review')}"
         if (settings.database_url or "").startswith("postgresql") and not installed("psycopg"):
             return f"NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: {hint('postgres')}"
+    if settings.model_path and _needs_tensorflow(Path(settings.model_path)) and not installed("tensorflow"):
+        return f"NSFW_MODEL_PATH names a Keras or SavedModel model, which needs TensorFlow: {hint('tensorflow')}"
     return None
+
+
+def _needs_tensorflow(path: Path) -> bool:
+    """As nsfw.models.registry decides: a SavedModel directory, or a .keras or .h5 file."""
+    return path.is_dir() or path.suffix in (".keras", ".h5")
 
 
 def unavailable_address(addresses: Sequence[object], inherited: bool) -> str | None:

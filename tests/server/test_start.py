@@ -61,6 +61,19 @@ def test_review_on_without_its_extra_stops_the_master_before_any_worker_boots(tm
     assert not (tmp_path / "data").exists()  # no empty database either
 
 
+def test_a_keras_model_without_tensorflow_stops_the_master_too(tmp_path):
+    hidden = tmp_path / "hide"
+    hidden.mkdir()
+    (hidden / "sitecustomize.py").write_text('import sys\nsys.modules["tensorflow"] = None\n')
+    (tmp_path / "mine.keras").write_bytes(b"a model")
+    env = {"PYTHONPATH": str(hidden), "NSFW_MODELS": "custom", "NSFW_MODEL_PATH": str(tmp_path / "mine.keras")}
+    status, records, _ = gunicorn(tmp_path, "-b", f"127.0.0.1:{free_port()}", **env)
+    assert status == 1
+    (line,) = problems(records)
+    assert line.startswith("not starting: NSFW_MODEL_PATH names a Keras") and "pip install '.[tensorflow]'" in line
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1"])
 def test_a_port_in_use_is_said_in_one_line_and_the_start_ends_at_once(tmp_path, host):
     with socket.socket() as taken:
