@@ -18,9 +18,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from nsfw.settings import Settings
+from nsfw.settings import ConfigError, Settings
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except ConfigError as exc:  # one line, not gunicorn's "Failed to read config file" and a traceback
+    print(f"not starting: {exc}", file=sys.stderr, flush=True)
+    sys.exit(1)  # SystemExit passes through gunicorn's loader, which catches only Exception
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.workers

@@ -74,6 +74,21 @@ def test_a_keras_model_without_tensorflow_stops_the_master_too(tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{free_port()}", "app:app"],
+        cwd=ROOT,
+        env={**os.environ, "NSFW_REVIEW": "sometimes", "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == "not starting: NSFW_REVIEW='sometimes' must be off, unknown or all\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1"])
 def test_a_port_in_use_is_said_in_one_line_and_the_start_ends_at_once(tmp_path, host):
     with socket.socket() as taken:
