@@ -11,6 +11,7 @@ purpose: the gunicorn master reads it, and importing ``nsfw.web`` would load
 Flask and numpy (about 40 MB and a thread) into a process that serves nothing.
 """
 
+import atexit
 import os
 import secrets
 import shutil
@@ -91,6 +92,15 @@ def when_ready(server):
         path = tempfile.mkdtemp(prefix="nsfw-metrics-", dir=_settings.tmp_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         server.nsfw_metrics_tmp = path
+        # on_exit is skipped when gunicorn's halt itself fails (two workers refusing to boot at once
+        # raise HaltServer again while it stops them): the master's own exit still removes it.
+        atexit.register(_remove_if_master, os.getpid(), path)
+
+
+def _remove_if_master(master: int, path: str) -> None:
+    """Workers inherit the handler through fork; only the master removes the directory."""
+    if os.getpid() == master:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pre_fork(server, worker):

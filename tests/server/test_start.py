@@ -114,6 +114,25 @@ def test_a_configuration_the_app_refuses_ends_the_workers_without_a_traceback(tm
     assert list(tmp.iterdir()) == []
 
 
+def test_workers_that_all_refuse_at_once_leave_nothing_behind(tmp_path):
+    """Two workers failing together can make gunicorn's halt fail (see above): the master still exits
+    non-zero, and its metrics directory is still removed."""
+    (tmp_path / "reviewers").write_text("ann:the-token-itself\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {"NSFW_REVIEW": "unknown", "NSFW_REVIEWERS_FILE": str(tmp_path / "reviewers"), "WEB_CONCURRENCY": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{free_port()}", "app:app"],
+        cwd=ROOT,
+        env={**os.environ, **env, "TMPDIR": str(tmp), "NSFW_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert list(tmp.iterdir()) == []
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1"])
 def test_a_port_in_use_is_said_in_one_line_and_the_start_ends_at_once(tmp_path, host):
     with socket.socket() as taken:
