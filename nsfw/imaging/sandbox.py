@@ -151,10 +151,11 @@ class DecoderPool:
         """
         slot = self._acquire(data, deadline)
         try:
-            if slot.decoder is None or not slot.decoder.alive():
+            decoder = slot.decoder
+            if decoder is None or not decoder.alive():
                 self._forget_dead(slot)
-                self._new_decoder(slot)
-            return slot.decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
+                decoder = self._new_decoder(slot)
+            return decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
         except BaseException:
             self._forget_dead(slot)
             raise

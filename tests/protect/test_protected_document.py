@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -44,12 +45,14 @@ limited_schema = schemathesis.openapi.from_wsgi("/openapi.json", LIMITED, config
 
 @pytest.fixture(scope="module", autouse=True)
 def loaded():
-    """Models loaded, so /ready answers 200; decoders stopped at the end."""
+    """Models loaded, so /ready answers 200; decoders stopped and the keys file removed at the end
+    (made at import, for the apps the schemas are built from)."""
     for app in (KEYED, LIMITED):
         current.detector(app).load()
     yield
     for app in (KEYED, LIMITED):
         current.detector(app).close()
+    shutil.rmtree(KEYS.parent, ignore_errors=True)
 
 
 @pytest.fixture
