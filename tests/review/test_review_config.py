@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 from PIL import Image
 from prometheus_client import REGISTRY
 

@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
 from PIL import Image
 
 

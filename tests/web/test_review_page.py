@@ -25,8 +25,8 @@ from pathlib import Path
 import gunicorn_helpers
 import pytest
 import requests
-from conftest import IMAGES
 from gunicorn_helpers import free_port, stop
+from helpers import IMAGES
 from PIL import Image
 from playwright.sync_api import Page
 
