@@ -108,7 +108,7 @@ def _classify_all(
         _count_in_background(options.sources, done, progress)
 
     def pending() -> Iterator[str]:
-        for source in inputs.expand(options.sources):
+        for source in inputs.expand(options.sources, skipped=summary.not_image):
             if source in done:
                 summary.skipped += 1
             else:

@@ -8,6 +8,7 @@ once by ``init`` (the pool's initializer) and read by the task functions.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import signal
@@ -60,7 +61,7 @@ def classify_file(path: str, model: str | None) -> dict:
     try:
         return records.success(path, _detector.classify_bytes(read_file(path), model), _thresholds)
     except (ServiceError, OSError) as exc:
-        return records.from_error(path, exc)
+        return records.from_file_error(path, exc)
     except Exception:  # a bug must cost one record, not the chunk
         log.exception("unexpected error classifying %s", path)
         return records.from_error(path, ServiceError())
@@ -82,8 +83,8 @@ def read_file(path: str) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with open(fd, "rb") as fh:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"not a regular file: {path!r}")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device: never read, so never waited on
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a socket or a device)", path)
         if info.st_size > limit:
             raise TooLarge(f"the file is {info.st_size} bytes; NSFW_MAX_BYTES allows {limit}")
         data = fh.read(limit + 1)

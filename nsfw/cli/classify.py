@@ -19,7 +19,9 @@ it, recursively, found by its first bytes; symbolic links are followed only when
 stay inside it), an http(s) URL (fetched as the server fetches: private addresses
 refused, NSFW_MAX_BYTES, NSFW_FETCH_TIMEOUT), @LIST (a text file of sources, one a line,
 paths relative to the current directory) or - (the same, read from stdin). A file named
-like that: ./@name, ./-. A path that does not exist is a failed record ("unreadable").
+like that: ./@name, ./-. A path that does not exist, or a file that cannot be read, is a
+failed record ("unreadable"); the other files of a directory that are not images are
+counted as skipped in the summary.
 
 --jobs worker processes each load the model once and classify one image at a time
 (decoding in a sandboxed child, as in the server) while --downloads threads fetch URLs.
