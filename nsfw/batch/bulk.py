@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from nsfw.batch import records
 from nsfw.batch.bulk_io import SOURCE, Output, list_sources
+from nsfw.batch.inputs import is_url
 from nsfw.batch.options import positive_float, positive_int
 from nsfw.errors import UsageError
 from nsfw.settings import Settings
@@ -308,9 +309,9 @@ class Classifier:
                 raise MissingURL("an empty source")
             record = records.success(source, self.classify(source), self.thresholds)
         except (ServiceError, OSError) as exc:
-            record = records.from_error(source, exc)
+            record = records.from_error(source, exc) if is_url(source) else records.from_file_error(source, exc)
         except ValueError as exc:  # pyarrow: a URI no filesystem understands
-            record = records.from_error(source, OSError(str(exc)))
+            record = records.from_file_error(source, OSError(str(exc)))
         except Exception:  # a bug must cost one row, not the job
             log.exception("unexpected error classifying %s", source)
             record = records.from_error(source, ServiceError())
