@@ -24,6 +24,7 @@ import numpy as np
 
 from nsfw import cache
 from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
+from nsfw.extras import hint
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.imaging import video, video_headers
 from nsfw.imaging.pdq import Pdq
@@ -75,6 +76,10 @@ class Observer:
         """``result`` was answered for ``url`` (None for an upload); ``model_input`` is the answered frame's
         input tensor when this call ran the model, None when it came from the cache."""
 
+    def decoder(self, event: str) -> None:
+        """A decoder process ``"started"``, or ended: ``"deadline"`` (killed at the request's deadline),
+        ``"cpu"`` or ``"memory"`` (over its budget), ``"crashed"`` or ``"abandoned"`` (its caller stopped)."""
+
     def close(self) -> None:
         """The Detector is closing: stop background work."""
 
@@ -94,7 +99,7 @@ class Detector:
         self.models = ModelRegistry(settings)
         self.cache = cache.build(settings, _encode, _decode)
         self.fetcher = Fetcher(settings)
-        self.decoders = DecoderPool(settings, on_queue=self._queued)
+        self.decoders = DecoderPool(settings, on_queue=self._queued, on_decoder=self._decoder)
         self._downloads = threading.BoundedSemaphore(settings.max_downloads)
         # Inference runs on NSFW_INTERPRETERS dedicated threads: more at once than
         # interpreters only adds GIL contention, and running it on every request thread
@@ -110,6 +115,10 @@ class Detector:
         """Add ``observer`` (see :class:`Observer`); call before the first classification."""
         self._observers.append(observer)
         self._watching_results = self._watching_results or observer.wants_results
+
+    def _decoder(self, event: str) -> None:
+        for observer in self._observers:
+            observer.decoder(event)
 
     def _queued(self, depth: int) -> None:
         for observer in self._observers:
@@ -273,10 +282,7 @@ class Detector:
         threshold stops the decoder: no further frame is decoded or classified.
         """
         if not video.available():
-            raise VideoUnsupported(
-                "this service was installed without video support: install the 'video' extra "
-                "(pip install 'nsfw-service[video]')"
-            )
+            raise VideoUnsupported(f"this service was installed without video support: {hint('video')}")
         submitted = time.perf_counter()
         timeline, spent = [], [0.0]
         stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None

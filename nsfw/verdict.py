@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
+from typing import Any
 
 from nsfw.errors import InvalidThresholds
 
@@ -61,13 +63,13 @@ class Thresholds:
     adult: float
     safe: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (0.0 <= self.safe < self.adult <= 1.0):
             raise InvalidThresholds(
                 f"need 0 <= safe_threshold < adult_threshold <= 1, got safe={self.safe}, adult={self.adult}"
             )
 
-    def override(self, adult=None, safe=None) -> Thresholds:
+    def override(self, adult: object = None, safe: object = None) -> Thresholds:
         """Per-request thresholds; strings come from query strings and form fields."""
         return Thresholds(
             adult=self.adult if adult is None else _number("adult_threshold", adult),
@@ -75,11 +77,11 @@ class Thresholds:
         )
 
 
-def nsfw_score(scores: dict) -> float:
-    return sum(scores.get(name, 0.0) for name in NSFW_CLASSES)
+def nsfw_score(scores: Mapping[str, float]) -> float:
+    return float(sum(scores.get(name, 0.0) for name in NSFW_CLASSES))
 
 
-def verdict(scores: dict, thresholds: Thresholds) -> Verdict:
+def verdict(scores: Mapping[str, float], thresholds: Thresholds) -> Verdict:
     total = nsfw_score(scores)
     if total >= thresholds.adult:
         return Verdict.ADULT
@@ -88,21 +90,21 @@ def verdict(scores: dict, thresholds: Thresholds) -> Verdict:
     return Verdict.UNKNOWN
 
 
-def categories(scores: dict, names: dict = V1_SUBCATEGORIES) -> dict:
+def categories(scores: Mapping[str, float], names: Mapping[str, str] = V1_SUBCATEGORIES) -> dict[str, Any]:
     """``{"safe": neutral+drawings, "nsfw": porn+hentai+sexy, "subcategories": {...}}``, the
     sub-categories under ``names`` (``SUBCATEGORIES`` for the Swiss AI Center service's own)."""
     return {
-        "safe": sum(scores.get(name, 0.0) for name in SAFE_CLASSES),
+        "safe": float(sum(scores.get(name, 0.0) for name in SAFE_CLASSES)),
         "nsfw": nsfw_score(scores),
         "subcategories": {names[k]: v for k, v in scores.items() if k in names},
     }
 
 
-def _number(name: str, value) -> float:
+def _number(name: str, value: object) -> float:
     if isinstance(value, bool):
         raise InvalidThresholds(f"{name} must be a number, got {value!r}")
     try:
-        number = float(value)
+        number = float(value)  # type: ignore[arg-type]  # anything float() takes; the rest is refused
     except (TypeError, ValueError):
         raise InvalidThresholds(f"{name} must be a number, got {value!r}") from None
     if number != number:

@@ -9,7 +9,7 @@ unreachable server costs a request at most that long, once (see ``remember.Break
 built here, so it works from an installed package with no alembic.ini in the working directory.
 Workers that start together take turns (a file lock for SQLite, an advisory lock for PostgreSQL).
 
-Only ``upgrade`` creates a SQLite file (0600, with its directory): every other engine opens an
+Only ``upgrade`` creates a SQLite file (0600, in a 0700 directory): every other engine opens an
 existing file or fails as an outage does, so a typo in NSFW_DATA_DIR, or a command run from
 another directory, never leaves an empty database behind.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
+from nsfw.extras import hint
 from nsfw.settings import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -47,6 +48,19 @@ def connect_args(backend: str) -> dict:
     if backend == "sqlite":
         return {"timeout": SQLITE_BUSY_TIMEOUT_S}
     return {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+
+
+def _private_file(path: Path) -> None:
+    """Make the SQLite database readable by this user only (0600) if it does not exist yet.
+
+    It holds thumbnails of the images strangers sent. Made just before SQLite would create it (at the
+    first connection, never earlier), with os.open's mode rather than a umask, which is the whole
+    process's; SQLite gives the -wal and -shm files the database file's mode.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except OSError:  # it exists (its mode is the operator's), or the place is unwritable: SQLite says so
+        pass
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -98,10 +112,10 @@ def _sqlite_engine(url: str, create: bool) -> Engine:
         return create_engine(url, connect_args=connect_args("sqlite"))
     if create:
         with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # created 0600 before SQLite opens it: its -wal and -shm files take the same mode
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-        return create_engine(url, connect_args=connect_args("sqlite"))
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        eng = create_engine(url, connect_args=connect_args("sqlite"))
+        event.listen(eng, "do_connect", lambda *_: _private_file(path))
+        return eng
     location = f"file:{urllib.parse.quote(str(path))}?mode=rw"
 
     def open_existing() -> sqlite3.Connection:
@@ -115,7 +129,7 @@ def _postgres_engine(url: str) -> Engine:
         import psycopg  # noqa: F401  (the postgres extra)
     except ImportError:
         raise ConfigError(
-            "NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: pip install 'nsfw-service[postgres]'"
+            f"NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: {hint('postgres')}"
         ) from None
     return create_engine(
         url,

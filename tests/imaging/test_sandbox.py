@@ -269,3 +269,21 @@ def test_waiting_images_are_served_smallest_first_and_a_full_queue_sheds_the_lar
         thread.join(30)
     # the queue held one place: the bigger image had it, the smaller one took it over
     assert outcomes == {"hog": "image_too_complex", "bigger": "overloaded", "smaller": "ok"}
+
+
+def test_every_decoder_start_and_death_is_reported_with_its_reason():
+    """What nsfw_decoder_starts_total and nsfw_decoder_deaths_total count (through the Detector's observers)."""
+    events = []
+    pool = DecoderPool(Settings().replace(decoders=1, decode_cpu_s=1.0), on_decoder=events.append)
+    try:
+        pool.start()
+        assert events == ["started", "started"]  # the general decoder and the express one
+        bomb = scan_bomb_jpeg(3000, 2048)
+        with pytest.raises(DeadlineExceeded):
+            pool.prepare(bomb, 224, soon(0.3))
+        with pytest.raises(ImageTooComplex):
+            pool.prepare(bomb, 224, soon(30))
+        pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
+    finally:
+        pool.close()
+    assert events[2:] == ["deadline", "started", "cpu", "started"]  # each replaced for the next image

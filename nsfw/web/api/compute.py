@@ -44,8 +44,8 @@ def compute():
     subcategories = dict(sorted(view["subcategories"].items()))
     # That service takes the first of equal scores, in this (alphabetical) order.
     return jsonify(
-        prediction_category=max(by_category, key=by_category.get),
-        prediction_subcategory=max(subcategories, key=subcategories.get),
+        prediction_category=max(by_category, key=lambda name: by_category[name]),
+        prediction_subcategory=max(subcategories, key=lambda name: subcategories[name]),
         scores_dict_cat={name: str(float(value)) for name, value in by_category.items()},
         scores_dict_sub_cat={name: str(float(value)) for name, value in subcategories.items()},
     )
