@@ -35,7 +35,7 @@ def success(source: str, result: Classification, thresholds: Thresholds) -> dict
         **{name: scores[name] for name in CLASSES},
         "nsfw": nsfw_score(scores),
         "verdict": verdict(scores, thresholds),
-        "top": max(scores, key=scores.get),
+        "top": max(scores, key=lambda name: scores[name]),
     }
 
 

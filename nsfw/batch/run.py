@@ -41,7 +41,7 @@ def classify(settings: Settings, options: Options) -> int:
         raise UsageError("--resume needs --output FILE (the records to continue)")
     try:
         inputs.check(options.sources)
-        done = output.resume(options.output, options.fmt) if options.resume else set()
+        done = output.resume(options.output, options.fmt) if options.resume and options.output else set()
         stream, header = output.open_output(options.output, options.fmt, append=options.resume)
     except (inputs.InputError, output.OutputError) as exc:
         raise UsageError(str(exc)) from None

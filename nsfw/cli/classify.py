@@ -36,7 +36,9 @@ examples:
 """
 
 
-def add_parser(commands: argparse._SubParsersAction, prog: str, formatter: type) -> argparse.ArgumentParser:
+def add_parser(
+    commands: argparse._SubParsersAction, prog: str, formatter: type[argparse.HelpFormatter]
+) -> argparse.ArgumentParser:
     classify = commands.add_parser(
         "classify",
         prog=f"{prog} classify",
@@ -104,4 +106,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         return batch_run.classify(settings, options)
     except UsageError as exc:
-        args.parser.error(str(exc))
+        parser: argparse.ArgumentParser = args.parser
+        parser.error(str(exc))

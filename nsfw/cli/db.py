@@ -25,7 +25,9 @@ The review queue's database (NSFW_DATABASE_URL; default a SQLite file in NSFW_DA
             (the server does it at most once an hour per process)"""
 
 
-def add_parser(commands: argparse._SubParsersAction, prog: str, formatter: type) -> argparse.ArgumentParser:
+def add_parser(
+    commands: argparse._SubParsersAction, prog: str, formatter: type[argparse.HelpFormatter]
+) -> argparse.ArgumentParser:
     db = commands.add_parser("db", prog=f"{prog} db", description=DESCRIPTION, formatter_class=formatter)
     db.add_argument("action", choices=("upgrade", "current", "prune"))
     db.set_defaults(run=run, parser=db)
@@ -50,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 def _upgrade(settings: Settings, prog: str) -> int:
     from nsfw.review import schema
 
-    schema.upgrade(settings.database_url)
-    print(f"review database at revision {schema.current(settings.database_url)}", flush=True)
+    schema.upgrade(_url(settings))
+    print(f"review database at revision {schema.current(_url(settings))}", flush=True)
     return EXIT_OK
 
 
@@ -59,7 +61,7 @@ def _current(settings: Settings, prog: str) -> int:
     """Where, why there, whether it exists, and the revision: ``key: value`` lines."""
     from nsfw.review import schema
 
-    url = settings.database_url
+    url = _url(settings)
     path = schema.sqlite_file(url)
     lines = {"database": schema.shown(url), "set by": schema.origin(os.environ)}
     if path is not None:
@@ -77,7 +79,7 @@ def _prune(settings: Settings, prog: str) -> int:
     from nsfw.review import schema
     from nsfw.review.store import ReviewStore
 
-    path = schema.sqlite_file(settings.database_url)
+    path = schema.sqlite_file(_url(settings))
     if path is not None and not path.exists():
         print(f"{prog}: error: no review database at {path} (`nsfw db current` says why there)", file=sys.stderr)
         return EXIT_FAILED
@@ -88,3 +90,9 @@ def _prune(settings: Settings, prog: str) -> int:
         store.close()
     print(json.dumps({"items": pruned.items, "thumbnails": pruned.thumbnails}), flush=True)
     return EXIT_OK
+
+
+def _url(settings: Settings) -> str:
+    """NSFW_DATABASE_URL, or the SQLite file in NSFW_DATA_DIR that Settings fills in."""
+    assert settings.database_url is not None  # Settings always fills it in
+    return settings.database_url
