@@ -26,7 +26,7 @@ from nsfw.review.store import Sighting
 from nsfw.settings import ConfigError, Settings
 from nsfw.web import current
 from nsfw.web.headers import PAGE_POLICY
-from nsfw.web.review import pages as review_page
+from nsfw.web.review import frame as review_frame
 from nsfw.web.review import session as review_session
 
 TOKENS = {"ann": "ann-token-0123456789-abcdefghij", "bob": "bob-token-0123456789-abcdefghij"}
@@ -380,7 +380,7 @@ def test_an_empty_queue_says_so(ann):
 
 
 def test_the_assets_are_served_and_unknown_ones_are_json_404s(anon):
-    for name, mimetype in review_page.ASSETS.items():
+    for name, mimetype in review_frame.ASSETS.items():
         response = anon.get(f"/review/assets/{name}")
         assert response.status_code == 200 and response.mimetype == mimetype
         assert "://" not in response.get_data(as_text=True)
