@@ -59,7 +59,7 @@ class AsyncClient:
     ) -> Result:
         """One image or video (a URL, a path, bytes or a binary file); its error is raised."""
         params = _core.options(model, adult_threshold, safe_threshold)
-        outcome = await self._batch([_core.item(source)], params)[0]
+        outcome = (await self._batch([_core.item(source)], params))[0]
         if isinstance(outcome, errors.APIError):
             raise outcome
         return outcome

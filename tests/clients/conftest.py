@@ -1,0 +1,70 @@
+"""A real service for the clients' tests: gunicorn from this checkout, on loopback.
+
+At the default thresholds the model calls every image in tests/data/images safe, so the service
+here runs with NSFW_ADULT_THRESHOLD=0.05 and NSFW_SAFE_THRESHOLD=0.02: then chelsea.png
+(nsfw 0.068) is adult, camera_gray.png (0.030) unknown and coffee_224x224.png (0.0005) safe,
+each with a margin, for every guard to be shown refusing, flagging and passing a real answer.
+NSFW_MAX_BATCH=3 is below the clients' default batch (16), so they must learn the server's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import gunicorn_helpers
+import pytest
+from gunicorn_helpers import free_port, stop
+from pytest_httpserver import HTTPServer
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ROOT / "tests" / "data" / "images"
+ADULT = IMAGES / "chelsea.png"
+UNKNOWN = IMAGES / "camera_gray.png"
+SAFE = IMAGES / "coffee_224x224.png"
+MAX_BATCH = 3
+
+pytestmark = pytest.mark.slow
+
+
+def start(tmp: Path, httpserver: HTTPServer | None = None, **env: str) -> subprocess.Popen:
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")}
+    environ.update(
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+        NSFW_DECODERS="1",
+        NSFW_TMP_DIR=str(tmp),
+        NSFW_ADULT_THRESHOLD="0.05",
+        NSFW_SAFE_THRESHOLD="0.02",
+        NSFW_MAX_BATCH=str(MAX_BATCH),
+        **env,
+    )
+    if httpserver is not None:  # image URLs the service may fetch: the test's own server only
+        environ.update(NSFW_FETCH_ALLOW_NETS="127.0.0.1/32", NSFW_FETCH_ALLOW_PORTS=str(httpserver.port))
+    return gunicorn_helpers.start(environ, port)
+
+
+def finish(proc: subprocess.Popen, tmp: Path) -> None:
+    log = stop(proc)
+    assert proc.returncode == 0, log
+    assert list(tmp.iterdir()) == []  # nothing left behind
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory, make_httpserver: HTTPServer) -> Iterator[str]:
+    """The base URL of a service open to anyone, that may fetch from the test's HTTP server."""
+    tmp = tmp_path_factory.mktemp("service")
+    proc = start(tmp, make_httpserver)
+    yield proc.base_url
+    finish(proc, tmp)
+
+
+@pytest.fixture
+def image_server(httpserver: HTTPServer) -> HTTPServer:
+    """The test's HTTP server serving the three images at /adult.png, /unknown.png and /safe.png."""
+    for name, path in (("adult", ADULT), ("unknown", UNKNOWN), ("safe", SAFE)):
+        httpserver.expect_request(f"/{name}.png").respond_with_data(path.read_bytes(), content_type="image/png")
+    return httpserver

@@ -1,0 +1,151 @@
+"""nsfw_client.Client and AsyncClient against a real service (tests/clients/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import pytest
+from conftest import ADULT, MAX_BATCH, SAFE, UNKNOWN, finish, start
+from gunicorn_helpers import free_port
+
+from nsfw.protect import keys
+from nsfw_client import AsyncClient, Client, Result, errors
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def client(service: str):
+    with Client(service) as c:
+        yield c
+
+
+def test_classify_takes_a_path_bytes_a_file_and_a_url(client: Client, image_server) -> None:
+    by_path = client.classify(ADULT)
+    by_str = client.classify(str(UNKNOWN))
+    by_bytes = client.classify(SAFE.read_bytes())
+    with open(ADULT, "rb") as f:
+        by_file = client.classify(f)
+    by_url = client.classify(image_server.url_for("/adult.png"))
+    assert [r.verdict for r in (by_path, by_str, by_bytes, by_file, by_url)] == [
+        "adult",
+        "unknown",
+        "safe",
+        "adult",
+        "adult",
+    ]
+    assert by_path.source == "chelsea.png" and by_url.source == image_server.url_for("/adult.png")
+    assert set(by_path.scores) == {"drawings", "hentai", "neutral", "porn", "sexy"}
+    assert by_path.nsfw == pytest.approx(sum(by_path.scores[k] for k in ("hentai", "porn", "sexy")))
+    assert (by_path.image.format, by_path.image.width) == ("PNG", 451)
+    assert by_path.video is None and by_path.timeline is None and by_path.raw["source"] == "chelsea.png"
+
+
+def test_a_file_object_is_read_from_where_it_stands_and_put_back(client: Client) -> None:
+    f = io.BytesIO(b"xx" + SAFE.read_bytes())
+    f.seek(2)
+    assert client.classify(f).verdict == "safe"
+    assert f.tell() == 2
+
+
+def test_thresholds_and_model_per_call(client: Client) -> None:
+    result = client.classify(SAFE, adult_threshold=0.0001, safe_threshold=0.0, model="mobilenet_v2")
+    assert (result.verdict, result.model) == ("adult", "mobilenet_v2")
+
+
+def test_errors_are_one_class_per_code_with_message_and_request_id(client: Client) -> None:
+    with pytest.raises(errors.UnsupportedMedia) as caught:
+        client.classify(b"this is not an image")
+    assert caught.value.code == "unsupported_media" and caught.value.message
+    assert caught.value.request_id  # the batch's X-Request-ID: the line in the service's log
+    with pytest.raises(errors.UnknownModel) as whole:
+        client.classify(SAFE, model="no-such-model")
+    assert whole.value.status == 400 and whole.value.request_id
+    with pytest.raises(errors.InvalidThresholds):
+        client.classify(SAFE, adult_threshold=0.1, safe_threshold=0.5)
+    with pytest.raises(errors.BlockedAddress):
+        client.classify("http://10.0.0.1/a.png")
+
+
+def test_classify_many_splits_to_the_server_batch_limit_and_keeps_order(service: str, image_server) -> None:
+    sources: list = [ADULT, image_server.url_for("/safe.png"), b"garbage", UNKNOWN, SAFE.read_bytes()]
+    sources += [image_server.url_for("/adult.png")] * 4 + [SAFE] * 3
+    with Client(service) as client:
+        assert client.batch_size == 16
+        outcomes = client.classify_many(sources, concurrency=3)
+        assert client.batch_size == MAX_BATCH  # learnt from the service's batch_too_large
+    verdicts = [o.verdict if isinstance(o, Result) else o.code for o in outcomes]
+    assert verdicts == ["adult", "safe", "unsupported_media", "unknown", "safe"] + ["adult"] * 4 + ["safe"] * 3
+    assert isinstance(outcomes[2], errors.UnsupportedMedia)
+
+
+def test_predict_url_health_ready_and_models(client: Client, image_server) -> None:
+    scores = client.predict_url(image_server.url_for("/adult.png"))
+    assert set(scores) == {"drawings", "hentai", "neutral", "porn", "sexy"}
+    assert client.health() and client.ready()
+    assert client.models()[0]["name"] == "mobilenet_v2"
+    with pytest.raises(errors.InvalidUrl):
+        client.predict_url("not a url")
+
+
+def test_a_service_that_is_not_there() -> None:
+    with Client(f"http://127.0.0.1:{free_port()}", retries=1) as down:
+        assert down.health() is False
+        with pytest.raises(errors.ServiceUnreachable):
+            down.classify(SAFE)
+
+
+def test_async_client_has_the_same_surface(service: str, image_server) -> None:
+    async def main() -> tuple:
+        async with AsyncClient(service) as client:
+            one = await client.classify(ADULT)
+            many = await client.classify_many([SAFE, UNKNOWN, b"nope", image_server.url_for("/adult.png")] * 2)
+            health = await client.health()
+            scores = await client.predict_url(image_server.url_for("/safe.png"))
+            return one, many, health, scores
+
+    one, many, health, scores = asyncio.run(main())
+    assert one.verdict == "adult" and health and set(scores) == {"drawings", "hentai", "neutral", "porn", "sexy"}
+    expected = ["safe", "unknown", "unsupported_media", "adult"] * 2
+    assert [o.verdict if isinstance(o, Result) else o.code for o in many] == expected
+
+
+@pytest.fixture(scope="module")
+def protected(tmp_path_factory: pytest.TempPathFactory):
+    """A service that wants an API key and allows one image a second per caller."""
+    tmp = tmp_path_factory.mktemp("protected")
+    key = keys.new_key()
+    (tmp / "keys").write_text(keys.line_for("tests", key) + "\n")
+    spool = tmp / "spool"
+    spool.mkdir()
+    proc = start(spool, NSFW_API_KEYS_FILE=str(tmp / "keys"), NSFW_RATE_LIMIT="1/second")
+    yield proc.base_url, key
+    finish(proc, spool)
+
+
+def test_api_key_and_unauthorized(protected) -> None:
+    base, key = protected
+    with Client(base) as anonymous, pytest.raises(errors.Unauthorized) as caught:
+        anonymous.classify(SAFE)
+    assert caught.value.status == 401 and caught.value.request_id
+    time.sleep(1.1)
+    with Client(base, api_key=key) as client:
+        assert client.classify(SAFE).verdict == "safe"
+
+
+def test_rate_limited_is_retried_after_retry_after_within_the_cap(protected) -> None:
+    base, key = protected
+    time.sleep(1.1)  # a fresh window
+    with Client(base, api_key=key, retries=0) as impatient:
+        impatient.classify(SAFE)
+        with pytest.raises(errors.RateLimited) as caught:
+            impatient.classify(SAFE)
+    assert caught.value.status == 429 and caught.value.retry_after is not None and caught.value.request_id
+    with Client(base, api_key=key, max_retry_after=0.5) as capped, pytest.raises(errors.RateLimited):
+        capped.classify(SAFE)  # Retry-After asks for more than the cap: raised at once
+    with Client(base, api_key=key) as patient:
+        started = time.monotonic()
+        assert patient.classify(SAFE).verdict == "safe"  # waited for the window, then succeeded
+    assert time.monotonic() - started >= 0.5
