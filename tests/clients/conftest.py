@@ -49,6 +49,7 @@ def start(tmp: Path, httpserver: HTTPServer | None = None, **env: str) -> subpro
 
 def finish(proc: subprocess.Popen, tmp: Path) -> None:
     log = stop(proc)
+    proc.stdout.close()
     assert proc.returncode == 0, log
     assert list(tmp.iterdir()) == []  # nothing left behind
 
@@ -68,3 +69,21 @@ def image_server(httpserver: HTTPServer) -> HTTPServer:
     for name, path in (("adult", ADULT), ("unknown", UNKNOWN), ("safe", SAFE)):
         httpserver.expect_request(f"/{name}.png").respond_with_data(path.read_bytes(), content_type="image/png")
     return httpserver
+
+
+# The guards' cases, the same in every framework: (upload, unknown policy, allowed, flagged, decision code).
+GUARD_CASES = [
+    pytest.param(ADULT.read_bytes(), "allow", False, False, "nsfw_adult", id="adult-refused"),
+    pytest.param(UNKNOWN.read_bytes(), "flag", True, True, "nsfw_unknown", id="unknown-flagged"),
+    pytest.param(UNKNOWN.read_bytes(), "refuse", False, False, "nsfw_unknown", id="unknown-refused"),
+    pytest.param(UNKNOWN.read_bytes(), "allow", True, False, "nsfw_unknown", id="unknown-allowed"),
+    pytest.param(SAFE.read_bytes(), "refuse", True, False, "nsfw_safe", id="safe-allowed"),
+    pytest.param(b"%PDF-1.4 not an image", "flag", False, False, "nsfw_unreadable", id="not-an-image-refused"),
+]
+# The service down: (fail mode, allowed, flagged).
+DOWN_CASES = [pytest.param("open", True, True, id="fail-open"), pytest.param("closed", False, False, id="fail-closed")]
+
+
+def nowhere() -> str:
+    """A loopback address where nothing listens: the service is down."""
+    return f"http://127.0.0.1:{free_port()}"

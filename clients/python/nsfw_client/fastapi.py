@@ -3,7 +3,7 @@
     guard = Guard(AsyncClient("http://127.0.0.1:8080"), unknown="refuse", fail="open")
 
     @app.post("/avatar")
-    async def avatar(image: UploadFile = Depends(guard_upload("image", guard))):
+    async def avatar(image: Annotated[UploadFile, Depends(guard_upload("image", guard))]):
         data = await image.read()   # rewound: from the start
 
 A refusal is FastAPI's own ``RequestValidationError`` (422, ``{"detail": [...]}`` with the
@@ -12,32 +12,43 @@ field's ``loc`` and ``type`` the decision's code); ``request.state.nsfw`` is the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
-from fastapi import Request, UploadFile
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import UploadFile  # what request.form() holds (fastapi.UploadFile subclasses it)
 
 from nsfw_client.guard import Decision, Guard
 
 
-def guard_upload(field: str, guard: Guard) -> Callable[[Request], Awaitable[UploadFile]]:
-    """A dependency for the multipart ``field``: its UploadFile once the guard allowed it (it must be sent)."""
+def guard_upload(field: str, guard: Guard) -> Callable[[Request], AsyncIterator[UploadFile]]:
+    """A dependency for the multipart ``field``: its UploadFile once the guard allowed it (it must be sent).
 
-    async def dependency(request: Request) -> UploadFile:
-        upload = (await request.form()).get(field)  # Starlette parses the form once per request
-        if not isinstance(upload, UploadFile):
-            raise RequestValidationError([_error(field, "missing", "Field required")])
-        start = upload.file.tell()
+    The form's files are closed when the request is done, refused or not.
+    """
+
+    async def dependency(request: Request) -> AsyncIterator[UploadFile]:
+        form = await request.form()  # Starlette parses the form once per request
         try:
-            decision = await guard.acheck(await upload.read())
+            yield await _checked(request, form.get(field), field, guard)
         finally:
-            await upload.seek(start)
-        request.state.nsfw = decision
-        if not decision.allowed:
-            raise RequestValidationError([_error(field, decision.code, decision.message, decision)])
-        return upload
+            await form.close()
 
     return dependency
+
+
+async def _checked(request: Request, upload: object, field: str, guard: Guard) -> UploadFile:
+    if not isinstance(upload, UploadFile):
+        raise RequestValidationError([_error(field, "missing", "Field required")])
+    start = upload.file.tell()
+    try:
+        decision = await guard.acheck(await upload.read())
+    finally:
+        await upload.seek(start)
+    request.state.nsfw = decision
+    if not decision.allowed:
+        raise RequestValidationError([_error(field, decision.code, decision.message, decision)])
+    return upload
 
 
 def _error(field: str, kind: str, message: str, decision: Decision | None = None) -> dict[str, object]:
