@@ -25,6 +25,8 @@ Outcome = Result | errors.APIError
 
 # Refused before any work was done, and said to be temporary: safe to send again.
 RETRYABLE = frozenset({"overloaded", "rate_limited", "rate_limit_unavailable", "not_ready"})
+# The routes the clients call, as "METHOD /path" (tests/clients checks them against /openapi.json).
+ROUTES = ("GET /health", "GET /ready", "GET /v1/models", "POST /predict", "POST /v1/classify")
 DEFAULT_BATCH = 16  # the service's default NSFW_MAX_BATCH; a smaller server limit is learnt from its answer
 USER_AGENT = f"nsfw-client-python/{__version__}"
 _AT_MOST = re.compile(r"at most (\d+)")
