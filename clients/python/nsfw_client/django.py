@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.utils.deconstruct import deconstructible
+from django.conf import settings  # type: ignore[import-untyped]
+from django.core.exceptions import ValidationError  # type: ignore[import-untyped]
+from django.utils.deconstruct import deconstructible  # type: ignore[import-untyped]
 
 from nsfw_client.client import Client
 from nsfw_client.guard import Decision, FailMode, Guard, UnknownPolicy, check_policies
@@ -46,7 +46,7 @@ class NsfwValidator:
 
 def validate_upload(value: Any, unknown: UnknownPolicy = "flag", fail: FailMode = "closed") -> Decision:
     """For DRF code outside a field's validators (``validate_<field>``, a view): raises DRF's ValidationError."""
-    from rest_framework.exceptions import ValidationError as DRFValidationError
+    from rest_framework.exceptions import ValidationError as DRFValidationError  # type: ignore[import-untyped]
 
     decision = check(value, Guard(client(), unknown=unknown, fail=fail))
     if not decision.allowed:
