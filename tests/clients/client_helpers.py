@@ -5,6 +5,10 @@ here runs with NSFW_ADULT_THRESHOLD=0.05 and NSFW_SAFE_THRESHOLD=0.02: then chel
 (nsfw 0.068) is adult, camera_gray.png (0.030) unknown and coffee_224x224.png (0.0005) safe,
 each with a margin, for every guard to be shown refusing, flagging and passing a real answer.
 NSFW_MAX_BATCH=3 is below the clients' default batch (16), so they must learn the server's.
+
+Not a conftest.py: the test modules here import the fixtures (a second module named ``conftest``
+would shadow tests/conftest.py, which other tests import from). Each module that imports
+``service`` gets its own fixture definition; they share one gunicorn, stopped after the last.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gunicorn_helpers
 import pytest
@@ -54,13 +59,22 @@ def finish(proc: subprocess.Popen, tmp: Path) -> None:
     assert list(tmp.iterdir()) == []  # nothing left behind
 
 
+_shared: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory, make_httpserver: HTTPServer) -> Iterator[str]:
     """The base URL of a service open to anyone, that may fetch from the test's HTTP server."""
-    tmp = tmp_path_factory.mktemp("service")
-    proc = start(tmp, make_httpserver)
-    yield proc.base_url
-    finish(proc, tmp)
+    if _shared["users"] == 0:
+        _shared["tmp"] = tmp_path_factory.mktemp("service")
+        _shared["proc"] = start(_shared["tmp"], make_httpserver)
+    _shared["users"] += 1
+    try:
+        yield _shared["proc"].base_url
+    finally:
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            finish(_shared["proc"], _shared["tmp"])
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import client_helpers
 import django
 import pytest
-from conftest import ADULT, DOWN_CASES, GUARD_CASES, SAFE, nowhere
+from client_helpers import ADULT, DOWN_CASES, GUARD_CASES, SAFE, nowhere
 from django.conf import settings
 
 if not settings.configured:
@@ -33,6 +34,7 @@ from rest_framework.response import Response  # noqa: E402
 from nsfw_client.django import NsfwValidator, validate_upload  # noqa: E402
 
 pytestmark = pytest.mark.slow
+service = client_helpers.service
 
 
 class UploadForm(forms.Form):

@@ -7,8 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import client_helpers
 import pytest
-from conftest import ADULT, DOWN_CASES, GUARD_CASES, SAFE, nowhere
+from client_helpers import ADULT, DOWN_CASES, GUARD_CASES, SAFE, nowhere
 from fastapi import Depends, FastAPI, Request, UploadFile
 from fastapi.testclient import TestClient
 
@@ -16,6 +17,7 @@ from nsfw_client import AsyncClient, Guard
 from nsfw_client.fastapi import guard_upload
 
 pytestmark = pytest.mark.slow
+service = client_helpers.service
 
 
 def make_app(base_url: str, **policies) -> FastAPI:

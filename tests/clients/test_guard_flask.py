@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 
+import client_helpers
 import pytest
-from conftest import ADULT, DOWN_CASES, GUARD_CASES, SAFE, nowhere
+from client_helpers import ADULT, DOWN_CASES, GUARD_CASES, SAFE, nowhere
 from flask import Flask, g, request
 
 from nsfw_client import Client, Guard
 from nsfw_client.flask import UploadRefused, guard_upload
 
 pytestmark = pytest.mark.slow
+service = client_helpers.service
 
 
 def make_app(guard: Guard) -> Flask:

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import client_helpers
 import httpx
 import pytest
 
@@ -24,6 +25,7 @@ API_JSON = json.loads((ROOT / "clients" / "js" / "api.json").read_text())
 PENDING_FIELDS = ("match", "pdq")
 
 pytestmark = pytest.mark.slow
+service = client_helpers.service
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,17 @@ import asyncio
 import io
 import time
 
+import client_helpers
 import pytest
-from conftest import ADULT, MAX_BATCH, SAFE, UNKNOWN, finish, start
+from client_helpers import ADULT, MAX_BATCH, SAFE, UNKNOWN, finish, start
 from gunicorn_helpers import free_port
 
 from nsfw.protect import keys
 from nsfw_client import AsyncClient, Client, Result, errors
 
 pytestmark = pytest.mark.slow
+service = client_helpers.service
+image_server = client_helpers.image_server
 
 
 @pytest.fixture
