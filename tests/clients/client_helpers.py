@@ -45,8 +45,8 @@ def start(tmp: Path, httpserver: HTTPServer | None = None, **env: str) -> subpro
         NSFW_ADULT_THRESHOLD="0.05",
         NSFW_SAFE_THRESHOLD="0.02",
         NSFW_MAX_BATCH=str(MAX_BATCH),
-        **env,
     )
+    environ.update(env)
     if httpserver is not None:  # image URLs the service may fetch: the test's own server only
         environ.update(NSFW_FETCH_ALLOW_NETS="127.0.0.1/32", NSFW_FETCH_ALLOW_PORTS=str(httpserver.port))
     return gunicorn_helpers.start(environ, port)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import random
 import time
 
 import client_helpers
 import pytest
 from client_helpers import ADULT, MAX_BATCH, SAFE, UNKNOWN, finish, start
 from gunicorn_helpers import free_port
+from PIL import Image
 
 from nsfw.protect import keys
 from nsfw_client import AsyncClient, Client, Result, errors
@@ -151,3 +153,31 @@ def test_rate_limited_is_retried_after_retry_after_within_the_cap(protected) -> 
         started = time.monotonic()
         assert patient.classify(SAFE).verdict == "safe"  # waited for the window, then succeeded
     assert time.monotonic() - started >= 0.5
+
+
+def noise_png(seed: int, side: int = 1000) -> bytes:
+    """A PNG of noise, its own for each seed (never a cache hit), slow enough to decode to keep a decoder busy."""
+    rng = random.Random(seed)
+    image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory):
+    """A service with one decoder and no queue: a batch's items beyond it are answered `overloaded`."""
+    tmp = tmp_path_factory.mktemp("busy")
+    proc = start(tmp, NSFW_DECODERS="1", NSFW_QUEUE_DEPTH="0")
+    yield proc.base_url
+    finish(proc, tmp)
+
+
+def test_items_refused_as_overloaded_are_sent_again(busy: str) -> None:
+    images = [noise_png(seed) for seed in range(8)]
+    with Client(busy, retries=0) as impatient:
+        first = impatient.classify_many(images[:4], concurrency=2)
+    assert any(isinstance(o, errors.Overloaded) for o in first), "the service was never busy: nothing tested"
+    with Client(busy, retries=6) as patient:
+        outcomes = patient.classify_many(images[4:], concurrency=2)
+    assert all(isinstance(o, Result) for o in outcomes), [getattr(o, "code", None) for o in outcomes]

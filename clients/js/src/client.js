@@ -146,7 +146,20 @@ export class Client {
     }
   }
 
+  /** One /v1 request's outcomes; items the service was too busy for are sent again, as requests are. */
   async #batch(items, params) {
+    const outcomes = await this.#request(items, params);
+    for (let attempt = 0; attempt < this.retries; attempt++) {
+      const again = outcomes.flatMap((o, n) => (o instanceof APIError && RETRYABLE.has(o.code) ? [n] : []));
+      if (!again.length) break;
+      await sleep(Math.min(this.maxRetryAfter, 0.25 * 2 ** attempt) * 1000);
+      const redone = await this.#request(again.map((n) => items[n]), params);
+      again.forEach((n, i) => (outcomes[n] = redone[i]));
+    }
+    return outcomes;
+  }
+
+  async #request(items, params) {
     try {
       return await this.#classify(items, params);
     } catch (error) {
@@ -155,7 +168,7 @@ export class Client {
       this.batchSize = Math.min(this.batchSize, size);
       const out = [];
       for (let start = 0; start < items.length; start += size) {
-        out.push(...(await this.#batch(items.slice(start, start + size), params)));
+        out.push(...(await this.#request(items.slice(start, start + size), params)));
       }
       return out;
     }

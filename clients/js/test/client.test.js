@@ -1,6 +1,7 @@
 // The JS client against a real service (test/service.js).
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { crc32, deflateSync } from "node:zlib";
 import { after, before, test } from "node:test";
 
 import * as nsfw from "../src/index.js";
@@ -100,5 +101,44 @@ test("an API key, and 429 retried after Retry-After within the cap", async () =>
     assert.equal((await patient.classify(SAFE)).verdict, "safe");
   } finally {
     await protectedService.stop();
+  }
+});
+
+/** A PNG of noise, its own for each seed (never a cache hit), slow enough to decode to keep a decoder busy. */
+function noisePng(seed, side = 1000) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(side, 0);
+  header.writeUInt32BE(side, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB
+  const rows = Buffer.alloc(side * (side * 3 + 1));
+  let state = seed + 1;
+  for (let i = 0; i < rows.length; i++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    rows[i] = i % (side * 3 + 1) === 0 ? 0 : state >>> 24;
+  }
+  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(rows, { level: 1 })), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("items refused as overloaded are sent again", async () => {
+  const busy = await startService({ env: { NSFW_DECODERS: "1", NSFW_QUEUE_DEPTH: "0" } });
+  try {
+    const images = Array.from({ length: 8 }, (_, seed) => noisePng(seed));
+    const impatient = new nsfw.Client({ baseUrl: busy.base, retries: 0 });
+    const first = await impatient.classifyMany(images.slice(0, 4), { concurrency: 2 });
+    assert.ok(first.some((o) => o instanceof nsfw.Overloaded), "the service was never busy: nothing tested");
+    const patient = new nsfw.Client({ baseUrl: busy.base, retries: 6 });
+    const outcomes = await patient.classifyMany(images.slice(4), { concurrency: 2 });
+    assert.deepEqual(outcomes.map(verdictOrCode).filter((v) => !["adult", "unknown", "safe"].includes(v)), []);
+  } finally {
+    await busy.stop();
   }
 });

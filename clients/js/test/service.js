@@ -60,8 +60,8 @@ export async function startService({ env = {}, fetchPort = null, apiKey = null }
     NSFW_ADULT_THRESHOLD: "0.05",
     NSFW_SAFE_THRESHOLD: "0.02",
     NSFW_MAX_BATCH: String(MAX_BATCH),
-    ...env,
   });
+  Object.assign(environ, env);
   if (fetchPort !== null) Object.assign(environ, { NSFW_FETCH_ALLOW_NETS: "127.0.0.1/32", NSFW_FETCH_ALLOW_PORTS: String(fetchPort) });
   const keys = join(dir, "keys");
   if (apiKey) {

@@ -170,6 +170,11 @@ def retry_delay(error: errors.APIError, attempt: int, retries: int, cap: float) 
     return delay if delay <= cap else None
 
 
+def items_to_retry(outcomes: Sequence[Outcome]) -> list[int]:
+    """Indexes of a batch's items refused before any work (an item's own ``overloaded``): safe to send again."""
+    return [n for n, o in enumerate(outcomes) if isinstance(o, errors.APIError) and o.code in RETRYABLE]
+
+
 def connect_delay(attempt: int, retries: int) -> float | None:
     """A refused connection never reached the service, so it is retried too, briefly."""
     return None if attempt >= retries else 0.1 * 2**attempt

@@ -114,6 +114,18 @@ class Client:
             return False
 
     def _batch(self, items: list[_core.Item], params: dict[str, str]) -> list[Outcome]:
+        """One /v1 request's outcomes; items the service was too busy for are sent again, as requests are."""
+        outcomes = self._request(items, params)
+        for attempt in range(self.retries):
+            again = _core.items_to_retry(outcomes)
+            if not again:
+                break
+            time.sleep(min(self.max_retry_after, 0.25 * 2**attempt))
+            for n, outcome in zip(again, self._request([items[n] for n in again], params)):
+                outcomes[n] = outcome
+        return outcomes
+
+    def _request(self, items: list[_core.Item], params: dict[str, str]) -> list[Outcome]:
         try:
             return _core.outcomes(self._send(**_core.classify_request(items, params)))
         except errors.APIError as error:
@@ -122,7 +134,7 @@ class Client:
                 raise
             self.batch_size = min(self.batch_size, size)
             parts = [items[start : start + size] for start in range(0, len(items), size)]
-            return [outcome for part in parts for outcome in self._batch(part, params)]
+            return [outcome for part in parts for outcome in self._request(part, params)]
 
     def _send(self, **request: Any) -> httpx.Response:
         attempt = 0
