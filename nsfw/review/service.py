@@ -30,7 +30,7 @@ from nsfw.review import schema, thumbnails
 from nsfw.review.reviewers import Reviewers
 from nsfw.review.store import Decision, Item, ReviewStore, Sighting
 from nsfw.review.webhook import Webhook
-from nsfw.verdict import Thresholds, verdict
+from nsfw.verdict import Thresholds, Verdict, verdict
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class Review(Observer):
         self.reviewers = reviewers
         self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
         self.breaker = Breaker(
+            "review_database",
             f"review queue: the database at {store.engine.url.render_as_string(hide_password=True)}",
             "classifying without it until it answers",
         )
@@ -90,7 +91,7 @@ class Review(Observer):
     def classified(self, result, url: str | None, model_input) -> None:
         """A sighting for the queue, if NSFW_REVIEW asks for it; never blocks."""
         model_verdict = verdict(result.scores, self.thresholds)
-        if self.mode == "unknown" and model_verdict != "unknown":
+        if self.mode == "unknown" and model_verdict != Verdict.UNKNOWN:
             return
         sighting = Sighting(result.sha256, url, result.model, dict(result.scores), model_verdict)
         self._start()
@@ -113,6 +114,19 @@ class Review(Observer):
         if found:
             metrics.review("remembered", len(found))
         return found
+
+    def pending(self) -> int | None:
+        """Items waiting for a decision (``nsfw_review_pending``); None while the database is left alone
+        or fails. Each scrape of /metrics asks, so it also tells the breaker when the database is back."""
+        if self.breaker.open:
+            return None
+        try:
+            count = self.store.counts()["pending"]
+        except Exception as exc:
+            self.breaker.failed(exc)
+            return None
+        self.breaker.succeeded()
+        return count
 
     # --- the reviewer side ------------------------------------------------------------
     def item(self, item_id: int) -> Item | None:

@@ -30,13 +30,13 @@ from nsfw.review import schema
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
 from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
+from nsfw.verdict import DECISIONS as DECISION_VALUES
 
 ITEMS = ReviewItem.__table__
 THUMBS = ReviewThumbnail.__table__
 DECISIONS = ReviewDecision.__table__
 OUTBOX = WebhookOutbox.__table__
 
-DECISION_VALUES = ("adult", "safe")
 STATUSES = ("pending", "decided")
 ORDERS = ("oldest", "most_seen")
 MAX_LIMIT = 200

@@ -44,11 +44,12 @@ _CODES = {413: TooLarge.code}
 
 
 def _http_error(exc: HTTPException):
-    code = _CODES.get(exc.code) or (exc.name or "error").lower().replace(" ", "_")
+    code = _CODES.get(exc.code or 0) or (exc.name or "error").lower().replace(" ", "_")
     message = TooLarge.default_message if exc.code == 413 else exc.description or exc.name
     response = error_response(exc.code or 500, code, message)
-    if exc.code == 405 and exc.valid_methods:
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    allowed = getattr(exc, "valid_methods", None)  # MethodNotAllowed's
+    if exc.code == 405 and allowed:
+        response.headers["Allow"] = ", ".join(allowed)
     return response
 
 

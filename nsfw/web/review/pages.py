@@ -40,8 +40,10 @@ from nsfw.errors import (
     InvalidCursor,
     InvalidDecision,
     InvalidReviewQuery,
+    InvalidTarget,
     NothingToUndo,
     NotReviewer,
+    PlotUnavailable,
     ReviewDisabled,
     ReviewItemNotFound,
     ReviewUnavailable,
@@ -50,7 +52,7 @@ from nsfw.errors import (
 from nsfw.protect import public
 from nsfw.review import DatabaseError, calibration, calibration_plot
 from nsfw.settings import Settings
-from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
+from nsfw.verdict import DECISIONS, NSFW_CLASSES, Thresholds, nsfw_score
 from nsfw.web.assets import static_file
 from nsfw.web.current import review
 from nsfw.web.headers import PAGE_POLICY
@@ -265,7 +267,7 @@ def _when(value) -> tuple[str, str]:
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "decision": {"enum": ["adult", "safe"]},
+                        "decision": {"enum": [d.value for d in DECISIONS]},
                         "csrf": {"type": "string"},
                         "order": {"enum": sorted(ORDERS)},
                         "cursor": {"type": "string"},
@@ -287,7 +289,7 @@ def decide(item_id: int):
     name = review_session.require_reviewer()
     review_session.check_form()
     decision = request.form.get("decision", "")
-    if decision not in calibration.DECISIONS:
+    if decision not in DECISIONS:
         raise InvalidDecision()
     order = _order(request.form.get("order"))
     queue = review()
@@ -376,10 +378,10 @@ FORMATS = ("html", "json", "png")
         303: {"description": "not signed in: the sign-in form", **SEE_OTHER},
     },
     errors=(
-        calibration.InvalidTarget,
+        InvalidTarget,
         InvalidReviewQuery,
         SignInRequired,
-        calibration_plot.PlotUnavailable,
+        PlotUnavailable,
         NotReviewer,
         *DATABASE_ERRORS,
     ),
