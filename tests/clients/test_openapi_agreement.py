@@ -20,9 +20,9 @@ from nsfw_client import _core, errors, result
 
 ROOT = Path(__file__).resolve().parents[2]
 API_JSON = json.loads((ROOT / "clients" / "js" / "api.json").read_text())
-# Fields announced for Classification by work in progress (the PDQ hash, known-content matches):
-# optional in both clients, and allowed to be absent from the document until the service serves them.
-PENDING_FIELDS = ("match", "pdq")
+# Fields announced for Classification by work in progress (known-content matches): optional in
+# both clients, and allowed to be absent from the document until the service serves them.
+PENDING_FIELDS = ("match",)
 
 pytestmark = pytest.mark.slow
 service = client_helpers.service

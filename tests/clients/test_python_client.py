@@ -46,6 +46,8 @@ def test_classify_takes_a_path_bytes_a_file_and_a_url(client: Client, image_serv
     assert by_path.nsfw == pytest.approx(sum(by_path.scores[k] for k in ("hentai", "porn", "sexy")))
     assert (by_path.image.format, by_path.image.width) == ("PNG", 451)
     assert by_path.video is None and by_path.timeline is None and by_path.raw["source"] == "chelsea.png"
+    assert by_path.pdq is not None and len(by_path.pdq.hash) == 64 and 0 <= by_path.pdq.quality <= 100
+    assert by_path.pdq == by_file.pdq  # the same bytes, the same hash
 
 
 def test_a_file_object_is_read_from_where_it_stands_and_put_back(client: Client) -> None:

@@ -18,10 +18,17 @@ export interface Video {
   frames_decoded: number;
 }
 
+/** A PDQ perceptual hash: 256 bits as 64 hex digits, and its quality (0-100). */
+export interface Pdq {
+  hash: string;
+  quality: number;
+}
+
 export interface Frame {
   /** seconds */
   t: number;
   scores: Scores;
+  pdq?: Pdq | null;
 }
 
 /** One image or video classified. `verdict` is what to act on: adult, unknown (ask a person) or safe. */
@@ -42,10 +49,12 @@ export interface Result {
   video?: Video;
   /** a video's classified frames, in order */
   timeline?: Frame[];
-  /** known-content match, where the service answers one */
+  /** the answered frame's perceptual hash, where the service computes one */
+  pdq?: Pdq | null;
+  /** an animation's classified frames' hashes, in order */
+  frames_pdq?: Pdq[];
+  /** a known-content match, where the service answers one */
   match?: Record<string, unknown> | null;
-  /** the image's PDQ hash, where the service answers one */
-  pdq?: Record<string, unknown> | null;
 }
 
 /** A URL (http/https), a path (Node), a Blob or File, or bytes. */

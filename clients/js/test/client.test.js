@@ -30,6 +30,7 @@ test("classify takes a path, bytes, a Blob and a URL", async () => {
   assert.equal(byBlob.source, "safe.png");
   assert.deepEqual(Object.keys(byPath.scores).sort(), ["drawings", "hentai", "neutral", "porn", "sexy"]);
   assert.equal(byPath.image.format, "PNG");
+  assert.match(byPath.pdq.hash, /^[0-9a-f]{64}$/);
 });
 
 test("thresholds and model per call", async () => {

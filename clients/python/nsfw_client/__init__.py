@@ -10,7 +10,7 @@ from nsfw_client.aio import AsyncClient
 from nsfw_client.client import Client
 from nsfw_client.errors import APIError, NsfwError, ServiceUnreachable
 from nsfw_client.guard import Decision, Guard
-from nsfw_client.result import Frame, Image, Result, Verdict, Video
+from nsfw_client.result import Frame, Image, Pdq, Result, Verdict, Video
 
 __all__ = [
     "APIError",
@@ -21,6 +21,7 @@ __all__ = [
     "Guard",
     "Image",
     "NsfwError",
+    "Pdq",
     "Result",
     "ServiceUnreachable",
     "Verdict",

@@ -1,8 +1,9 @@
 """Typed answers of the service: a classification (``Result``) and its parts.
 
 Field names are the JSON's (``/openapi.json``, schema ``Classification``). Fields the service
-adds only in some deployments or versions (``decided_by``, ``video``, ``timeline``, ``match``,
-``pdq``) are optional; ``raw`` keeps the whole JSON, so a field newer than this client is not lost.
+answers only for some inputs, deployments or versions (``decided_by``, ``video``, ``timeline``,
+``pdq``, ``frames_pdq``, ``match``) are optional; ``raw`` keeps the whole JSON, so a field newer
+than this client is not lost.
 """
 
 from __future__ import annotations
@@ -33,11 +34,20 @@ class Video:
 
 
 @dataclasses.dataclass(frozen=True)
+class Pdq:
+    """A PDQ perceptual hash: 256 bits as 64 hex digits, and its quality (0-100)."""
+
+    hash: str
+    quality: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Frame:
-    """One classified frame of a video: its time in seconds and its scores."""
+    """One classified frame of a video: its time in seconds, its scores and its hash."""
 
     t: float
     scores: dict[str, float]
+    pdq: Pdq | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +68,9 @@ class Result:
     decided_by: Literal["model", "review"] | None = None  # "review": a person decided these bytes
     video: Video | None = None
     timeline: tuple[Frame, ...] | None = None  # a video's classified frames, in order
-    match: Mapping[str, Any] | None = None  # known-content match, where the service answers one
-    pdq: Mapping[str, Any] | None = None  # the image's PDQ hash, where the service answers one
+    pdq: Pdq | None = None  # the answered frame's perceptual hash, where the service computes one
+    frames_pdq: tuple[Pdq, ...] | None = None  # an animation's classified frames' hashes, in order
+    match: Mapping[str, Any] | None = None  # a known-content match, where the service answers one
     raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -80,11 +91,20 @@ class Result:
             cached=bool(data["cached"]),
             decided_by=data.get("decided_by"),
             video=Video(**video) if video is not None else None,
-            timeline=None if timeline is None else tuple(Frame(t=f["t"], scores=dict(f["scores"])) for f in timeline),
+            timeline=None if timeline is None else tuple(_frame(f) for f in timeline),
+            pdq=_pdq(data.get("pdq")),
+            frames_pdq=None if data.get("frames_pdq") is None else tuple(Pdq(**p) for p in data["frames_pdq"]),
             match=data.get("match"),
-            pdq=data.get("pdq"),
             raw=data,
         )
+
+
+def _pdq(data: Mapping[str, Any] | None) -> Pdq | None:
+    return None if data is None else Pdq(hash=data["hash"], quality=int(data["quality"]))
+
+
+def _frame(data: Mapping[str, Any]) -> Frame:
+    return Frame(t=data["t"], scores=dict(data["scores"]), pdq=_pdq(data.get("pdq")))
 
 
 # The fields a Result reads from the JSON, and those it requires: tests compare them with the served schema.
