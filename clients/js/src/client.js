@@ -136,9 +136,15 @@ export class Client {
     return (await (await this.#send("GET", "/v1/models")).json()).models;
   }
 
+  /** The fetch given, called as a plain function: a browser's fetch refuses any `this` but the window. */
+  #fetch(url, init) {
+    const fetcher = this.fetch;
+    return fetcher(url, init);
+  }
+
   async #probe(path) {
     try {
-      const response = await this.fetch(this.baseUrl + path, { signal: AbortSignal.timeout(this.timeout) });
+      const response = await this.#fetch(this.baseUrl + path, { signal: AbortSignal.timeout(this.timeout) });
       await response.body?.cancel();
       return response.ok;
     } catch {
@@ -198,7 +204,7 @@ export class Client {
       if (typeof payload === "string") headers["Content-Type"] = "application/json";
       let response, delay;
       try {
-        response = await this.fetch(this.baseUrl + path, {
+        response = await this.#fetch(this.baseUrl + path, {
           method,
           headers,
           body: payload,
