@@ -192,7 +192,7 @@ export class Client {
     const requestId = response.headers.get("x-request-id");
     const { results } = await response.json();
     return results.map(({ error, ...result }) =>
-      error ? fromCode(error.code, error.message ?? "", { status: response.status, requestId }) : result,
+      error ? fromCode(error.code, error.message ?? "", { requestId }) : result, // an item has no status of its own
     );
   }
 

@@ -126,7 +126,7 @@ def outcomes(response: httpx.Response) -> list[Outcome]:
         if "error" in entry:
             error = entry["error"]
             code, message = error.get("code", "error"), error.get("message", "")
-            results.append(errors.from_code(code, message, status=response.status_code, request_id=request_id))
+            results.append(errors.from_code(code, message, request_id=request_id))  # no status of its own
         else:
             results.append(Result.from_json(entry))
     return results

@@ -18,7 +18,8 @@ class ServiceUnreachable(NsfwError):
 
 
 class APIError(NsfwError):
-    """The service answered with an error: ``code`` (stable), ``message``, ``request_id``, ``status``."""
+    """The service answered with an error: ``code`` (stable), ``message``, ``request_id``, ``status``
+    (None for an item of a batch, which has no status of its own)."""
 
     code: str = "error"
 
