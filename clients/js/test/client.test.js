@@ -98,8 +98,17 @@ test("an API key, and 429 retried after Retry-After within the cap", async () =>
     assert.ok(limited instanceof nsfw.RateLimited && limited.retryAfter > 0 && limited.requestId, String(limited));
     const capped = new nsfw.Client({ baseUrl: protectedService.base, apiKey, maxRetryAfter: 0.5 });
     await assert.rejects(capped.classify(SAFE), nsfw.RateLimited);
-    const patient = new nsfw.Client({ baseUrl: protectedService.base, apiKey });
-    assert.equal((await patient.classify(SAFE)).verdict, "safe");
+    const statuses = [];
+    const counting = async (url, init) => {
+      const response = await fetch(url, init);
+      statuses.push(response.status);
+      return response;
+    };
+    const patient = new nsfw.Client({ baseUrl: protectedService.base, apiKey, fetch: counting });
+    // one image a second: three in a row cannot all pass at once; each waits its Retry-After
+    for (let i = 0; i < 3; i++) assert.equal((await patient.classify(SAFE)).verdict, "safe");
+    assert.ok(statuses.length > 3, String(statuses));
+    assert.equal(statuses.filter((s) => s === 429).length, statuses.length - 3);
   } finally {
     await protectedService.stop();
   }
