@@ -307,6 +307,18 @@ class Settings:
     review_webhook_backoff: float = var(
         "NSFW_REVIEW_WEBHOOK_BACKOFF", 2.0, Number(float, low=0.0),
         "seconds before the first retry; doubled for each next one, at most an hour")
+    webhook_allow_nets: tuple[Network, ...] = var(
+        "NSFW_WEBHOOK_ALLOW_NETS", (), Networks(),
+        "CIDRs the review webhook's receiver may be on besides public ones; image URLs never use them")
+    webhook_allow_ports: frozenset[int] = var(
+        "NSFW_WEBHOOK_ALLOW_PORTS", frozenset({80, 443}), Ports(), "ports the review webhook's receiver may listen on")
+    # known content (nsfw/known, nsfw/review/known.py): decisions follow near-duplicates; hash lists
+    match_distance: int = var(
+        "NSFW_MATCH_DISTANCE", 31, Number(int, low=0, high=47),
+        "PDQ bits within which an image matches a decided review item or a hash-list entry (see Known content)")
+    match_refresh_s: float = var(
+        "NSFW_MATCH_REFRESH_S", 5.0, Number(float, low=0.05, high=10.0),
+        "seconds between each worker's checks of the database for new decisions and list changes")
     # reviewer page (nsfw/web/review/pages.py): the key that signs reviewers' session cookies
     # None: the gunicorn master makes one for its workers; never in a repr (a log line, a traceback)
     secret_key: str | None = var(

@@ -42,6 +42,7 @@ from functools import partial
 from typing import Any
 
 from gunicorn import http, util
+from gunicorn.errors import AppImportError
 from gunicorn.workers import gthread
 from werkzeug.exceptions import RequestTimeout
 
@@ -49,7 +50,7 @@ from nsfw.observe import request_ids
 from nsfw.server.balance import BalancedAccept
 from nsfw.server.linger import LingeringClose
 from nsfw.server.responses import FIELD, Capture, body_to_wait_for, error_bytes, error_code, health_bytes
-from nsfw.settings import Settings
+from nsfw.settings import ConfigError, Settings
 
 #: Most bytes of one request head waited for on the poller; a head that is
 #: longer gets a 431 (gunicorn's own default allows up to ~800 KB of header).
@@ -360,6 +361,16 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
             else:  # an idle connection (new or kept alive) that never sent a byte
                 self.forget(conn)
         self.sweep_lingering(now)
+
+    def load_wsgi(self):
+        """A configuration the app refuses (a bad reviewers or keys file...) ends this worker with one
+        line and gunicorn's "App failed to load" exit (4), which stops the master: no traceback per
+        worker, no boot loop. The master refuses what it can check itself before any worker starts
+        (nsfw.server.preflight)."""
+        try:
+            super().load_wsgi()
+        except ConfigError as exc:
+            raise AppImportError(f"not starting: {exc}") from None
 
     def run(self):
         self.start_balancing()  # only now: a worker still loading its model must not draw connections

@@ -21,6 +21,7 @@ from nsfw.verdict import (  # noqa: F401
     V1_SUBCATEGORIES,
     Verdict,
 )
+from nsfw.web.openapi.known_schemas import KNOWN_SCHEMAS, REVIEW_ITEM_KNOWN
 
 CLASSES = sorted(SUBCATEGORIES)
 VERDICTS = [v.value for v in Verdict]
@@ -42,6 +43,7 @@ VIDEO_ERRORS = (
 )
 DECODE_ERRORS = (*DECODE_ERRORS, *VIDEO_ERRORS)
 ADMISSION_ERRORS = (e.Overloaded, e.DeadlineExceeded)  # the worker is full, or the request ran out of time
+DECODE_ERRORS = (*DECODE_ERRORS, e.ListedContent)  # a reject-listed hash is known once decoded
 ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, e.InvalidBase64, e.ServiceError)
 BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
 
@@ -83,6 +85,7 @@ def error_object(code_enum: list[str]) -> dict:
             "code": {"type": "string", "enum": code_enum},
             "message": {"type": "string"},
             "request_id": {"type": "string", "description": "the request's X-Request-ID (not on batch items)"},
+            "match": {"$ref": "#/components/schemas/Match", "description": "listed_content: the list it matched"},
         },
         required=["code", "message"],
     )
@@ -107,6 +110,7 @@ REVIEW_ITEM = {
     "decided_by": {"type": ["string", "null"], "description": "the reviewer"},
     "decided_at": {"type": ["string", "null"], "format": "date-time"},
     "has_thumbnail": {"type": "boolean"},
+    **REVIEW_ITEM_KNOWN,
 }
 
 SCHEMAS = {
@@ -170,9 +174,11 @@ SCHEMAS = {
             },
             "decided_by": {
                 "type": "string",
-                "enum": ["model", "review"],
-                "description": "review: `verdict` is a reviewer's decision for these bytes (only with NSFW_REVIEW on)",
+                "enum": ["model", "review", "list"],
+                "description": "review: `verdict` is a reviewer's decision for these bytes or, with `match`, for a "
+                "near-duplicate; list: a hash list's action (only with NSFW_REVIEW on)",
             },
+            "match": {"$ref": "#/components/schemas/Match"},
         },
         required=[
             "source",
@@ -344,6 +350,7 @@ SCHEMAS = {
         }
     ),
     "ReviewDecisionRequest": closed({"decision": {**DECISION, "description": "null: undo, back to pending"}}),
+    **KNOWN_SCHEMAS,
     "ComputeResponse": closed(
         {
             "prediction_category": {"type": "string", "enum": ["nsfw", "safe"]},
