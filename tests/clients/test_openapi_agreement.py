@@ -20,9 +20,9 @@ from nsfw_client import _core, errors, result
 
 ROOT = Path(__file__).resolve().parents[2]
 API_JSON = json.loads((ROOT / "clients" / "js" / "api.json").read_text())
-# Fields announced for Classification by work in progress (known-content matches): optional in
-# both clients, and allowed to be absent from the document until the service serves them.
-PENDING_FIELDS = ("match",)
+# Fields announced for Classification by work in progress: optional in both clients, and allowed to
+# be absent from the document until the service serves them (none now: pdq and match are served).
+PENDING_FIELDS: tuple[str, ...] = ()
 
 pytestmark = pytest.mark.slow
 service = client_helpers.service
@@ -56,6 +56,27 @@ def test_every_served_error_code_has_its_class_in_both_clients(spec: dict) -> No
         cls = errors.BY_CODE[code]
         assert cls.code == code and issubclass(cls, errors.APIError)
         assert getattr(errors, cls.__name__) is cls
+
+
+def error_objects(node: Any) -> list[dict[str, Any]]:
+    """Every error object schema in the document (the properties beside ``code`` and ``message``)."""
+    found = []
+    if isinstance(node, dict):
+        properties = node.get("properties") or {}
+        if "code" in properties and "message" in properties:
+            found.append(properties)
+        for value in node.values():
+            found += error_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += error_objects(value)
+    return found
+
+
+def test_the_error_fields_are_the_served_ones(spec: dict) -> None:
+    objects = error_objects(spec)
+    assert objects and all(set(o) == set(_core.ERROR_FIELDS) for o in objects)
+    assert list(_core.ERROR_FIELDS) == API_JSON["errorFields"]
 
 
 def test_the_routes_the_clients_call_are_served(spec: dict) -> None:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import random
+import subprocess
+import sys
 import time
 
 import client_helpers
 import httpx
 import pytest
-from client_helpers import ADULT, MAX_BATCH, SAFE, UNKNOWN, finish, start
+from client_helpers import ADULT, MAX_BATCH, ROOT, SAFE, UNKNOWN, finish, start
 from gunicorn_helpers import free_port
 from PIL import Image
 
 from nsfw.protect import keys
-from nsfw_client import AsyncClient, Client, Result, errors
+from nsfw_client import AsyncClient, Client, Guard, Result, errors
 
 pytestmark = pytest.mark.slow
 service = client_helpers.service
@@ -199,3 +202,32 @@ def test_items_refused_as_overloaded_are_sent_again(busy: str) -> None:
     with Client(busy, retries=6) as patient:
         outcomes = patient.classify_many(images[4:], concurrency=2)
     assert all(isinstance(o, Result) for o in outcomes), [getattr(o, "code", None) for o in outcomes]
+
+
+@pytest.fixture(scope="module")
+def listing(tmp_path_factory: pytest.TempPathFactory, service: str):
+    """A service with a `reject` hash list holding coffee_224x224.png's PDQ hash."""
+    with Client(service) as client:
+        pdq = client.classify(SAFE).pdq
+    assert pdq is not None
+    data = tmp_path_factory.mktemp("known")
+    (data / "takedowns.txt").write_text(pdq.hash + "\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")} | {"NSFW_DATA_DIR": str(data)}
+    command = [sys.executable, "-m", "nsfw", "hashes", "import", "takedowns", str(data / "takedowns.txt")]
+    subprocess.run([*command, "--action", "reject"], cwd=ROOT, env=environ, check=True, capture_output=True)
+    spool = tmp_path_factory.mktemp("listing-spool")
+    proc = start(spool, NSFW_DATA_DIR=str(data), NSFW_REVIEW="unknown")  # the lists live in the review database
+    yield proc.base_url
+    finish(proc, spool)
+
+
+def test_listed_content_is_its_class_with_the_match_and_the_guard_refuses_it(listing: str) -> None:
+    with Client(listing) as client:
+        with pytest.raises(errors.ListedContent) as caught:
+            client.classify(SAFE)
+        assert caught.value.match is not None and caught.value.request_id
+        assert (caught.value.match["source"], caught.value.match["list"]) == ("list", "takedowns")
+        [item] = client.classify_many([SAFE.read_bytes()])
+        assert isinstance(item, errors.ListedContent) and item.match is not None
+        decision = Guard(client, fail="open").check(SAFE.read_bytes())
+    assert (decision.allowed, decision.code) == (False, "nsfw_listed")

@@ -61,7 +61,8 @@ async function errorOf(response) {
   try {
     const { error } = await response.json();
     requestId = error.request_id ?? requestId;
-    return fromCode(String(error.code), String(error.message ?? ""), { status: response.status, requestId, retryAfter });
+    const fields = { status: response.status, requestId, retryAfter, match: error.match };
+    return fromCode(String(error.code), String(error.message ?? ""), fields);
   } catch {
     const text = `HTTP ${response.status} without the service's error body`;
     return new UnexpectedResponse(text, { status: response.status, requestId });
@@ -192,7 +193,8 @@ export class Client {
     const requestId = response.headers.get("x-request-id");
     const { results } = await response.json();
     return results.map(({ error, ...result }) =>
-      error ? fromCode(error.code, error.message ?? "", { requestId }) : result, // an item has no status of its own
+      // an item has no status of its own
+      error ? fromCode(error.code, error.message ?? "", { requestId, match: error.match }) : result,
     );
   }
 

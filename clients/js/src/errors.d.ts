@@ -5,6 +5,7 @@ export interface APIErrorOptions {
   status?: number | null;
   requestId?: string | null;
   retryAfter?: number | null;
+  match?: Record<string, unknown> | null;
 }
 export declare class APIError extends NsfwError {
   static readonly code: string;
@@ -14,6 +15,8 @@ export declare class APIError extends NsfwError {
   readonly requestId: string | null;
   /** seconds, from Retry-After */
   readonly retryAfter: number | null;
+  /** listed_content: the hash list the image matched */
+  readonly match: Record<string, unknown> | null;
 }
 export declare class UnexpectedResponse extends APIError {
   static readonly code: "unexpected_response";
@@ -146,6 +149,15 @@ export declare class VideoTooLong extends APIError {
 }
 export declare class VideoUnsupported extends APIError {
   static readonly code: "video_unsupported";
+}
+export declare class HashListNotFound extends APIError {
+  static readonly code: "hash_list_not_found";
+}
+export declare class InvalidHashList extends APIError {
+  static readonly code: "invalid_hash_list";
+}
+export declare class ListedContent extends APIError {
+  static readonly code: "listed_content";
 }
 export declare const BY_CODE: Record<string, typeof APIError>;
 export declare function fromCode(code: string, message: string, options?: APIErrorOptions): APIError;

@@ -15,12 +15,13 @@ export class ServiceUnreachable extends NsfwError {}
 export class APIError extends NsfwError {
   static code = "error";
 
-  constructor(message, { code, status, requestId, retryAfter } = {}) {
+  constructor(message, { code, status, requestId, retryAfter, match } = {}) {
     super(message);
     this.code = code ?? new.target.code;
     this.status = status ?? null;
     this.requestId = requestId ?? null;
     this.retryAfter = retryAfter ?? null;
+    this.match = match ?? null; // listed_content: the hash list the image matched
   }
 }
 
@@ -159,6 +160,18 @@ export class VideoUnsupported extends APIError {
   static code = "video_unsupported";
 }
 
+export class HashListNotFound extends APIError {
+  static code = "hash_list_not_found";
+}
+
+export class InvalidHashList extends APIError {
+  static code = "invalid_hash_list";
+}
+
+export class ListedContent extends APIError {
+  static code = "listed_content";
+}
+
 /** @type {Record<string, typeof APIError>} */
 export const BY_CODE = Object.fromEntries(
   [
@@ -205,6 +218,9 @@ export const BY_CODE = Object.fromEntries(
     VideoTooLarge,
     VideoTooLong,
     VideoUnsupported,
+    HashListNotFound,
+    InvalidHashList,
+    ListedContent,
   ].map((cls) => [cls.code, cls]),
 );
 

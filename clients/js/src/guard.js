@@ -1,8 +1,9 @@
 // The upload guards' one decision, as in the Python client (nsfw_client/guard.py):
-// adult is refused; unknown follows `unknown` (allow, refuse, flag); an upload the service cannot
-// decode is refused; the service down follows `fail` (open: allowed and flagged, closed: refused).
+// adult is refused, as is an upload matching a `reject` hash list; unknown follows `unknown` (allow,
+// refuse, flag); an upload the service cannot decode is refused; the service down follows `fail`
+// (open: allowed and flagged, closed: refused).
 
-import { APIError, NsfwError } from "./errors.js";
+import { APIError, ListedContent, NsfwError } from "./errors.js";
 
 export const UNREADABLE = new Set([
   "unsupported_media",
@@ -20,6 +21,7 @@ export const UNREADABLE = new Set([
 ]);
 export const MESSAGES = {
   nsfw_adult: "This file was refused: it looks like adult content.",
+  nsfw_listed: "This file was refused: it matches content this service refuses.",
   nsfw_unknown: "This file was refused: it could not be confirmed as safe.",
   nsfw_unreadable: "This file could not be read as an image or a video.",
   nsfw_unchecked: "This file could not be checked right now; please try again later.",
@@ -56,6 +58,7 @@ export class Guard {
       const message = flagged ? "flagged for review" : "allowed";
       return { allowed: true, flagged, code: `nsfw_${result.verdict}`, message, result, verdict: result.verdict };
     }
+    if (outcome instanceof ListedContent) return refuse("nsfw_listed", { error: outcome }); // a `reject` hash list
     if (outcome instanceof APIError && UNREADABLE.has(outcome.code)) return refuse("nsfw_unreadable", { error: outcome });
     if (this.fail === "open") {
       return { allowed: true, flagged: true, code: "nsfw_unchecked", message: "allowed unchecked (fail open)", error: outcome };

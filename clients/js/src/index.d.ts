@@ -24,6 +24,15 @@ export interface Pdq {
   quality: number;
 }
 
+/** Known content an image's hash matched: a decided review item (`item`) or a hash list (`list`). */
+export interface Match {
+  source: "review" | "list";
+  /** bits between the two hashes */
+  distance: number;
+  item?: number;
+  list?: string;
+}
+
 export interface Frame {
   /** seconds */
   t: number;
@@ -44,8 +53,8 @@ export interface Result {
   image: { format: string; width: number; height: number };
   timing_ms: Record<string, number>;
   cached: boolean;
-  /** "review": a person decided these bytes (with the service's review queue on) */
-  decided_by?: "model" | "review";
+  /** "review": a person decided these bytes (or a near-duplicate's); "list": a hash list did (see match) */
+  decided_by?: "model" | "review" | "list";
   video?: Video;
   /** a video's classified frames, in order */
   timeline?: Frame[];
@@ -53,8 +62,8 @@ export interface Result {
   pdq?: Pdq | null;
   /** an animation's classified frames' hashes, in order */
   frames_pdq?: Pdq[];
-  /** a known-content match, where the service answers one */
-  match?: Record<string, unknown> | null;
+  /** the known content that decided the verdict, where the service found one */
+  match?: Match;
 }
 
 /** A URL (http/https), a path (Node), a Blob or File, or bytes. */
@@ -94,7 +103,13 @@ export declare class Client {
   models(): Promise<Record<string, unknown>[]>;
 }
 
-export type DecisionCode = "nsfw_safe" | "nsfw_adult" | "nsfw_unknown" | "nsfw_unreadable" | "nsfw_unchecked";
+export type DecisionCode =
+  | "nsfw_safe"
+  | "nsfw_adult"
+  | "nsfw_unknown"
+  | "nsfw_listed"
+  | "nsfw_unreadable"
+  | "nsfw_unchecked";
 
 export interface Decision {
   allowed: boolean;

@@ -35,6 +35,24 @@ test("the error codes are the served ones, each with its class", () => {
   for (const [code, Cls] of Object.entries(nsfw.BY_CODE)) assert.equal(nsfw[Cls.name], Cls, code);
 });
 
+/** Every error object schema in the document: its properties. */
+function errorObjects(node, found = []) {
+  if (Array.isArray(node)) node.forEach((n) => errorObjects(n, found));
+  else if (node && typeof node === "object") {
+    if (node.properties?.code && node.properties?.message) found.push(Object.keys(node.properties).sort());
+    Object.values(node).forEach((n) => errorObjects(n, found));
+  }
+  return found;
+}
+
+test("the error fields are the served ones, and errors carry them", () => {
+  const objects = errorObjects(spec);
+  assert.ok(objects.length);
+  for (const fields of objects) assert.deepEqual(fields, [...api.errorFields].sort());
+  const error = nsfw.fromCode("listed_content", "m", { requestId: "r", match: { source: "list", distance: 0 } });
+  assert.deepEqual([error.code, error.message, error.requestId, error.match.source], ["listed_content", "m", "r", "list"]);
+});
+
 test("the routes the client calls are served, with those methods", () => {
   for (const route of api.routes) {
     const [method, path] = route.split(" ");

@@ -10,7 +10,7 @@ from nsfw_client.aio import AsyncClient
 from nsfw_client.client import Client
 from nsfw_client.errors import APIError, NsfwError, ServiceUnreachable
 from nsfw_client.guard import Decision, Guard
-from nsfw_client.result import Frame, Image, Pdq, Result, Verdict, Video
+from nsfw_client.result import Frame, Image, Match, Pdq, Result, Verdict, Video
 
 __all__ = [
     "APIError",
@@ -20,6 +20,7 @@ __all__ = [
     "Frame",
     "Guard",
     "Image",
+    "Match",
     "NsfwError",
     "Pdq",
     "Result",

@@ -25,6 +25,8 @@ Outcome = Result | errors.APIError
 
 # Refused before any work was done, and said to be temporary: safe to send again.
 RETRYABLE = frozenset({"overloaded", "rate_limited", "rate_limit_unavailable", "not_ready"})
+# The fields of the API's error object this client reads (tests/clients checks them against /openapi.json).
+ERROR_FIELDS = ("code", "message", "request_id", "match")
 # The routes the clients call, as "METHOD /path" (tests/clients checks them against /openapi.json).
 ROUTES = ("GET /health", "GET /ready", "GET /v1/models", "POST /predict", "POST /v1/classify")
 DEFAULT_BATCH = 16  # the service's default NSFW_MAX_BATCH; a smaller server limit is learnt from its answer
@@ -126,7 +128,8 @@ def outcomes(response: httpx.Response) -> list[Outcome]:
         if "error" in entry:
             error = entry["error"]
             code, message = error.get("code", "error"), error.get("message", "")
-            results.append(errors.from_code(code, message, request_id=request_id))  # no status of its own
+            # no status of its own
+            results.append(errors.from_code(code, message, request_id=request_id, match=error.get("match")))
         else:
             results.append(Result.from_json(entry))
     return results
@@ -152,7 +155,14 @@ def error_of(response: httpx.Response) -> errors.APIError:
     except (ValueError, KeyError, TypeError):
         text = f"HTTP {response.status_code} without the service's error body"
         return errors.UnexpectedResponse(text, status=response.status_code, request_id=request_id)
-    return errors.from_code(code, message, status=response.status_code, request_id=request_id, retry_after=retry_after)
+    return errors.from_code(
+        code,
+        message,
+        status=response.status_code,
+        request_id=request_id,
+        retry_after=retry_after,
+        match=error.get("match"),
+    )
 
 
 def _seconds(value: str | None) -> float | None:

@@ -8,6 +8,9 @@ A code this client does not know yet is an :class:`APIError` whose ``code`` says
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class NsfwError(Exception):
     """Anything this client raises."""
@@ -31,6 +34,7 @@ class APIError(NsfwError):
         status: int | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        match: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -39,6 +43,7 @@ class APIError(NsfwError):
         self.status = status
         self.request_id = request_id
         self.retry_after = retry_after
+        self.match = match  # listed_content: the hash list the image matched
 
     def __str__(self) -> str:
         suffix = f" (request {self.request_id})" if self.request_id else ""
@@ -83,6 +88,10 @@ class FetchTimeout(APIError):
     code = "fetch_timeout"
 
 
+class HashListNotFound(APIError):
+    code = "hash_list_not_found"
+
+
 class ImageTooComplex(APIError):
     code = "image_too_complex"
 
@@ -107,6 +116,10 @@ class InvalidDecision(APIError):
     code = "invalid_decision"
 
 
+class InvalidHashList(APIError):
+    code = "invalid_hash_list"
+
+
 class InvalidRequest(APIError):
     code = "invalid_request"
 
@@ -125,6 +138,10 @@ class InvalidThresholds(APIError):
 
 class InvalidUrl(APIError):
     code = "invalid_url"
+
+
+class ListedContent(APIError):
+    code = "listed_content"
 
 
 class MissingUrl(APIError):
@@ -236,7 +253,8 @@ def from_code(
     status: int | None = None,
     request_id: str | None = None,
     retry_after: float | None = None,
+    match: Mapping[str, Any] | None = None,
 ) -> APIError:
     """The exception for ``code``: its own class, or :class:`APIError` for a code unknown to this version."""
     cls = BY_CODE.get(code, APIError)
-    return cls(message, code=code, status=status, request_id=request_id, retry_after=retry_after)
+    return cls(message, code=code, status=status, request_id=request_id, retry_after=retry_after, match=match)

@@ -3,7 +3,7 @@
 The framework modules (``nsfw_client.flask``, ``.django``, ``.fastapi``) only read the upload,
 ask :class:`Guard`, rewind the upload and turn a refusal into the framework's validation error.
 
-- ``adult`` is refused.
+- ``adult`` is refused, and so is an upload matching one of the service's ``reject`` hash lists.
 - ``unknown`` follows ``unknown=``: ``"allow"``, ``"refuse"`` or ``"flag"`` (allowed, marked for a person).
 - An upload the service cannot decode (not an image or video, corrupt, too large) is refused.
 - The service down (unreachable, still busy after the retries, misconfigured key, failing) follows
@@ -42,6 +42,7 @@ UNREADABLE = frozenset(
 )
 MESSAGES = {
     "nsfw_adult": "This file was refused: it looks like adult content.",
+    "nsfw_listed": "This file was refused: it matches content this service refuses.",
     "nsfw_unknown": "This file was refused: it could not be confirmed as safe.",
     "nsfw_unreadable": "This file could not be read as an image or a video.",
     "nsfw_unchecked": "This file could not be checked right now; please try again later.",
@@ -51,7 +52,7 @@ MESSAGES = {
 @dataclasses.dataclass(frozen=True)
 class Decision:
     """What the guard decided. ``code`` names why (``nsfw_safe``, ``nsfw_adult``, ``nsfw_unknown``,
-    ``nsfw_unreadable``, ``nsfw_unchecked``); ``flagged``: allowed, but a person should look."""
+    ``nsfw_listed``, ``nsfw_unreadable``, ``nsfw_unchecked``); ``flagged``: allowed, but a person should look."""
 
     allowed: bool
     flagged: bool
@@ -106,6 +107,8 @@ class Guard:
                     return refuse("nsfw_unknown", result=outcome)
                 return Decision(True, True, "nsfw_unknown", "flagged for review", result=outcome)
             return Decision(True, False, f"nsfw_{outcome.verdict}", "allowed", result=outcome)
+        if isinstance(outcome, errors.ListedContent):  # a `reject` hash list: refused before classifying
+            return refuse("nsfw_listed", error=outcome)
         if isinstance(outcome, errors.APIError) and outcome.code in UNREADABLE:
             return refuse("nsfw_unreadable", error=outcome)
         if self.fail == "open":

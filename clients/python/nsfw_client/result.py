@@ -42,6 +42,16 @@ class Pdq:
 
 
 @dataclasses.dataclass(frozen=True)
+class Match:
+    """Known content this image's hash matched: a decided review item (``item``) or a hash list (``list``)."""
+
+    source: Literal["review", "list"]
+    distance: int  # bits between the two hashes
+    item: int | None = None
+    list: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Frame:
     """One classified frame of a video: its time in seconds, its scores and its hash."""
 
@@ -65,12 +75,13 @@ class Result:
     image: Image
     timing_ms: dict[str, float]
     cached: bool
-    decided_by: Literal["model", "review"] | None = None  # "review": a person decided these bytes
+    # "review": a person decided these bytes (or a near-duplicate's); "list": a hash list did (see match)
+    decided_by: Literal["model", "review", "list"] | None = None
     video: Video | None = None
     timeline: tuple[Frame, ...] | None = None  # a video's classified frames, in order
     pdq: Pdq | None = None  # the answered frame's perceptual hash, where the service computes one
     frames_pdq: tuple[Pdq, ...] | None = None  # an animation's classified frames' hashes, in order
-    match: Mapping[str, Any] | None = None  # a known-content match, where the service answers one
+    match: Match | None = None  # the known content that decided the verdict, where the service found one
     raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -94,7 +105,7 @@ class Result:
             timeline=None if timeline is None else tuple(_frame(f) for f in timeline),
             pdq=_pdq(data.get("pdq")),
             frames_pdq=None if data.get("frames_pdq") is None else tuple(Pdq(**p) for p in data["frames_pdq"]),
-            match=data.get("match"),
+            match=None if data.get("match") is None else Match(**data["match"]),
             raw=data,
         )
 
