@@ -42,7 +42,7 @@ class ResultCache:
     def close(self) -> None:
         """Nothing to release; :class:`RedisCache` has a connection pool."""
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
+    def get_or_compute(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> tuple[T, bool]:
         """``(value, cached)``: cached is True when the value was not computed for this call."""
         if self.size <= 0:
             return compute(), False
@@ -140,7 +140,7 @@ class RedisCache:
     def __len__(self) -> int:
         return len(self._local)
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
+    def get_or_compute(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> tuple[T, bool]:
         name = self.PREFIX + ":".join(part.hex() if isinstance(part, bytes) else str(part) for part in key)
         shared = []
 

@@ -67,7 +67,8 @@ def resume(path: str, fmt: str) -> set[str]:
 
 
 def _read_jsonl(fh, path: str) -> tuple[set[str], int]:
-    done, keep = set(), 0
+    done: set[str] = set()
+    keep = 0
     for line in fh:
         if not line.endswith(b"\n"):
             break  # the last record of a killed run, cut short
@@ -86,7 +87,8 @@ def _read_jsonl(fh, path: str) -> tuple[set[str], int]:
 def _read_csv(fh, path: str) -> tuple[set[str], int]:
     offsets = _LineOffsets(fh)
     reader = csv.reader(offsets)
-    done, keep = set(), 0
+    done: set[str] = set()
+    keep = 0
     try:
         header = next(reader, None)
         if header is None:

@@ -58,9 +58,11 @@ def run(args) -> int:
     from nsfw.review.hashlists import HashLists
 
     settings = Settings.from_env()
+    url = settings.database_url
+    assert url is not None  # Settings fills in the default
     if settings.db_auto_migrate:
-        schema.upgrade(settings.database_url)
-    engine = schema.engine(settings.database_url)
+        schema.upgrade(url)
+    engine = schema.engine(url)
     try:
         return _run(args, HashLists(engine))
     except (InvalidHashList, HashListNotFound) as exc:

@@ -107,7 +107,7 @@ def configure(kind: str, level: str, stream=None) -> logging.Handler:
     package = logging.getLogger("nsfw")
     for old in [h for h in package.handlers if getattr(h, "_nsfw", False)]:
         package.removeHandler(old)
-    handler._nsfw = True
+    handler._nsfw = True  # type: ignore[attr-defined]  # marks the handler this module installed
     package.addHandler(handler)
     package.setLevel(level.upper())
     package.propagate = False

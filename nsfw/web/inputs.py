@@ -61,6 +61,7 @@ def single_upload(request: Request, max_bytes: int, max_video_bytes: int = 0) ->
         )
     if items[0].error is not None:
         raise items[0].error
+    assert items[0].data is not None  # an item without an error has its bytes
     return items[0].data
 
 

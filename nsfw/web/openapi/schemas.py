@@ -30,7 +30,12 @@ FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"]  # what decode.sniff_fo
 # Error groups that views name in @doc(errors=...). Werkzeug's own errors are
 # rendered through the app's handlers to learn their status and code.
 FETCH_ERRORS = (e.InvalidURL, e.BlockedAddress, e.UpstreamStatus, e.FetchFailed, e.FetchTimeout, e.TooLarge)
-DECODE_ERRORS = (e.UnsupportedMedia, e.CorruptImage, e.ImageTooLarge, e.ImageTooComplex)
+DECODE_ERRORS: tuple[type[e.ServiceError], ...] = (
+    e.UnsupportedMedia,
+    e.CorruptImage,
+    e.ImageTooLarge,
+    e.ImageTooComplex,
+)
 # video (nsfw/imaging/video.py): answered where images are, so every view that decodes names them
 VIDEO_FORMATS = ["MP4", "MOV", "WEBM", "MATROSKA"]
 VIDEO_ERRORS = (

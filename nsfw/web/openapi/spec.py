@@ -56,7 +56,11 @@ SECURITY_SCHEMES = {
         "description": "the session cookie POST /review/sign-in sets for a reviewer token",
     },
 }
-SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: anonymous, when no NSFW_API_KEYS_FILE is set
+SECURITY: list[dict[str, list[str]]] = [
+    {},
+    {"bearer": []},
+    {"apiKey": []},
+]  # {}: anonymous, when no NSFW_API_KEYS_FILE is set
 RATE_LIMIT_HEADERS = {
     name: {"description": description, "schema": {"type": "integer", "minimum": 0}}
     for name, description in (
@@ -167,7 +171,7 @@ def build(app: Flask) -> dict:
     api.components.parameter(
         "model", "query", {"schema": ref("ModelName"), "description": f"the model to use (default {models[0]})"}
     )
-    tags = {}
+    tags: dict[str, str] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint in IGNORED_ENDPOINTS:
             continue
@@ -176,7 +180,7 @@ def build(app: Flask) -> dict:
             raise UndocumentedRoute(f"{rule.rule} ({rule.endpoint}) has no @doc")
         tag = rule.endpoint.rpartition(".")[0] or "app"
         tags.setdefault(tag, _tag_description(app, tag))
-        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         api.path(
             path=_openapi_path(rule.rule),
             operations={
@@ -260,7 +264,7 @@ def _tag_description(app: Flask, tag: str) -> str:
 # --- the routes -----------------------------------------------------------------
 bp = Blueprint("docs", __name__)
 
-SWAGGER_UI = Path(importlib.util.find_spec("flask_swagger_ui").origin).parent / "dist"
+SWAGGER_UI = Path(str(getattr(importlib.util.find_spec("flask_swagger_ui"), "origin", ""))).parent / "dist"
 SWAGGER_UI_VERSION = (SWAGGER_UI / "VERSION").read_text().strip()
 ASSETS = {  # the files /docs uses, with the type each is served as
     "swagger-ui.css": "text/css",

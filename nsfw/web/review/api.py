@@ -42,7 +42,7 @@ from nsfw.web.openapi.spec import doc, json_response, query, ref
 log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__, url_prefix="/v1/review")
 
-REVIEWER_SECURITY = [{"reviewer": []}]
+REVIEWER_SECURITY: list[dict[str, list[str]]] = [{"reviewer": []}]
 EXPORT_FIELDS = (
     "id",
     "sha256",

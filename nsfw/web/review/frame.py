@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, session, url_for
 from werkzeug.exceptions import NotFound
@@ -32,7 +33,9 @@ ASSETS = {"review.js": "text/javascript", "review.css": "text/css", "base.css": 
 
 HTML = {"description": "a page", "content": {"text/html": {}}}
 SEE_OTHER = {"description": "done: on to the page this names", "headers": {"Location": {"schema": {"type": "string"}}}}
-SESSION_SECURITY = [{"reviewerSession": []}]  # the cookie /review/sign-in sets (nsfw.web.openapi)
+SESSION_SECURITY: list[dict[str, list[str]]] = [
+    {"reviewerSession": []}
+]  # the cookie /review/sign-in sets (nsfw.web.openapi)
 DATABASE_ERRORS = (ReviewDisabled, ReviewUnavailable)
 
 
@@ -62,8 +65,10 @@ def render_page(template: str, status: int = 200, **context) -> Response:
     return response
 
 
-def see_other(endpoint: str, **values) -> Response:
-    return redirect(url_for(endpoint, **{k: v for k, v in values.items() if v not in (None, "")}), code=303)
+def see_other(endpoint: str, **values: Any) -> Response:
+    return redirect(  # type: ignore[return-value]  # werkzeug's Response, which Flask's is
+        url_for(endpoint, **{k: v for k, v in values.items() if v not in (None, "")}), code=303
+    )
 
 
 # --- the page's files ----------------------------------------------------------------------
