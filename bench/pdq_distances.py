@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/pdq_distances.py            # the table, over tests/data/images
     .venv/bin/python bench/pdq_distances.py --markdown # the same, as a Markdown table
+    .venv/bin/python bench/pdq_distances.py --reference  # hashed by pdqhash on every pixel instead
 
 Every copy is made as a user's tools make it (Pillow: re-encoded, resized, brightened, written
 on, greyed, trimmed, turned, flipped), written to bytes and decoded by the service's own decoder
@@ -106,8 +107,19 @@ def photos() -> list[Path]:
     return sorted(p for p in IMAGES.iterdir() if p.suffix in (".jpg", ".png"))
 
 
+HASH = hash_frame  # --reference: pdqhash on every pixel
+
+
+def full_pixels(rgb: np.ndarray) -> Pdq:
+    """The reference C++ on every pixel, in the same hex."""
+    import pdqhash
+
+    bits, quality = pdqhash.compute(np.ascontiguousarray(rgb))
+    return Pdq(np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex(), int(quality))
+
+
 def hash_of(data: bytes) -> Pdq:
-    return hash_frame(decode(data, Settings()).frames[0])
+    return HASH(decode(data, Settings()).frames[0])
 
 
 def distance(a: Pdq, b: Pdq) -> int:
@@ -122,7 +134,7 @@ def measure(paths: list[Path]) -> tuple[dict[str, list[int]], list[int], dict[st
     for path in paths:
         data = path.read_bytes()
         pixels = decode(data, Settings()).frames[0]
-        original = hash_frame(pixels)
+        original = HASH(pixels)
         originals[path.name], qualities[path.name] = original, original.quality
         image = Image.fromarray(np.asarray(pixels))
         for name, edit in EDITS.items():
@@ -147,7 +159,11 @@ def table(paths: list[Path], by_edit: dict[str, list[int]], pairs: list[int], ma
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--reference", action="store_true", help="hash every pixel with pdqhash, not as the service")
     args = parser.parse_args()
+    global HASH
+    if args.reference:
+        HASH = full_pixels
     paths = photos()
     by_edit, pairs, qualities = measure(paths)
     print(table(paths, by_edit, pairs, args.markdown))
