@@ -17,9 +17,10 @@ import time
 from typing import TextIO
 
 from nsfw.batch import records
+from nsfw.verdict import Verdict
 
 FORMATS = ("jsonl", "csv")
-VERDICTS = ("safe", "unknown", "adult")
+VERDICTS = (Verdict.SAFE, Verdict.UNKNOWN, Verdict.ADULT)  # the summary's order: least to most
 
 
 class OutputError(ValueError):

@@ -100,7 +100,12 @@ class DecoderPool:
     others, an ordinary photo finds a decoder within one small image's budget.
     """
 
-    def __init__(self, settings: Settings, on_queue: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        on_queue: Callable[[int], None] | None = None,
+        on_decoder: Callable[[str], None] | None = None,
+    ):
         self._settings = settings
         general = _config(settings, settings.max_pixels, settings.decode_memory_mb, video=True)
         express = _config(
@@ -114,6 +119,8 @@ class DecoderPool:
         # Called (under the lock) with the number of waiting images whenever it changes: the caller's
         # (the Detector's observers: the web layer's queue-depth gauge), so this module knows no metrics.
         self._on_queue = on_queue
+        # Called with "started" or why a decoder ended (see nsfw.pipeline.Observer.decoder).
+        self._on_decoder = on_decoder
 
     def start(self) -> None:
         """Start every idle decoder now (after the fork), so the first requests do not pay for it."""
@@ -123,7 +130,7 @@ class DecoderPool:
         try:
             for slot in slots:
                 if slot.decoder is None:
-                    slot.decoder = _Decoder(slot.config)
+                    self._new_decoder(slot)
         finally:
             for slot in slots:
                 self._release(slot)
@@ -137,14 +144,29 @@ class DecoderPool:
         slot = self._acquire(data, deadline)
         try:
             if slot.decoder is None or not slot.decoder.alive():
-                slot.decoder = _Decoder(slot.config)
+                self._forget_dead(slot)
+                self._new_decoder(slot)
             return slot.decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
         except BaseException:
-            if slot.decoder is not None and not slot.decoder.alive():
-                slot.decoder = None
+            self._forget_dead(slot)
             raise
         finally:
             self._release(slot)
+
+    def _new_decoder(self, slot: _Slot) -> _Decoder:
+        slot.decoder = _Decoder(slot.config)
+        self._event("started")
+        return slot.decoder
+
+    def _forget_dead(self, slot: _Slot) -> None:
+        """A decoder that is no longer alive leaves its slot, and why it ended is reported."""
+        if slot.decoder is not None and not slot.decoder.alive():
+            self._event(slot.decoder.ended or "crashed")
+            slot.decoder = None
+
+    def _event(self, event: str) -> None:
+        if self._on_decoder is not None:
+            self._on_decoder(event)
 
     def _acquire(self, data: bytes, deadline: float) -> _Slot:
         dims = image_size(data)
@@ -268,6 +290,7 @@ class _Decoder:
         self.shared_fd = os.memfd_create("nsfw-decoder", os.MFD_CLOEXEC)
         self.shared: mmap.mmap | None = None
         self.killed = False
+        self.ended: str | None = None  # why it ended, once it has (see nsfw.pipeline.Observer.decoder)
         config = json.dumps({**json.loads(config), "shared_fd": self.shared_fd})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nsfw.imaging.decoder", config],
@@ -315,12 +338,14 @@ class _Decoder:
                 write_message(self.proc.stdin, {"continue": bool(go_on)})
                 header, _ = read_message(self.proc.stdout, deadline)
         except TimeoutError:
+            self.ended = "deadline"
             self.kill()
             raise DeadlineExceeded("the image was not decoded before the request's deadline") from None
         except (EOFError, OSError, ValueError):
             self.kill()
             raise self._death(video=frames_seen > 0 or _is_video(data)) from None
         except BaseException:  # inference failed or missed the deadline mid-video: the decoder waits on us
+            self.ended = self.ended or "abandoned"
             self.kill()
             raise
         if "error" in header:
@@ -337,6 +362,7 @@ class _Decoder:
                 raise ValueError("hashes")
             pdq = tuple(_pdq(value, CorruptImage) for value in hashes)
         except (ValueError, CorruptImage):
+            self.ended = "crashed"
             self.kill()
             raise CorruptImage("the decoder answered nonsense") from None
         # copied out: the next image's reply overwrites this memory
@@ -354,9 +380,12 @@ class _Decoder:
 
     def _death(self, video: bool = False) -> ServiceError:
         code = self.proc.returncode
+        self.ended = "crashed"
         if code in (-signal.SIGPROF, -signal.SIGXCPU):
+            self.ended = "cpu"
             return VideoTooComplex() if video else ImageTooComplex()
         if code == -signal.SIGKILL:  # the kernel's OOM killer; RLIMIT_DATA should have come first
+            self.ended = "memory"
             what = "video" if video else "image"
             return (VideoTooLarge if video else ImageTooLarge)(
                 f"decoding the {what} needs more memory than this service allows"

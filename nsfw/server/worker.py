@@ -39,6 +39,7 @@ import errno
 import selectors
 import time
 from functools import partial
+from typing import Any
 
 from gunicorn import http, util
 from gunicorn.workers import gthread
@@ -376,7 +377,7 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
     def handle_request(self, req, conn):
         if self.balancer is not None and self.balancer.should_shed(self.nr_conns):
             req.force_close()  # the client reconnects, and the worker with fewer connections accepts
-        body = getattr(req, "body", None)
+        body: Any = getattr(req, "body", None)
         reader = getattr(body, "reader", None)
         if reader is not None:
             body.reader = _TimedBody(reader, req, conn.sock, self.body_timeout)

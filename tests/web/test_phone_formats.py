@@ -18,7 +18,7 @@ from PIL import Image
 
 from nsfw.settings import Settings
 
-# NSFW_FAST_DECODE's documented bound (README, Performance): the largest move of any score
+# NSFW_FAST_DECODE's documented bound (docs/performance.md): the largest move of any score
 # against nsfwjs on the golden images; measured 0.027 (retina.jpg).
 FAST_DECODE_BOUND = 0.03
 

@@ -11,19 +11,19 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from nsfw import hashing
-from nsfw.errors import MissingURL, ServiceError
-from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
-from nsfw.web import current, inputs, observability
-from nsfw.web.current import detector
-from nsfw.web.openapi.schemas import (
-    BODY_TOO_LARGE,
-    THRESHOLD,
+from nsfw.errors import (
     BatchTooLarge,
     InvalidRequest,
     InvalidThresholds,
+    MissingURL,
     ModelError,
+    ServiceError,
     UnknownModel,
 )
+from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
+from nsfw.web import current, inputs, observability
+from nsfw.web.current import detector
+from nsfw.web.openapi.schemas import BODY_TOO_LARGE, THRESHOLD
 from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -86,9 +86,7 @@ def classify():
             observability.note(outcome, item.url)
             result = result_json(item.source, outcome, thresholds)
             if reviewing:
-                decision = decisions.get(outcome.sha256)
-                result["verdict"] = decision or result["verdict"]
-                result["decided_by"] = "review" if decision else "model"
+                decide(result, decisions.get(outcome.sha256), outcome.match)
             results.append(result)
     return jsonify(results=results)
 
@@ -144,6 +142,22 @@ def hashes_json(source: str, hashes: hashing.Hashes) -> dict:
     elif len(hashes.frames_pdq) > 1:
         answer["frames_pdq"] = [pdq.to_dict() for pdq in hashes.frames_pdq]
     return answer
+
+
+def decide(result: dict, decision: str | None, match) -> None:
+    """Who decides the verdict, in the documented precedence (``reject`` lists have answered 403 before):
+    a reviewer's decision of these bytes, the decision a near-duplicate follows, an ``adult``/``safe``
+    list, the model. A near-duplicate queued as following a decision has that decision for its exact bytes
+    too (written as this answer is made): it is answered with its match."""
+    if match is not None and match.source == "review" and decision == match.verdict:
+        decision = None
+    if decision is not None:
+        result["verdict"], result["decided_by"] = decision, "review"
+    elif match is not None:
+        result["verdict"], result["decided_by"] = match.verdict, match.source
+        result["match"] = match.to_dict()
+    else:
+        result["decided_by"] = "model"
 
 
 @bp.get("/models")

@@ -12,20 +12,19 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
 
 from nsfw import errors as e
 from nsfw.imaging.pdq import MIN_QUALITY
-from nsfw.models.registry import UnknownModel  # noqa: F401
-from nsfw.models.runner import ModelError  # noqa: F401
 from nsfw.verdict import (  # noqa: F401
+    DECISIONS,
     NSFW_CLASSES,
     SAFE_CLASSES,
     SUBCATEGORIES,
     UNMAPPED_SUBCATEGORIES,
     V1_SUBCATEGORIES,
-    InvalidThresholds,
+    Verdict,
 )
-from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
+from nsfw.web.openapi.known_schemas import KNOWN_SCHEMAS, REVIEW_ITEM_KNOWN
 
 CLASSES = sorted(SUBCATEGORIES)
-VERDICTS = ["adult", "safe", "unknown"]
+VERDICTS = [v.value for v in Verdict]
 FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"]  # what decode.sniff_format recognises
 
 # Error groups that views name in @doc(errors=...). Werkzeug's own errors are
@@ -44,11 +43,9 @@ VIDEO_ERRORS = (
 )
 DECODE_ERRORS = (*DECODE_ERRORS, *VIDEO_ERRORS)
 ADMISSION_ERRORS = (e.Overloaded, e.DeadlineExceeded)  # the worker is full, or the request ran out of time
-ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, InvalidBase64, e.ServiceError)
+DECODE_ERRORS = (*DECODE_ERRORS, e.ListedContent)  # a reject-listed hash is known once decoded
+ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, e.InvalidBase64, e.ServiceError)
 BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
-# Re-exported so a view's @doc needs one import: BatchTooLarge, InvalidRequest,
-# InvalidThresholds, ModelError, NotFound, TooLarge, UnknownModel.
-TooLarge = e.TooLarge
 
 
 def codes(classes) -> list[str]:
@@ -88,6 +85,7 @@ def error_object(code_enum: list[str]) -> dict:
             "code": {"type": "string", "enum": code_enum},
             "message": {"type": "string"},
             "request_id": {"type": "string", "description": "the request's X-Request-ID (not on batch items)"},
+            "match": {"$ref": "#/components/schemas/Match", "description": "listed_content: the list it matched"},
         },
         required=["code", "message"],
     )
@@ -97,7 +95,7 @@ def error_body(code_enum: list[str]) -> dict:
     return closed({"error": error_object(code_enum)})
 
 
-DECISION = {"enum": ["adult", "safe", None]}
+DECISION = {"enum": [*(d.value for d in DECISIONS), None]}
 REVIEW_ITEM = {
     "id": {"type": "integer", "minimum": 1},
     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the image's bytes"},
@@ -112,6 +110,7 @@ REVIEW_ITEM = {
     "decided_by": {"type": ["string", "null"], "description": "the reviewer"},
     "decided_at": {"type": ["string", "null"], "format": "date-time"},
     "has_thumbnail": {"type": "boolean"},
+    **REVIEW_ITEM_KNOWN,
 }
 
 SCHEMAS = {
@@ -175,9 +174,11 @@ SCHEMAS = {
             },
             "decided_by": {
                 "type": "string",
-                "enum": ["model", "review"],
-                "description": "review: `verdict` is a reviewer's decision for these bytes (only with NSFW_REVIEW on)",
+                "enum": ["model", "review", "list"],
+                "description": "review: `verdict` is a reviewer's decision for these bytes or, with `match`, for a "
+                "near-duplicate; list: a hash list's action (only with NSFW_REVIEW on)",
             },
+            "match": {"$ref": "#/components/schemas/Match"},
         },
         required=[
             "source",
@@ -349,6 +350,7 @@ SCHEMAS = {
         }
     ),
     "ReviewDecisionRequest": closed({"decision": {**DECISION, "description": "null: undo, back to pending"}}),
+    **KNOWN_SCHEMAS,
     "ComputeResponse": closed(
         {
             "prediction_category": {"type": "string", "enum": ["nsfw", "safe"]},

@@ -40,17 +40,20 @@ from nsfw.errors import (
     InvalidCursor,
     InvalidDecision,
     InvalidReviewQuery,
+    InvalidTarget,
     NothingToUndo,
     NotReviewer,
+    PlotUnavailable,
     ReviewDisabled,
     ReviewItemNotFound,
     ReviewUnavailable,
     SignInRequired,
 )
+from nsfw.imaging.pdq import Pdq
 from nsfw.protect import public
 from nsfw.review import DatabaseError, calibration, calibration_plot
 from nsfw.settings import Settings
-from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
+from nsfw.verdict import DECISIONS, NSFW_CLASSES, Thresholds, nsfw_score
 from nsfw.web.assets import static_file
 from nsfw.web.current import review
 from nsfw.web.headers import PAGE_POLICY
@@ -221,7 +224,7 @@ def queue():
     return _page(
         "review/queue.html",
         item=item,
-        view=_item_view(item) if item else None,
+        view=_item_view(item, queue) if item else None,
         order=order,
         orders=ORDERS,
         cursor=cursor,
@@ -231,14 +234,24 @@ def queue():
     )
 
 
-def _item_view(item) -> dict:
+def _item_view(item, queue) -> dict:
+    """What the page shows of an item; ``listed`` (a reject list names its hash) hides its thumbnail, and
+    ``match`` is the decided item or list its hash is near, when it does not already follow one."""
     scores = dict(item.scores or {})
     names = [c for c in CLASSES if c in scores] + sorted(set(scores) - set(CLASSES))
+    listed = queue.listed(item)
+    match = None
+    if item.pdq is not None and item.pdq_quality is not None and item.follows is None and not listed:
+        match = queue.known.match(Pdq(item.pdq, item.pdq_quality))
+        if match is not None and match.item == item.id:
+            match = None  # its own decision
     return {
         "scores": [(n, float(scores[n]), n in NSFW_CLASSES) for n in names],
         "nsfw": nsfw_score(scores),
         "first_seen": _when(item.first_seen),
         "last_seen": _when(item.last_seen),
+        "listed": listed,
+        "match": match,
     }
 
 
@@ -265,7 +278,7 @@ def _when(value) -> tuple[str, str]:
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "decision": {"enum": ["adult", "safe"]},
+                        "decision": {"enum": [d.value for d in DECISIONS]},
                         "csrf": {"type": "string"},
                         "order": {"enum": sorted(ORDERS)},
                         "cursor": {"type": "string"},
@@ -287,7 +300,7 @@ def decide(item_id: int):
     name = review_session.require_reviewer()
     review_session.check_form()
     decision = request.form.get("decision", "")
-    if decision not in calibration.DECISIONS:
+    if decision not in DECISIONS:
         raise InvalidDecision()
     order = _order(request.form.get("order"))
     queue = review()
@@ -376,10 +389,10 @@ FORMATS = ("html", "json", "png")
         303: {"description": "not signed in: the sign-in form", **SEE_OTHER},
     },
     errors=(
-        calibration.InvalidTarget,
+        InvalidTarget,
         InvalidReviewQuery,
         SignInRequired,
-        calibration_plot.PlotUnavailable,
+        PlotUnavailable,
         NotReviewer,
         *DATABASE_ERRORS,
     ),
