@@ -126,10 +126,12 @@ def distance(a: Pdq, b: Pdq) -> int:
     return (int(a.hash, 16) ^ int(b.hash, 16)).bit_count()
 
 
-def measure(paths: list[Path]) -> tuple[dict[str, list[int]], list[int], dict[str, int]]:
+def measure(
+    paths: list[Path], edits: dict[str, Callable[[Image.Image], bytes]] = EDITS
+) -> tuple[dict[str, list[int]], list[int], dict[str, int]]:
     """Distances per edit (one per image, in ``paths`` order), between every pair, and the qualities."""
     originals = {}
-    by_edit: dict[str, list[int]] = {name: [] for name in EDITS}
+    by_edit: dict[str, list[int]] = {name: [] for name in edits}
     qualities = {}
     for path in paths:
         data = path.read_bytes()
@@ -137,7 +139,7 @@ def measure(paths: list[Path]) -> tuple[dict[str, list[int]], list[int], dict[st
         original = HASH(pixels)
         originals[path.name], qualities[path.name] = original, original.quality
         image = Image.fromarray(np.asarray(pixels))
-        for name, edit in EDITS.items():
+        for name, edit in edits.items():
             by_edit[name].append(distance(original, hash_of(edit(image))))
     pairs = [distance(a, b) for a, b in itertools.combinations(originals.values(), 2)]
     return by_edit, pairs, qualities
