@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pdqhash
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 from PIL import Image
 
 from nsfw.errors import CorruptImage, CorruptVideo
