@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class Classification:
     timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
     sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
     pdq: Pdq | None = None  # the perceptual hash of the answered frame (always set by the Detector)
-    frames_pdq: tuple = ()  # every classified frame's Pdq, in order (an animation's frames, a video's timeline)
+    frames_pdq: tuple[Pdq, ...] = ()  # every classified frame's Pdq in order (an animation's, a video's timeline)
     match: Match | None = None  # known content this hash matched (Detector.match_with); never cached
 
 
@@ -203,18 +203,18 @@ class Detector:
         self.models.get(model)  # an unknown model fails the whole request, before any work
         deadline = deadline or self.deadline()
 
-        def classify(source):
+        def classify(source: str | bytes) -> Classification:
             if isinstance(source, str):
                 return self.classify_url(source, model, deadline)
             return self.classify_bytes(source, model, deadline)
 
         return self.each(sources, classify)
 
-    def each(self, sources: list, work: Callable) -> list:
+    def each(self, sources: list[str | bytes], work: Callable[[str | bytes], object]) -> list[object]:
         """``work(source)`` for every source, at most NSFW_BATCH_CONCURRENCY at a time, in order; a
         ServiceError (or, for a bug, a plain one) in place of what failed."""
 
-        def one(source):
+        def one(source: str | bytes) -> object:
             try:
                 return work(source)
             except ServiceError as exc:
@@ -344,7 +344,8 @@ class Detector:
         """
         require_video()
         submitted = time.perf_counter()
-        timeline, spent = [], [0.0]
+        timeline: list[dict[str, Any]] = []
+        spent = [0.0]
         stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None
 
         def infer(tensor):
@@ -413,7 +414,7 @@ def _decode(raw: bytes) -> Classification:
     return Classification(**fields, timings_ms={})
 
 
-def _with_pdq(frame: dict) -> dict:
+def _with_pdq(frame: dict[str, Any]) -> dict[str, Any]:
     """A video timeline item as cached (its hash a dict) as it was computed (a Pdq)."""
     if frame.get("pdq") is not None:
         return {**frame, "pdq": Pdq.parse(frame["pdq"])}

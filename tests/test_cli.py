@@ -77,7 +77,7 @@ def test_classify_subcommand_is_the_bare_form():
     bare, explicit = run_cli(image), run_cli("classify", image)
     assert bare.returncode == explicit.returncode == 0, bare.stderr + explicit.stderr
     assert bare.stdout == explicit.stdout
-    assert set(json.loads(bare.stdout)) == {"source", "model", *CLASSES, "nsfw", "verdict", "top"}
+    assert set(json.loads(bare.stdout)) == {"source", "model", *CLASSES, "nsfw", "verdict", "top", "pdq"}
 
 
 def test_classify_with_another_served_model():

@@ -131,6 +131,8 @@ def _load_everything(video: bool) -> None:
         import pyseccomp  # noqa: F401  (its import runs ldconfig: a program from the interpreter's files)
     except (ImportError, RuntimeError, OSError):
         pass
+    import pdqhash  # noqa: F401  (the perceptual hash's C++ extension, imported by pdq.hash_frame)
+
     from nsfw.imaging import decode, preprocess  # noqa: F401
     from nsfw.imaging import video as video_module
 

@@ -44,7 +44,7 @@ class Pdq:
     hash: str
     quality: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | int]:
         return {"hash": self.hash, "quality": self.quality}
 
     @property
@@ -69,7 +69,7 @@ class Pdq:
 
 def hash_frame(rgb: np.ndarray) -> Pdq:
     """The PDQ hash of uint8 HxWx3 RGB pixels, at a cost that does not grow with their number."""
-    import pdqhash  # type: ignore[import-untyped]  # the decoder's only: the worker never hashes
+    import pdqhash  # the decoder's only: the worker never hashes
     from PIL import Image
 
     small = np.asarray(Image.fromarray(_lattice(rgb)).resize((SIDE, SIDE), Image.Resampling.BOX))

@@ -369,7 +369,7 @@ class _Decoder:
                 raise ValueError("frames")
             if not isinstance(hashes, list) or len(hashes) != frames:
                 raise ValueError("hashes")
-            pdq = tuple(_pdq(value, CorruptImage) for value in hashes)
+            frame_hashes = tuple(_pdq(value, CorruptImage) for value in hashes)
         except (ValueError, CorruptImage):
             self.ended = "crashed"
             self.kill()
@@ -384,7 +384,7 @@ class _Decoder:
             tensors=tuple(tensors.reshape(frames, 1, size, size, 3)),
             decode_ms=float(header["decode_ms"]),
             preprocess_ms=float(header["preprocess_ms"]),
-            pdq=pdq,
+            pdq=frame_hashes,
         )
 
     def _death(self, video: bool = False) -> ServiceError:

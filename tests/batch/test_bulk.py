@@ -150,11 +150,11 @@ def test_a_directory_gives_one_row_per_image_in_order(directory_rows, photos):
     assert all(row["error_code"] is None and row["error_message"] is None for row in directory_rows)
 
 
-def test_the_parquet_schema_is_strings_and_float64(directory_output):
+def test_the_parquet_schema_is_strings_float64_and_the_pdq_quality_int64(directory_output):
     schema = pq.read_schema(directory_output)
     assert schema.names == list(records.COLUMNS)
     for name in records.COLUMNS:
-        expected = pa.float64() if name in (*CLASSES, "nsfw") else pa.string()
+        expected = pa.float64() if name in (*CLASSES, "nsfw") else pa.int64() if name == "pdq_quality" else pa.string()
         assert schema.field(name).type == expected, name
 
 
@@ -247,7 +247,8 @@ def test_failures_are_rows_with_the_apis_codes(ray_cluster, mixed_list, httpserv
     cat = json.loads(subprocess.check_output([sys.executable, "-m", "nsfw", str(IMAGES / "chelsea.png")], cwd=ROOT))
     for index in (1, 5):  # the served URL and the file:// URI: the same cat
         assert {cls: lines[index][cls] for cls in CLASSES} == {cls: cat[cls] for cls in CLASSES}
-        assert set(lines[index]) == {name for name in records.COLUMNS if not name.startswith("error_")}
+        assert set(lines[index]) == {name for name in records.COLUMNS if not name.startswith(("error_", "pdq_"))}
+        assert len(lines[index]["pdq"]["hash"]) == 64 and lines[index]["pdq"]["quality"] >= 50
     assert all(set(lines[i]) == {"source", "error"} for i, code in enumerate(EXPECTED_CODES) if code)
     assert all(line["error"]["message"] for line in lines if "error" in line)
     # the private address was refused before any traffic: the local server saw only its own image
@@ -459,6 +460,7 @@ def test_help_names_the_inputs_outputs_and_exit_codes():
 
 def test_unflat_reverses_flat():
     ok = {"source": "a.jpg", "model": "m", **dict.fromkeys(CLASSES, 0.2), "nsfw": 0.6, "verdict": "unknown", "top": "x"}
+    ok["pdq"] = {"hash": "5a" * 32, "quality": 87}
     bad = records.failure("b.jpg", "unreadable", "gone")
     for record in (ok, bad):
         assert records.unflat(records.flat(record)) == record

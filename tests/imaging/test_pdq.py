@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pdqhash
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 from PIL import Image
 
 from nsfw.errors import CorruptImage, CorruptVideo
@@ -143,3 +143,18 @@ def test_huge_frames_are_hashed_inside_the_decoders_memory_budget(pool):
     with open(f"/proc/{pid}/status") as fh:
         peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
     assert peak <= Settings().decode_memory_mb + 40
+
+
+def test_near_duplicates_stay_within_31_bits_and_different_images_far_apart():
+    """The edits PDQ is meant to follow, made, encoded and decoded as bench/pdq_distances.py makes them."""
+    import sys
+
+    sys.path.insert(0, str(IMAGES.parents[2] / "bench"))
+    import pdq_distances
+
+    follows = ("JPEG q50", "PNG", "resize 75%", "resize 50%", "brightness +10%", "text watermark", "greyscale")
+    edits = {name: pdq_distances.EDITS[name] for name in (*follows, "trim 0.5%")}
+    by_edit, pairs, _ = pdq_distances.measure(pdq_distances.photos(), edits)
+    assert max(max(by_edit[name]) for name in follows) <= 20  # measured: 0 to 20
+    assert max(by_edit["trim 0.5%"]) <= 20  # measured: 4 to 20
+    assert min(pairs) >= 100  # measured: 106; a match is 31 or less

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 from PIL import Image
 
 from nsfw.imaging.decode import decode
