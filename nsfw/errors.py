@@ -28,8 +28,12 @@ class ServiceError(Exception):
         self.message = message or self.default_message
         super().__init__(self.message)
 
+    def details(self) -> dict:
+        """Fields this failure adds to its JSON beside code and message (``listed_content``'s match)."""
+        return {}
+
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": self.message, **self.details()}
 
 
 # --- the request itself ----------------------------------------------------
@@ -238,6 +242,30 @@ class SignInRequired(ServiceError):
 class CSRFFailed(ServiceError):
     status, code = 403, "csrf_failed"
     default_message = "this form was not sent by the review page of this session: reload the page and try again"
+
+
+# --- known content (nsfw/known, nsfw/review/known.py) ---------------------------
+class ListedContent(ServiceError):
+    """The image matched a hash list whose action is ``reject``: answered without classifying it."""
+
+    status, code, default_message = 403, "listed_content", "the image matches a list of content this service refuses"
+
+    def __init__(self, match: dict, message: str | None = None):
+        super().__init__(message)
+        self.match = match
+
+    def details(self) -> dict:
+        return {"match": self.match}
+
+
+class InvalidHashList(ServiceError):
+    """A hash-list file, name or action that cannot be imported; the message names the bad line."""
+
+    status, code, default_message = 400, "invalid_hash_list", "the hash list is not valid"
+
+
+class HashListNotFound(ServiceError):
+    status, code, default_message = 404, "hash_list_not_found", "no hash list has this name"
 
 
 class NothingToUndo(ServiceError):

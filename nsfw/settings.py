@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from nsfw.cpus import cgroup_cpu_quota as cgroup_cpu_quota
 from nsfw.cpus import cpu_count as _cpu_count
@@ -306,6 +307,18 @@ class Settings:
     review_webhook_backoff: float = var(
         "NSFW_REVIEW_WEBHOOK_BACKOFF", 2.0, Number(float, low=0.0),
         "seconds before the first retry; doubled for each next one, at most an hour")
+    webhook_allow_nets: tuple[Network, ...] = var(
+        "NSFW_WEBHOOK_ALLOW_NETS", (), Networks(),
+        "CIDRs the review webhook's receiver may be on besides public ones; image URLs never use them")
+    webhook_allow_ports: frozenset[int] = var(
+        "NSFW_WEBHOOK_ALLOW_PORTS", frozenset({80, 443}), Ports(), "ports the review webhook's receiver may listen on")
+    # known content (nsfw/known, nsfw/review/known.py): decisions follow near-duplicates; hash lists
+    match_distance: int = var(
+        "NSFW_MATCH_DISTANCE", 31, Number(int, low=0, high=47),
+        "PDQ bits within which an image matches a decided review item or a hash-list entry (see Known content)")
+    match_refresh_s: float = var(
+        "NSFW_MATCH_REFRESH_S", 5.0, Number(float, low=0.05, high=10.0),
+        "seconds between each worker's checks of the database for new decisions and list changes")
     # reviewer page (nsfw/web/review/pages.py): the key that signs reviewers' session cookies
     # None: the gunicorn master makes one for its workers; never in a repr (a log line, a traceback)
     secret_key: str | None = var(
@@ -315,9 +328,9 @@ class Settings:
     # fmt: on
 
     def __post_init__(self) -> None:
-        if self.max_pixels is None:
-            object.__setattr__(self, "max_pixels", pixels_for_memory(self.decode_memory_mb))
-        if self.max_pixels < 1:
+        max_pixels = pixels_for_memory(self.decode_memory_mb) if self.max_pixels is None else self.max_pixels
+        object.__setattr__(self, "max_pixels", max_pixels)
+        if max_pixels < 1:
             raise ConfigError(
                 f"NSFW_DECODE_MEMORY_MB={self.decode_memory_mb} leaves no memory for pixels "
                 f"(at least {DECODER_BASE_MB + 1} is needed)"
@@ -326,9 +339,9 @@ class Settings:
             raise ConfigError("NSFW_REQUEST_TIMEOUT must be below NSFW_WORKER_TIMEOUT")
         if not self.safe_threshold < self.adult_threshold:
             raise ConfigError("NSFW_SAFE_THRESHOLD must be below NSFW_ADULT_THRESHOLD")
-        if self.graceful_timeout is None:
-            object.__setattr__(self, "graceful_timeout", math.ceil(self.request_timeout) + 5)
-        if not self.request_timeout < self.graceful_timeout:
+        graceful = math.ceil(self.request_timeout) + 5 if self.graceful_timeout is None else self.graceful_timeout
+        object.__setattr__(self, "graceful_timeout", graceful)
+        if not self.request_timeout < graceful:
             raise ConfigError("NSFW_GRACEFUL_TIMEOUT must be above NSFW_REQUEST_TIMEOUT")
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"NSFW_LOG_FORMAT={self.log_format!r} must be json or text")
@@ -343,16 +356,17 @@ class Settings:
         self._check_protection()
         self._check_review()
 
-    def _check_review(self):
+    def _check_review(self) -> None:
         if self.review not in ("off", "unknown", "all"):
             raise ConfigError(f"NSFW_REVIEW={self.review!r} must be off, unknown or all")
-        if self.database_url is None:
-            path = Path(self.data_dir).expanduser().absolute() / "nsfw.db"
-            object.__setattr__(self, "database_url", f"sqlite:///{path}")
-        if not self.database_url.startswith(DATABASE_SCHEMES):
+        url = self.database_url
+        if url is None:
+            url = f"sqlite:///{Path(self.data_dir).expanduser().absolute() / 'nsfw.db'}"
+            object.__setattr__(self, "database_url", url)
+        if not url.startswith(DATABASE_SCHEMES):
             raise ConfigError("NSFW_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
         if self.db_auto_migrate is None:
-            object.__setattr__(self, "db_auto_migrate", self.database_url.startswith("sqlite"))
+            object.__setattr__(self, "db_auto_migrate", url.startswith("sqlite"))
         if self.review_webhook_url is not None:
             if not self.review_webhook_url.startswith(("http://", "https://")):
                 raise ConfigError("NSFW_REVIEW_WEBHOOK_URL must be an http:// or https:// URL")
@@ -361,7 +375,7 @@ class Settings:
         if self.secret_key is not None and len(self.secret_key) < 32:
             raise ConfigError("NSFW_SECRET_KEY must be at least 32 characters (e.g. nsfw keygen's key)")
 
-    def _check_protection(self):
+    def _check_protection(self) -> None:
         if self.rate_limit is not None:
             from limits import parse_many  # only when limits are asked for
 
@@ -378,7 +392,7 @@ class Settings:
         if self.cache_url is not None and not self.cache_url.startswith(REDIS_SCHEMES):
             raise ConfigError("NSFW_CACHE_URL must be a redis:// (or rediss://, unix://) URL")
 
-    def replace(self, **changes) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod

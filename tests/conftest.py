@@ -39,6 +39,8 @@ def settings(httpserver, spool_dir):
     return Settings().replace(
         fetch_allow_nets=(ipaddress.ip_network("127.0.0.1/32"),),
         fetch_allow_ports=frozenset({80, 443, httpserver.port}),
+        webhook_allow_nets=(ipaddress.ip_network("127.0.0.1/32"),),
+        webhook_allow_ports=frozenset({80, 443, httpserver.port}),
         fetch_timeout=3.0,
         tmp_dir=str(spool_dir),
         spool_bytes=1,

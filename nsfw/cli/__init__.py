@@ -6,7 +6,7 @@
 
 ``python -m nsfw`` is the same command. ``nsfw --help`` explains the output, the
 exit codes and the environment. Each command's parser lives beside its run function,
-one module per group (classify, serve and models, keygen and reviewer, db; bulk in
+one module per group (classify, serve and models, keygen and reviewer, db, hashes; bulk in
 nsfw/batch/bulk.py); this module only assembles them and maps errors to exit codes.
 """
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nsfw.cli import classify, db, serve, tokens
+from nsfw.cli import classify, db, hashes, serve, tokens
 from nsfw.cli.texts import DESCRIPTION, EPILOG, USAGE
 from nsfw.settings import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "serve", "models", "keygen", "bulk", "reviewer", "db")
+COMMANDS = ("classify", "serve", "models", "keygen", "bulk", "reviewer", "db", "hashes")
 
 
 def main(argv: list[str] | None = None, prog: str = "nsfw") -> int:
@@ -53,6 +53,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     serve.add_parsers(commands, prog, formatter)
     tokens.add_parsers(commands, prog, formatter)
     db.add_parser(commands, prog, formatter)
+    hashes.add_parser(commands, prog, formatter)
     from nsfw.batch import bulk  # its options live with it; Ray itself is imported only when it runs
 
     bulk.add_parser(commands, prog, formatter)

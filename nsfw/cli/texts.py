@@ -29,6 +29,8 @@ commands (`%(prog)s COMMAND --help` for each):
   db upgrade|current|prune
                          create or migrate the review database (NSFW_DATABASE_URL),
                          show its revision, or apply NSFW_REVIEW_RETENTION_DAYS now
+  hashes import|export|list|remove
+                         manage the hash lists (known content) in that database
 """
 
 OUTPUT = """\

@@ -24,9 +24,11 @@ import time
 from collections.abc import Iterator
 
 from nsfw.breaker import Breaker
+from nsfw.imaging.pdq import Pdq
 from nsfw.observe import metrics
 from nsfw.pipeline import Observer
 from nsfw.review import schema, thumbnails
+from nsfw.review.known import KnownContent
 from nsfw.review.reviewers import Reviewers
 from nsfw.review.store import Decision, Item, ReviewStore, Sighting
 from nsfw.review.webhook import Webhook
@@ -73,6 +75,9 @@ class Review(Observer):
         self._start_lock = threading.Lock()
         self._closed = False
         self._next_prune = 0.0  # time.monotonic(); the first round prunes
+        # decisions that follow near-duplicates, and the hash lists: the Detector's matcher (match_with)
+        self.known = KnownContent.from_settings(settings, store)
+        self.lists = self.known.lists
 
     @classmethod
     def from_settings(cls, settings, fetcher=None) -> Review:
@@ -94,7 +99,22 @@ class Review(Observer):
         model_verdict = verdict(result.scores, self.thresholds)
         if self.mode == "unknown" and model_verdict != Verdict.UNKNOWN:
             return
-        sighting = Sighting(result.sha256, url, result.model, dict(result.scores), model_verdict)
+        match, pdq = result.match, result.pdq
+        if match is not None and match.source == "list":
+            return  # decided by a list: nothing for a person to see
+        follows = match if match is not None and match.source == "review" else None
+        sighting = Sighting(
+            result.sha256,
+            url,
+            result.model,
+            dict(result.scores),
+            model_verdict,
+            pdq=pdq.hash if pdq else None,
+            pdq_quality=pdq.quality if pdq else None,
+            follows=follows.item if follows else None,
+            follows_decision=follows.verdict if follows else None,
+            match_distance=follows.distance if follows else None,
+        )
         self._start()
         try:
             self._buffer.put_nowait((sighting, model_input, result.width, result.height))
@@ -141,7 +161,17 @@ class Review(Observer):
         return self.store.items(status=status, cursor=cursor, limit=limit, order=order)
 
     def thumbnail(self, item_id: int) -> bytes | None:
+        """The item's thumbnail; None for one whose hash a ``reject`` list names (listed after it was queued)."""
+        item = self.store.get(item_id)
+        if item is None or self.listed(item):
+            return None
         return self.store.thumbnail(item_id)
+
+    def listed(self, item: Item) -> bool:
+        """True when a ``reject`` list names this item's hash: a reviewer never sees its picture."""
+        if item.pdq is None or item.pdq_quality is None:
+            return False
+        return self.known.rejected(Pdq(item.pdq, item.pdq_quality)) is not None
 
     def decided(self) -> Iterator[Item]:
         """Every decided item (the export)."""
@@ -192,6 +222,7 @@ class Review(Observer):
             self._writer.join(timeout=10)
         if self.webhook is not None:
             self.webhook.close()
+        self.known.close()
         self.store.close()
 
     def _write_loop(self) -> None:

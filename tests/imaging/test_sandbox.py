@@ -70,9 +70,13 @@ def test_the_decoder_inherits_no_nsfw_variable_so_no_secret(make_pool, monkeypat
     monkeypatch.setenv("NSFW_REVIEW_WEBHOOK_SECRET", "hook-secret")
     pool = make_pool()
     pool.start()
-    environs = [(Path("/proc") / str(pid) / "environ").read_bytes() for pid in pool.pids()]
-    assert environs and all(b"NSFW_" not in environ and b"PYTHONPATH=" in environ for environ in environs)
     pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())  # and decoding needs none of them
+    for _ in range(100):  # a decoder still starting shows an empty environment until it has exec'd
+        environs = [(Path("/proc") / str(pid) / "environ").read_bytes() for pid in pool.pids()]
+        if all(environs):
+            break
+        time.sleep(0.05)
+    assert environs and all(b"NSFW_" not in environ and b"PYTHONPATH=" in environ for environ in environs)
 
 
 def test_typed_errors_come_back_typed_and_the_decoder_survives(make_pool):

@@ -78,7 +78,11 @@ def init_app(app: Flask, settings) -> None:
             log.warning("NSFW_REVIEW=%s but NSFW_REVIEWERS_FILE names no reviewer: nobody can decide", settings.review)
         current.set_review(app, review_)
         detector.observe(review_)
+        detector.match_with(review_.known)  # reject lists before inference; decisions and lists in answers
     app.register_blueprint(bp)
+    from nsfw.web.review import lists  # its views use this module's reviewer check
+
+    app.register_blueprint(lists.bp)
 
 
 def reviewer() -> str:
@@ -106,8 +110,13 @@ def _reviewed(view):
     return public(wrapper)  # reviewer tokens, not API keys nor the images' rate limit
 
 
+reviewed = _reviewed  # for the other reviewer-token blueprints (hash lists)
+
+
 def _item_json(item, with_history: bool = False) -> dict:
     fields = item.to_dict()
+    if fields["has_thumbnail"] and review().listed(item):  # a reject list names it: never shown
+        fields["has_thumbnail"] = False
     if with_history:
         fields["history"] = [decision.to_dict() for decision in review().history(item.id)]
     return fields

@@ -32,6 +32,7 @@ from nsfw.errors import (
     ReviewUnavailable,
     SignInRequired,
 )
+from nsfw.imaging.pdq import Pdq
 from nsfw.protect import public
 from nsfw.verdict import DECISIONS, NSFW_CLASSES, nsfw_score
 from nsfw.web.current import review
@@ -113,7 +114,7 @@ def queue():
     return render_page(
         "review/queue.html",
         item=item,
-        view=_item_view(item) if item else None,
+        view=_item_view(item, queue) if item else None,
         order=order,
         orders=ORDERS,
         cursor=cursor,
@@ -123,14 +124,24 @@ def queue():
     )
 
 
-def _item_view(item) -> dict:
+def _item_view(item, queue) -> dict:
+    """What the page shows of an item; ``listed`` (a reject list names its hash) hides its thumbnail, and
+    ``match`` is the decided item or list its hash is near, when it does not already follow one."""
     scores = dict(item.scores or {})
     names = [c for c in CLASSES if c in scores] + sorted(set(scores) - set(CLASSES))
+    listed = queue.listed(item)
+    match = None
+    if item.pdq is not None and item.pdq_quality is not None and item.follows is None and not listed:
+        match = queue.known.match(Pdq(item.pdq, item.pdq_quality))
+        if match is not None and match.item == item.id:
+            match = None  # its own decision
     return {
         "scores": [(n, float(scores[n]), n in NSFW_CLASSES) for n in names],
         "nsfw": nsfw_score(scores),
         "first_seen": _when(item.first_seen),
         "last_seen": _when(item.last_seen),
+        "listed": listed,
+        "match": match,
     }
 
 
