@@ -3,7 +3,8 @@
 ``Conn`` is gthread's connection plus what the poller reads ahead (the inbox, how much of it
 is scanned, the head's length, the bytes to wait for); ``scan_head`` finds where the head
 ends, or that gunicorn's parser can refuse it already. ``TimedBody`` is the body reader the
-pool thread uses, so a stalled upload is a 408, never a thread held for good.
+pool thread uses, so a stalled upload is a 408, never a thread held for good. The limits on
+what the poller reads ahead are here too, beside the connection that holds it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,18 @@ import time
 from gunicorn.workers import gthread
 from werkzeug.exceptions import RequestTimeout
 
+#: Most bytes of one request head waited for on the poller; a head that is
+#: longer gets a 431 (gunicorn's own default allows up to ~800 KB of header).
+HEAD_CAP = 64 * 1024
+#: Most bytes of one request body read ahead on the poller. A longer body is
+#: read by the pool thread once this much has arrived.
+READ_AHEAD = 1024 * 1024
+#: Most bytes buffered on the poller across all connections of a worker; over
+#: it, connections go to the pool as they are (still bounded by the socket
+#: timeout), so many clients cannot make the worker hold gigabytes.
+BUFFER_BUDGET = 64 * 1024 * 1024
+#: How long in-progress heads get once the worker is stopping.
+STOP_HEAD_LINGER = 2.0
 #: Slowest average rate a body may arrive at, after NSFW_BODY_TIMEOUT seconds of grace
 #: (as Apache's mod_reqtimeout MinRate): a client dripping a byte every few seconds
 #: never goes silent long enough for the per-read timeout, but falls behind this.

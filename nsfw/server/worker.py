@@ -47,23 +47,10 @@ from gunicorn.workers import gthread
 
 from nsfw.observe import request_ids
 from nsfw.server.balance import BalancedAccept
-from nsfw.server.conn import MIN_BODY_RATE, Conn, TimedBody
+from nsfw.server.conn import BUFFER_BUDGET, HEAD_CAP, MIN_BODY_RATE, READ_AHEAD, STOP_HEAD_LINGER, Conn, TimedBody
 from nsfw.server.linger import LingeringClose
 from nsfw.server.responses import ErrorsAsJSON, body_to_wait_for, count_rejection, error_bytes, health_answer
 from nsfw.settings import ConfigError, Settings
-
-#: Most bytes of one request head waited for on the poller; a head that is
-#: longer gets a 431 (gunicorn's own default allows up to ~800 KB of header).
-HEAD_CAP = 64 * 1024
-#: Most bytes of one request body read ahead on the poller. A longer body is
-#: read by the pool thread once this much has arrived.
-READ_AHEAD = 1024 * 1024
-#: Most bytes buffered on the poller across all connections of a worker; over
-#: it, connections go to the pool as they are (still bounded by the socket
-#: timeout), so many clients cannot make the worker hold gigabytes.
-BUFFER_BUDGET = 64 * 1024 * 1024
-#: How long in-progress heads get once the worker is stopping.
-STOP_HEAD_LINGER = 2.0
 
 
 class Worker(BalancedAccept, LingeringClose, ErrorsAsJSON, gthread.ThreadWorker):
