@@ -65,12 +65,21 @@ def test_the_decoder_gives_exactly_what_decoding_here_gives(make_pool):
     np.testing.assert_array_equal(prepared.tensors[0], to_model_input(local.frames[0], 224))
 
 
+def environ_of(pid: int, timeout: float = 10) -> bytes:
+    """/proc/<pid>/environ once the kernel has filled it in: a process can be read between the close of
+    its close-on-exec descriptors (when Popen returns) and the setting up of its new stack (empty)."""
+    deadline = time.monotonic() + timeout
+    while not (environ := (Path("/proc") / str(pid) / "environ").read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return environ
+
+
 def test_the_decoder_inherits_no_nsfw_variable_so_no_secret(make_pool, monkeypatch):
     monkeypatch.setenv("NSFW_SECRET_KEY", "s" * 40)
     monkeypatch.setenv("NSFW_REVIEW_WEBHOOK_SECRET", "hook-secret")
     pool = make_pool()
     pool.start()
-    environs = [(Path("/proc") / str(pid) / "environ").read_bytes() for pid in pool.pids()]
+    environs = [environ_of(pid) for pid in pool.pids()]
     assert environs and all(b"NSFW_" not in environ and b"PYTHONPATH=" in environ for environ in environs)
     pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())  # and decoding needs none of them
 
