@@ -3,12 +3,13 @@
     .venv/bin/python bench/confinement.py                # every test image, 30 rounds
     .venv/bin/python bench/confinement.py --rounds 100
 
-Per image: two fresh child processes decode and preprocess every image in tests/data/images
-(exactly what a decoder does with one, in process), one as it is, one after ``confine_decoder()``
-(the seccomp filter, and the drop to nobody when run as root). Printed: the median CPU milliseconds
-per image in each, and the difference, and what one system call costs with and without the filter
-(the filter's whole cost is paid per system call, so this is the figure that holds on a busy machine). Once per decoder: the time ``confine_decoder()`` itself takes
-(the filter is built and loaded), and the VmRSS of the real decoder processes of a DecoderPool.
+Per image: two fresh child processes decode and preprocess every image in tests/data/images (exactly
+what a decoder does with one, in process), one as it is, one after ``confine_decoder()`` (the
+seccomp filter, and the drop to nobody when run as root). Printed: the median CPU milliseconds per
+image in each, and the difference, and what one system call costs with and without the filter (the
+filter's whole cost is paid per system call, so this is the figure that holds on a busy machine).
+Once per decoder: the time ``confine_decoder()`` itself takes (the filter is built and loaded), and
+the VmRSS of the real decoder processes of a DecoderPool.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ import logging
 import threading
 import time
 
+from nsfw.observe import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -25,16 +27,27 @@ class SlowAnswers(Exception):
 class Breaker:
     """``what`` names the dependency in the two log lines; ``meanwhile`` says what the service does without it.
 
+    ``name`` (one of ``metrics.DEPENDENCIES``) is its label in ``nsfw_dependency_up``: 1 from here on,
+    0 from a failure until a call succeeds again (what the operators' outage alerts watch).
     ``quiet``: no log lines (the caller logs the changes its own way).
     """
 
     MAX_PAUSE = 30.0
     SLOW_CALLS = 3
 
-    def __init__(self, what: str, meanwhile: str, back: str = "", slow_s: float | None = None, quiet: bool = False):
-        self.what, self.meanwhile, self.back = what, meanwhile, back
+    def __init__(
+        self,
+        name: str,
+        what: str,
+        meanwhile: str,
+        back: str = "",
+        slow_s: float | None = None,
+        quiet: bool = False,
+    ):
+        self.name, self.what, self.meanwhile, self.back = name, what, meanwhile, back
         self.slow_s = slow_s
         self.quiet = quiet
+        metrics.dependency_up(name, True)
         self._lock = threading.Lock()
         self._pause = 0.0
         self._until = 0.0  # time.monotonic(); 0: up
@@ -50,6 +63,8 @@ class Breaker:
             first = self._pause == 0
             self._pause = min(self.MAX_PAUSE, self._pause * 2 or 1.0)
             self._until = time.monotonic() + self._pause
+        if first:
+            metrics.dependency_up(self.name, False)
         if first and not self.quiet:
             log.warning("%s failed (%s: %s); %s", self.what, type(exc).__name__, exc, self.meanwhile)
 
@@ -66,5 +81,7 @@ class Breaker:
         if self._pause:
             with self._lock:
                 was_down, self._pause, self._until = self._pause > 0, 0.0, 0.0
+            if was_down:
+                metrics.dependency_up(self.name, True)
             if was_down and not self.quiet:
                 log.warning("%s answers again%s", self.what, self.back)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from pathlib import Path
 
 import pytest
+from helpers import GOLDEN
 
 from nsfw import create_app
 from nsfw.settings import Settings
 from nsfw.web import current
-
-TESTS = Path(__file__).resolve().parent
-IMAGES = TESTS / "data" / "images"
-GOLDEN = TESTS / "golden" / "golden.json"
-CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ class ImageCounter:
     def images(self, req: Request) -> int:
         if req.endpoint not in CLASSIFYING:
             return 1  # /v1/models, the review API: one unit
-        if req.endpoint == "v1.classify":
+        if req.endpoint in BATCHES:
             heads = self._heads(req)
             if len(heads) > self.max_batch:  # refused before any work: spends what the largest allowed one does
                 heads = sorted(heads, key=_is_video, reverse=True)[: self.max_batch]
@@ -71,7 +71,9 @@ class ImageCounter:
 
 
 # the routes that classify what a request carries (the others cost one unit)
-CLASSIFYING = frozenset({"v1.classify", "nsfw.predict", "compute.compute"})
+CLASSIFYING = frozenset({"v1.classify", "v1.hash_images", "nsfw.predict", "compute.compute"})
+# the routes that take a batch: one unit an image, a video's frames for a video
+BATCHES = frozenset({"v1.classify", "v1.hash_images"})
 
 
 def _file_head(upload: FileStorage) -> bytes:

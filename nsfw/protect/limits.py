@@ -32,6 +32,7 @@ from flask_limiter.errors import RateLimitExceeded
 from nsfw.breaker import Breaker
 from nsfw.cache import REDIS_OPTIONS, REDIS_SLOW_S
 from nsfw.errors import RateLimited, RateLimitUnavailable
+from nsfw.observe import metrics
 from nsfw.protect import costs
 from nsfw.protect.redis_window import RedisWindows
 from nsfw.settings import Settings
@@ -144,6 +145,7 @@ class _Limiter(Limiter):
         if down == self._nsfw_outage:
             return
         self._nsfw_outage = down
+        metrics.dependency_up("rate_limit_redis", not down)
         if not down:
             log.warning("rate limit storage answers again; limits are shared again")
         elif self._in_memory_fallback_enabled:
@@ -178,11 +180,13 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=fail_open and redis,
     )
     limiter.request_filter(lambda: g.get("nsfw_open", False))
+    if redis:  # shared counters: their Redis is watched like the cache's (nsfw_dependency_up)
+        metrics.dependency_up("rate_limit_redis", True)
     limiter.init_app(app)
     if redis:
         limiter._nsfw_limits = list(application)
         limiter._nsfw_windows = RedisWindows(limiter.storage)
-        limiter._nsfw_breaker = Breaker("rate limit storage", "", slow_s=REDIS_SLOW_S, quiet=True)
+        limiter._nsfw_breaker = Breaker("rate_limit_redis", "rate limit storage", "", slow_s=REDIS_SLOW_S, quiet=True)
     app.extensions["nsfw_limiter"] = limiter
     app.after_request(_headers)
     app.after_request(costs.spend_after(costs.video_cost(settings)))  # runs first: the headers show what it spent

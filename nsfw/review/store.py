@@ -27,16 +27,17 @@ from sqlalchemy.exc import IntegrityError
 
 from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound
 from nsfw.review import schema
+from nsfw.review.hashlists import bump
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
 from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
+from nsfw.verdict import DECISIONS as DECISION_VALUES
 
 ITEMS = ReviewItem.__table__
 THUMBS = ReviewThumbnail.__table__
 DECISIONS = ReviewDecision.__table__
 OUTBOX = WebhookOutbox.__table__
 
-DECISION_VALUES = ("adult", "safe")
 STATUSES = ("pending", "decided")
 ORDERS = ("oldest", "most_seen")
 MAX_LIMIT = 200
@@ -62,6 +63,10 @@ class Item:
     decided_by: str | None  # the reviewer's name
     decided_at: dt.datetime | None
     has_thumbnail: bool
+    pdq: str | None = None  # the image's PDQ hash (64 hex), when it was hashed
+    pdq_quality: int | None = None
+    follows: int | None = None  # the decided item whose decision this near-duplicate follows
+    match_distance: int | None = None  # bits between this item's hash and that item's
 
     def to_dict(self) -> dict:
         fields = dataclasses.asdict(self)
@@ -95,6 +100,11 @@ class Sighting:
     model: str
     scores: dict
     verdict: str
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    follows: int | None = None  # a decided item this near-duplicate matched: queued decided as it is
+    follows_decision: str | None = None
+    match_distance: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +191,9 @@ class ReviewStore:
                         model=sighting.model,
                         scores=sighting.scores,
                         verdict=sighting.verdict,
+                        pdq=sighting.pdq,
+                        pdq_quality=sighting.pdq_quality,
+                        **_following(sighting, now),
                     )
                     .returning(ITEMS.c.id)
                 ).scalar_one()
@@ -273,6 +286,8 @@ class ReviewStore:
         return self._set(item_id, None, reviewer)
 
     def _set(self, item_id: int, decision: str | None, reviewer: str) -> Item:
+        """A person's decision: the item stops following another (it is a source now), its followers
+        take the decision (an undo sends them back to pending), and every matcher reloads."""
         now = self.clock()
         with self.engine.begin() as conn:
             changed = conn.execute(
@@ -282,10 +297,18 @@ class ReviewStore:
                     decision=decision,
                     decided_by=reviewer if decision else None,
                     decided_at=now if decision else None,
+                    follows=None,
+                    match_distance=None,
                 )
             ).rowcount
             if not changed:
                 raise ReviewItemNotFound()
+            conn.execute(
+                update(ITEMS)
+                .where(ITEMS.c.follows == item_id)
+                .values(decision=decision, decided_at=now if decision else None)
+            )
+            bump(conn, "decisions")
             history = {"item_id": item_id, "decision": decision, "reviewer": reviewer, "decided_at": now}
             conn.execute(insert(DECISIONS).values(**history))
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).one()
@@ -343,6 +366,18 @@ class ReviewStore:
             if len(rows) < batch:
                 return
             last = rows[-1].id
+
+    def decided_hashes(self, min_quality: int) -> list[tuple[int, str, str]]:
+        """``(id, pdq, decision)`` of every item a person decided whose hash may be matched: what each
+        worker's matcher indexes. Followers are left out, so a match never chains further than one step."""
+        query = select(ITEMS.c.id, ITEMS.c.pdq, ITEMS.c.decision).where(
+            ITEMS.c.decision.is_not(None),
+            ITEMS.c.follows.is_(None),
+            ITEMS.c.pdq.is_not(None),
+            ITEMS.c.pdq_quality >= min_quality,
+        )
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
 
     def counts(self) -> dict[str, int]:
         query = select(ITEMS.c.decision.is_(None).label("pending"), func.count()).group_by("pending")
@@ -406,7 +441,23 @@ def _item(row) -> Item:
         decided_by=row.decided_by,
         decided_at=row.decided_at,
         has_thumbnail=bool(row.has_thumbnail),
+        pdq=row.pdq,
+        pdq_quality=row.pdq_quality,
+        follows=row.follows,
+        match_distance=row.match_distance,
     )
+
+
+def _following(sighting: Sighting, now: dt.datetime) -> dict:
+    """A new item that follows a decided one is queued decided, linked to it."""
+    if sighting.follows is None:
+        return {}
+    return {
+        "decision": sighting.follows_decision,
+        "decided_at": now,
+        "follows": sighting.follows,
+        "match_distance": sighting.match_distance,
+    }
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -16,22 +16,10 @@ import tempfile
 
 from flask import Request
 
-from nsfw.errors import MissingURL, ServiceError, TooLarge
+from nsfw.errors import BatchTooLarge, InvalidBase64, InvalidRequest, MissingURL, ServiceError, TooLarge
 from nsfw.imaging import video_headers
 
 RAW_TYPES = ("application/octet-stream",)
-
-
-class InvalidRequest(ServiceError):
-    status, code, default_message = 400, "invalid_request", "the request body is not understood"
-
-
-class InvalidBase64(ServiceError):
-    status, code, default_message = 400, "invalid_base64", "the image is not valid base64"
-
-
-class BatchTooLarge(ServiceError):
-    status, code, default_message = 413, "batch_too_large", "the batch has more images than this service accepts"
 
 
 @dataclasses.dataclass(frozen=True)

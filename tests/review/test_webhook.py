@@ -10,7 +10,7 @@ import time
 
 import pytest
 import review_helpers
-from conftest import IMAGES
+from helpers import IMAGES
 from review_helpers import bearer, sighting
 from werkzeug import Response
 
