@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 
 from nsfw.imaging import confinement
 from nsfw.imaging.sandbox import DecoderPool

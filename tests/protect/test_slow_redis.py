@@ -11,7 +11,7 @@ import time
 
 import pytest
 import redis_helpers
-from conftest import IMAGES
+from helpers import IMAGES
 
 from bench.slow_redis import DelayingProxy
 
