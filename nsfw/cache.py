@@ -79,8 +79,8 @@ class ResultCache:
 # default client retries with back-off of up to seconds) for the same reason. An answer slower
 # than REDIS_SLOW_S counts against the breaker: three in a row and Redis is left alone as if down.
 # The rate limiter's storage (nsfw.protect.limits) uses the same options and the same rule.
-REDIS_TIMEOUT_S = 0.1
-REDIS_SLOW_S = 0.05
+REDIS_TIMEOUT_S = 0.15
+REDIS_SLOW_S = 0.1
 REDIS_OPTIONS = {
     "socket_timeout": REDIS_TIMEOUT_S,
     "socket_connect_timeout": REDIS_TIMEOUT_S,

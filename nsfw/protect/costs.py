@@ -114,6 +114,9 @@ def spend_after(cost: int) -> Callable[[Response], Response]:
         if extra <= 0 or g.get("nsfw_open", False):
             return response
         limiter = current_app.extensions["nsfw_limiter"]
+        breaker = getattr(limiter, "_nsfw_breaker", None)
+        if breaker is not None and breaker.open and not limiter._storage_dead:
+            return response  # Redis is being left alone and nothing counts in memory instead
         try:
             for current in limiter.current_limits:
                 left = limiter.limiter.get_window_stats(current.limit, *current.request_args)[1]

@@ -76,8 +76,8 @@ class _Limiter(Limiter):
 
     On Redis, every limit of a request is checked, spent and read back for the headers by one
     script (:mod:`nsfw.protect.redis_window`), behind a :class:`nsfw.breaker.Breaker` that also
-    counts slow answers: a Redis that answers each call in 0.4 s (past the 0.1 s socket timeout),
-    or three calls in a row in 50 ms or more, is down. While it is, failing open counts in this
+    counts slow answers: a Redis that answers each call in 0.4 s (past the 0.15 s socket timeout),
+    or three calls in a row in 100 ms or more, is down. While it is, failing open counts in this
     process's memory (Flask-Limiter's fallback) and tries Redis again after the breaker's pause;
     failing closed refuses limited requests at once with 503 ``rate_limit_unavailable``, without
     waiting on Redis. Either way the outage and the return are logged once.

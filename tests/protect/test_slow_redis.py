@@ -58,7 +58,7 @@ def test_limits_in_a_redis_answering_in_400_ms_are_counted_in_memory_without_wai
     elapsed = time.monotonic() - started
     assert [a.status_code for a in answers] == [200] * 10
     assert [int(a.headers["RateLimit-Remaining"]) for a in answers][1:] == list(range(98, 89, -1))  # in memory
-    assert elapsed < 3.0, elapsed  # one 0.1 s socket timeout, then Redis is left alone (it took 16 s)
+    assert elapsed < 3.0, elapsed  # one 0.15 s socket timeout, then Redis is left alone (it took 16 s)
     assert sum("rate limit storage is unreachable" in r.getMessage() for r in caplog.records) == 1
 
 
@@ -73,11 +73,11 @@ def test_failing_closed_a_redis_answering_in_400_ms_is_refused_at_once(make_app,
     assert {a.get_json()["error"]["code"] for a in answers} == {"rate_limit_unavailable"}
 
 
-def test_answers_slower_than_50_ms_open_the_breaker_though_none_fails(make_app, proxy, caplog):
+def test_answers_slower_than_100_ms_open_the_breaker_though_none_fails(make_app, proxy, caplog):
     caplog.set_level(logging.WARNING, logger="nsfw")
     client = make_app(rate_limit=LIMITS, rate_limit_storage=proxy.url)
     assert client.get("/v1/models").status_code == 200
-    proxy.delay = 0.06  # under the 0.1 s socket timeout: every call succeeds, slowly
+    proxy.delay = 0.11  # under the 0.15 s socket timeout: every call succeeds, slowly
     before = proxy.commands
     assert {client.get("/v1/models").status_code for _ in range(8)} == {200}
     # then counted in memory for the breaker's pause (on a loaded machine a reply may even time out first)
