@@ -100,9 +100,9 @@ def test_nsfw_db_upgrade_current_and_prune(capsys, tmp_path, monkeypatch):
     assert cli.main(["db", "current"]) == cli.EXIT_OK
     assert capsys.readouterr().out == "\n"  # an empty database has no revision
     assert cli.main(["db", "upgrade"]) == cli.EXIT_OK
-    assert "0001" in capsys.readouterr().out
+    assert "0003" in capsys.readouterr().out  # the head: 0003, known content (hash lists)
     assert cli.main(["db", "current"]) == cli.EXIT_OK
-    assert capsys.readouterr().out == "0001\n"
+    assert capsys.readouterr().out == "0003\n"
     assert cli.main(["db", "prune"]) == cli.EXIT_OK
     assert json.loads(capsys.readouterr().out) == {"items": 0, "thumbnails": 0}
 
