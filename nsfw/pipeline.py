@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
@@ -256,7 +257,7 @@ class Detector:
                 log.exception("an observer of classifications failed")
         return result
 
-    def _reject(self, hashes) -> None:
+    def _reject(self, hashes: Iterable[Pdq]) -> None:
         """ListedContent when any frame's hash is on a ``reject`` list: nothing of the image goes further.
         The log line names the hash and the list, never the URL or a byte of the image."""
         if self._matcher is None:
@@ -379,7 +380,7 @@ def _decode(raw: bytes) -> Classification:
     return Classification(**fields, timings_ms={})
 
 
-def _hashes(result: Classification) -> tuple:
+def _hashes(result: Classification) -> tuple[Pdq, ...]:
     """Every classified frame's hash (an animation's, a video's), or the answered frame's."""
     frames = getattr(result, "frames_pdq", ())
     return tuple(frames) or ((result.pdq,) if result.pdq is not None else ())

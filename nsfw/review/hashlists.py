@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from nsfw.errors import HashListNotFound
@@ -21,9 +22,9 @@ from nsfw.known.hashes import Entry, check_action, check_name
 from nsfw.known.index import DEFAULT
 from nsfw.review.tables import HashList, HashListEntry, KnownVersion
 
-LISTS = HashList.__table__
-ENTRIES = HashListEntry.__table__
-VERSIONS = KnownVersion.__table__
+LISTS = cast(Table, HashList.__table__)
+ENTRIES = cast(Table, HashListEntry.__table__)
+VERSIONS = cast(Table, KnownVersion.__table__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +142,7 @@ class HashLists:
 
 def _insert(conn: Connection, list_id: int, entries: list[Entry]) -> None:
     """The driver's fastest bulk insert: PostgreSQL's COPY, SQLite's executemany."""
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection  # sqlite3's or psycopg's connection
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cursor:
             with cursor.copy("COPY hash_list_entries (list_id, pdq, distance, quality) FROM STDIN") as copy:
