@@ -122,6 +122,7 @@ class RedisCache:
         self._encode, self._decode = encode, decode
         self._redis = client or redis_client(url)
         self.breaker = Breaker(
+            "cache_redis",
             f"result cache: Redis at {self.location}",
             "classifying without the shared cache until it answers",
             "; results are shared again",

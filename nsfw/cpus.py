@@ -37,9 +37,9 @@ def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
             quota, period = (v2 + ["100000"])[:2]
             return None if quota == "max" else int(quota) / int(period)
         for directory in ("cpu,cpuacct", "cpu"):  # v1, as the controller is mounted
-            quota, period = read(directory, "cpu.cfs_quota_us"), read(directory, "cpu.cfs_period_us")
-            if quota and period:
-                return None if int(quota[0]) <= 0 else int(quota[0]) / int(period[0])
+            v1_quota, v1_period = read(directory, "cpu.cfs_quota_us"), read(directory, "cpu.cfs_period_us")
+            if v1_quota and v1_period:
+                return None if int(v1_quota[0]) <= 0 else int(v1_quota[0]) / int(v1_period[0])
     except (ValueError, ZeroDivisionError):
         return None
     return None

@@ -2,7 +2,7 @@
 
 Each field of :class:`nsfw.settings.Settings` is declared with :func:`var`, which holds the
 variable's name, default, parser and one-line description in one place. ``Settings.from_env``
-reads every field through its ``Var``; ``docs/gen_config.py`` renders the same records as the
+reads every field through its ``Var``; ``docs/gen_pages.py`` renders the same records as the
 Configuration page, so the documented defaults are the ones the code uses.
 A parser turns the raw text into a value, or answers :data:`UNSET` (the field keeps its
 default), or raises ``ConfigError`` naming the variable.

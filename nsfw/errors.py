@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from nsfw.extras import hint
+
 
 class ServiceError(Exception):
     """Base class: a failure with a stable machine-readable code and an HTTP status."""
@@ -278,7 +280,7 @@ class InvalidTarget(ServiceError):
 
 class PlotUnavailable(ServiceError):
     status, code = 501, "plot_unavailable"
-    default_message = "matplotlib is not installed: pip install 'nsfw-service[review]' draws the plot"
+    default_message = f"matplotlib is not installed: {hint('review')} to draw the plot"
 
 
 # --- the command line (nsfw/cli, nsfw/batch) -----------------------------------------

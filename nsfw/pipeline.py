@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import BinaryIO
@@ -25,6 +25,7 @@ import numpy as np
 
 from nsfw import cache
 from nsfw.errors import DeadlineExceeded, ListedContent, Overloaded, ServiceError, VideoUnsupported
+from nsfw.extras import hint
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.imaging import video, video_headers
 from nsfw.imaging.pdq import Pdq
@@ -51,7 +52,8 @@ class Classification:
     video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
     timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
     sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
-    pdq: Pdq | None = None  # the perceptual hash of the classified (for a video, the answered) frame
+    pdq: Pdq | None = None  # the perceptual hash of the answered frame (always set by the Detector)
+    frames_pdq: tuple = ()  # every classified frame's Pdq, in order (an animation's frames, a video's timeline)
     match: Match | None = None  # known content this hash matched (Detector.match_with); never cached
 
 
@@ -96,6 +98,10 @@ class Observer:
         """``result`` was answered for ``url`` (None for an upload); ``model_input`` is the answered frame's
         input tensor when this call ran the model, None when it came from the cache."""
 
+    def decoder(self, event: str) -> None:
+        """A decoder process ``"started"``, or ended: ``"deadline"`` (killed at the request's deadline),
+        ``"cpu"`` or ``"memory"`` (over its budget), ``"crashed"`` or ``"abandoned"`` (its caller stopped)."""
+
     def close(self) -> None:
         """The Detector is closing: stop background work."""
 
@@ -115,7 +121,7 @@ class Detector:
         self.models = ModelRegistry(settings)
         self.cache = cache.build(settings, _encode, _decode)
         self.fetcher = Fetcher(settings)
-        self.decoders = DecoderPool(settings, on_queue=self._queued)
+        self.decoders = DecoderPool(settings, on_queue=self._queued, on_decoder=self._decoder)
         self._downloads = threading.BoundedSemaphore(settings.max_downloads)
         # Inference runs on NSFW_INTERPRETERS dedicated threads: more at once than
         # interpreters only adds GIL contention, and running it on every request thread
@@ -138,6 +144,10 @@ class Detector:
         self._observers.append(observer)
         self._watching_results = self._watching_results or observer.wants_results
 
+    def _decoder(self, event: str) -> None:
+        for observer in self._observers:
+            observer.decoder(event)
+
     def _queued(self, depth: int) -> None:
         for observer in self._observers:
             observer.queued(depth)
@@ -159,6 +169,11 @@ class Detector:
         runner = self.models.get(model)  # an unknown model fails before any download
         deadline = deadline or self.deadline()
         started = time.perf_counter()
+        data = self.download(url, deadline)
+        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
+
+    def download(self, url: str, deadline: float) -> bytes:
+        """The body at ``url``, under the worker's NSFW_MAX_DOWNLOADS and the byte caps."""
         if not self._downloads.acquire(blocking=False):
             raise Overloaded("too many downloads in progress")
         try:
@@ -168,7 +183,7 @@ class Detector:
             self._downloads.release()
         for observer in self._observers:
             observer.fetched(len(data))
-        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
+        return data
 
     def classify_bytes(
         self, data: bytes | BinaryIO, model: str | None = None, deadline: float | None = None
@@ -188,11 +203,20 @@ class Detector:
         self.models.get(model)  # an unknown model fails the whole request, before any work
         deadline = deadline or self.deadline()
 
+        def classify(source):
+            if isinstance(source, str):
+                return self.classify_url(source, model, deadline)
+            return self.classify_bytes(source, model, deadline)
+
+        return self.each(sources, classify)
+
+    def each(self, sources: list, work: Callable) -> list:
+        """``work(source)`` for every source, at most NSFW_BATCH_CONCURRENCY at a time, in order; a
+        ServiceError (or, for a bug, a plain one) in place of what failed."""
+
         def one(source):
             try:
-                if isinstance(source, str):
-                    return self.classify_url(source, model, deadline)
-                return self.classify_bytes(source, model, deadline)
+                return work(source)
             except ServiceError as exc:
                 return exc
             except Exception:  # a bug must cost one item, not the batch
@@ -308,6 +332,8 @@ class Detector:
             frames=len(image.tensors),
             timings_ms=timings,
             size=len(data),
+            pdq=image.pdq[best_frame],
+            frames_pdq=image.pdq,
         )
 
     def _run_video(self, data: bytes, runner, deadline: float) -> Classification:
@@ -316,11 +342,7 @@ class Detector:
         With NSFW_VIDEO_STOP_AT_ADULT the first frame whose nsfw score reaches the adult
         threshold stops the decoder: no further frame is decoded or classified.
         """
-        if not video.available():
-            raise VideoUnsupported(
-                "this service was installed without video support: install the 'video' extra "
-                "(pip install 'nsfw-service[video]')"
-            )
+        require_video()
         submitted = time.perf_counter()
         timeline, spent = [], [0.0]
         stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None
@@ -332,7 +354,7 @@ class Detector:
             probs = runner.predict(tensor)
             return probs, _ms(started)
 
-        def on_frame(tensor, t: float) -> bool:
+        def on_frame(tensor, t: float, pdq: Pdq) -> bool:
             future = self._cpu.submit(infer, tensor)
             try:
                 probs, ms = future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -341,7 +363,7 @@ class Detector:
                 raise DeadlineExceeded() from None
             spent[0] += ms
             scores = {name: float(p) for name, p in zip(runner.classes, probs)}
-            timeline.append({"t": t, "scores": scores})
+            timeline.append({"t": t, "scores": scores, "pdq": pdq})
             return stop_at is None or nsfw_score(scores) < stop_at
 
         prepared = self.decoders.prepare(data, runner.input_size, deadline, on_frame)
@@ -364,7 +386,15 @@ class Detector:
             size=len(data),
             video={**prepared.video, "frames_classified": len(timeline)},
             timeline=tuple(timeline),
+            pdq=worst["pdq"],
+            frames_pdq=tuple(frame["pdq"] for frame in timeline),
         )
+
+
+def require_video() -> None:
+    """VideoUnsupported unless PyAV is installed."""
+    if not video.available():
+        raise VideoUnsupported(f"this service was installed without video support: {hint('video')}")
 
 
 def _encode(result: Classification) -> bytes:
@@ -376,14 +406,23 @@ def _encode(result: Classification) -> bytes:
 
 def _decode(raw: bytes) -> Classification:
     fields = json.loads(raw)
-    fields["timeline"] = tuple(fields.get("timeline") or ())
+    fields["timeline"] = tuple(_with_pdq(frame) for frame in fields.get("timeline") or ())
+    # an entry cached before hashes were computed has none: a KeyError, so it is computed again
+    fields["pdq"] = Pdq.parse(fields["pdq"])
+    fields["frames_pdq"] = tuple(Pdq.parse(value) for value in fields["frames_pdq"])
     return Classification(**fields, timings_ms={})
+
+
+def _with_pdq(frame: dict) -> dict:
+    """A video timeline item as cached (its hash a dict) as it was computed (a Pdq)."""
+    if frame.get("pdq") is not None:
+        return {**frame, "pdq": Pdq.parse(frame["pdq"])}
+    return frame
 
 
 def _hashes(result: Classification) -> tuple[Pdq, ...]:
     """Every classified frame's hash (an animation's, a video's), or the answered frame's."""
-    frames = getattr(result, "frames_pdq", ())
-    return tuple(frames) or ((result.pdq,) if result.pdq is not None else ())
+    return tuple(result.frames_pdq) or ((result.pdq,) if result.pdq is not None else ())
 
 
 def _name_os_thread(name: str) -> None:

@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from nsfw.cpus import cgroup_cpu_quota as cgroup_cpu_quota
 from nsfw.cpus import cpu_count as _cpu_count
@@ -322,9 +323,9 @@ class Settings:
     # fmt: on
 
     def __post_init__(self) -> None:
-        if self.max_pixels is None:
-            object.__setattr__(self, "max_pixels", pixels_for_memory(self.decode_memory_mb))
-        if self.max_pixels < 1:
+        max_pixels = pixels_for_memory(self.decode_memory_mb) if self.max_pixels is None else self.max_pixels
+        object.__setattr__(self, "max_pixels", max_pixels)
+        if max_pixels < 1:
             raise ConfigError(
                 f"NSFW_DECODE_MEMORY_MB={self.decode_memory_mb} leaves no memory for pixels "
                 f"(at least {DECODER_BASE_MB + 1} is needed)"
@@ -333,9 +334,9 @@ class Settings:
             raise ConfigError("NSFW_REQUEST_TIMEOUT must be below NSFW_WORKER_TIMEOUT")
         if not self.safe_threshold < self.adult_threshold:
             raise ConfigError("NSFW_SAFE_THRESHOLD must be below NSFW_ADULT_THRESHOLD")
-        if self.graceful_timeout is None:
-            object.__setattr__(self, "graceful_timeout", math.ceil(self.request_timeout) + 5)
-        if not self.request_timeout < self.graceful_timeout:
+        graceful = math.ceil(self.request_timeout) + 5 if self.graceful_timeout is None else self.graceful_timeout
+        object.__setattr__(self, "graceful_timeout", graceful)
+        if not self.request_timeout < graceful:
             raise ConfigError("NSFW_GRACEFUL_TIMEOUT must be above NSFW_REQUEST_TIMEOUT")
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"NSFW_LOG_FORMAT={self.log_format!r} must be json or text")
@@ -350,16 +351,17 @@ class Settings:
         self._check_protection()
         self._check_review()
 
-    def _check_review(self):
+    def _check_review(self) -> None:
         if self.review not in ("off", "unknown", "all"):
             raise ConfigError(f"NSFW_REVIEW={self.review!r} must be off, unknown or all")
-        if self.database_url is None:
-            path = Path(self.data_dir).expanduser().absolute() / "nsfw.db"
-            object.__setattr__(self, "database_url", f"sqlite:///{path}")
-        if not self.database_url.startswith(DATABASE_SCHEMES):
+        url = self.database_url
+        if url is None:
+            url = f"sqlite:///{Path(self.data_dir).expanduser().absolute() / 'nsfw.db'}"
+            object.__setattr__(self, "database_url", url)
+        if not url.startswith(DATABASE_SCHEMES):
             raise ConfigError("NSFW_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
         if self.db_auto_migrate is None:
-            object.__setattr__(self, "db_auto_migrate", self.database_url.startswith("sqlite"))
+            object.__setattr__(self, "db_auto_migrate", url.startswith("sqlite"))
         if self.review_webhook_url is not None:
             if not self.review_webhook_url.startswith(("http://", "https://")):
                 raise ConfigError("NSFW_REVIEW_WEBHOOK_URL must be an http:// or https:// URL")
@@ -368,7 +370,7 @@ class Settings:
         if self.secret_key is not None and len(self.secret_key) < 32:
             raise ConfigError("NSFW_SECRET_KEY must be at least 32 characters (e.g. nsfw keygen's key)")
 
-    def _check_protection(self):
+    def _check_protection(self) -> None:
         if self.rate_limit is not None:
             from limits import parse_many  # only when limits are asked for
 
@@ -385,7 +387,7 @@ class Settings:
         if self.cache_url is not None and not self.cache_url.startswith(REDIS_SCHEMES):
             raise ConfigError("NSFW_CACHE_URL must be a redis:// (or rediss://, unix://) URL")
 
-    def replace(self, **changes) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod

@@ -8,7 +8,7 @@ URLs only through the Detector's SSRF-safe fetcher: never through Ray's own URL 
 which checks no address. Every source gives one row (``records.flat``): a failed image is a
 row with an error code, never a failed job.
 
-Ray is an optional extra (``pip install 'nsfw-service[bulk]'``) imported only by ``run``
+Ray is an optional extra (``bulk``: ``pip install '.[bulk]'`` from a clone) imported only by ``run``
 and the actors, so neither ``import nsfw`` nor the server ever loads it; nor does building
 the ``nsfw`` command line load the core, which only ``run`` and the actors need. What is read
 and written (pyarrow, no Ray) is in ``bulk_io``.
@@ -28,12 +28,13 @@ from nsfw.batch import records
 from nsfw.batch.bulk_io import SOURCE, Output, list_sources
 from nsfw.batch.options import positive_float, positive_int
 from nsfw.errors import UsageError
+from nsfw.extras import hint
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-INSTALL_HINT = "pip install 'nsfw-service[bulk]'"
+INSTALL_HINT = hint("bulk")
 FORMATS = ("parquet", "jsonl")
 DEFAULT_BATCH_SIZE = 32
 # Ray phones home with usage statistics unless told not to; a classifier of private images must not.

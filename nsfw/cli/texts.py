@@ -23,7 +23,7 @@ commands (`%(prog)s COMMAND --help` for each):
   keygen NAME            print a new API key and the line to add to NSFW_API_KEYS_FILE
   bulk --input SRC --output DST
                          classify a directory or a list of files or URLs on Ray Data
-                         (pip install 'nsfw-service[bulk]'), to Parquet or JSON Lines
+                         (the 'bulk' extra: pip install '.[bulk]'), to Parquet or JSON Lines
   reviewer NAME          print a new review-queue token and the line to add to
                          NSFW_REVIEWERS_FILE
   db upgrade|current|prune
@@ -69,7 +69,7 @@ environment:
   URLs may reach (NSFW_FETCH_ALLOW_NETS). serve also reads PORT, WEB_CONCURRENCY,
   NSFW_THREADS, NSFW_WORKER_TIMEOUT, NSFW_GRACEFUL_TIMEOUT, the log and metrics settings
   (NSFW_LOG_FORMAT, NSFW_LOG_LEVEL, NSFW_METRICS_TOKEN...) and gunicorn's own
-  GUNICORN_CMD_ARGS. The full list is docs/configuration.md.
+  GUNICORN_CMD_ARGS. The full list is the Configuration page (docs/configuration.md).
 """
 
 EPILOG = f"{OUTPUT}\n{ENVIRONMENT}"

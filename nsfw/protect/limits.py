@@ -28,6 +28,7 @@ from flask_limiter.errors import RateLimitExceeded
 
 from nsfw.cache import REDIS_OPTIONS
 from nsfw.errors import RateLimited, RateLimitUnavailable
+from nsfw.observe import metrics
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class ImageCounter:
         self.max_batch = max_batch
 
     def images(self, req) -> int:
-        if req.endpoint != "v1.classify":
+        if req.endpoint not in ("v1.classify", "v1.hash_images"):
             return 1  # /predict, /compute: one image; /v1/models: one unit
         count = 1
         mimetype = req.mimetype or ""
@@ -119,6 +120,7 @@ class _Limiter(Limiter):
         if down == self._nsfw_outage:
             return
         self._nsfw_outage = down
+        metrics.dependency_up("rate_limit_redis", not down)
         if down:
             log.warning("rate limit storage is unreachable (%s)", detail)
         else:
@@ -150,6 +152,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=fail_open and redis,
     )
     limiter.request_filter(lambda: g.get("nsfw_open", False))
+    if redis:  # shared counters: their Redis is watched like the cache's (nsfw_dependency_up)
+        metrics.dependency_up("rate_limit_redis", True)
     limiter.init_app(app)
     app.extensions["nsfw_limiter"] = limiter
     app.after_request(_headers)

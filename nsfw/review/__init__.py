@@ -7,10 +7,11 @@ sees from the model's own input; ``service.Review`` ties them to a running servi
 background thread, retention, the webhook of ``webhook``).
 """
 
+from nsfw.extras import hint
 from nsfw.settings import ConfigError
 
 #: What to install for the queue: the serving install leaves its database stack out (about 35 MB).
-EXTRA = "the review queue (NSFW_REVIEW, nsfw db) needs the 'review' extra: pip install 'nsfw-service[review]'"
+EXTRA = f"the review queue (NSFW_REVIEW, nsfw db) needs SQLAlchemy and Alembic: {hint('review')}"
 
 try:
     from sqlalchemy.exc import SQLAlchemyError as DatabaseError

@@ -8,7 +8,7 @@ Bottom: where the decided items lie, by decision. Rendered on the server with th
 (about 60 KB) whatever the number of decisions; the last few are kept per process by
 :attr:`Calibration.version`, so an unchanged queue is drawn once.
 
-matplotlib is optional (about 45 MB; ``pip install 'nsfw-service[review]'``): without it
+matplotlib is optional (about 45 MB; the 'review' extra, ``pip install '.[review]'`` from a clone): without it
 :func:`available` is False and the page shows the numbers without the picture. Its cache and
 config directory is a private temporary directory, removed at exit, unless MPLCONFIGDIR is set,
 so a read-only root file system works.
@@ -30,7 +30,7 @@ from nsfw.errors import PlotUnavailable
 from nsfw.review.calibration import THRESHOLDS, Calibration
 from nsfw.verdict import Verdict
 
-EXTRA = "review"  # pip install 'nsfw-service[review]'
+EXTRA = "review"  # the extra that brings matplotlib
 SIZE = (10.0, 5.6)  # inches, at DPI: 1000 x 560 pixels
 DPI = 100
 CACHED = 8  # plots kept per process, by calibration version

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
+from nsfw.extras import hint
 from nsfw.settings import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -41,14 +43,29 @@ def connect_args(backend: str) -> dict:
     return {"connect_timeout": PG_CONNECT_TIMEOUT_S}
 
 
+def _private_file(path: Path) -> None:
+    """Make the SQLite database readable by this user only (0600) if it does not exist yet.
+
+    It holds thumbnails of the images strangers sent. Made just before SQLite would create it (at the
+    first connection, never earlier), with os.open's mode rather than a umask, which is the whole
+    process's; SQLite gives the -wal and -shm files the database file's mode.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except OSError:  # it exists (its mode is the operator's), or the place is unwritable: SQLite says so
+        pass
+
+
 def engine(url: str) -> Engine:
     url = normalised(url)
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
             with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         eng = create_engine(url, connect_args=connect_args("sqlite"))
+        if database and database != ":memory:":
+            event.listen(eng, "do_connect", lambda *_: _private_file(Path(database)))
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -63,7 +80,7 @@ def engine(url: str) -> Engine:
         import psycopg  # noqa: F401  (the postgres extra)
     except ImportError:
         raise ConfigError(
-            "NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: pip install 'nsfw-service[postgres]'"
+            f"NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: {hint('postgres')}"
         ) from None
     return create_engine(
         url,

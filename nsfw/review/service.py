@@ -56,6 +56,7 @@ class Review(Observer):
         self.reviewers = reviewers
         self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
         self.breaker = Breaker(
+            "review_database",
             f"review queue: the database at {store.engine.url.render_as_string(hide_password=True)}",
             "classifying without it until it answers",
         )
@@ -133,6 +134,19 @@ class Review(Observer):
         if found:
             metrics.review("remembered", len(found))
         return found
+
+    def pending(self) -> int | None:
+        """Items waiting for a decision (``nsfw_review_pending``); None while the database is left alone
+        or fails. Each scrape of /metrics asks, so it also tells the breaker when the database is back."""
+        if self.breaker.open:
+            return None
+        try:
+            count = self.store.counts()["pending"]
+        except Exception as exc:
+            self.breaker.failed(exc)
+            return None
+        self.breaker.succeeded()
+        return count
 
     # --- the reviewer side ------------------------------------------------------------
     def item(self, item_id: int) -> Item | None:

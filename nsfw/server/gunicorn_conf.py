@@ -47,10 +47,33 @@ control_socket_disable = True
 
 
 def on_starting(server):
+    """Stop at once, in one line, when the start cannot work (nsfw.server.preflight); else share a secret.
+
+    Before any socket or file exists, so a refused start leaves nothing behind.
+    """
+    from nsfw.server import preflight
+
+    reason = preflight.missing_extra(_settings) or preflight.unavailable_address(
+        server.cfg.address, preflight.sockets_inherited() or server.cfg.reuse_port
+    )
+    if reason:
+        server.log.error("not starting: %s", reason)
+        if server.pidfile is not None:
+            server.pidfile.unlink()
+        sys.exit(preflight.EXIT_FAILED)
+    # The reviewer page's session cookies (nsfw/web/review_page.py) must verify on every worker: without
+    # NSFW_SECRET_KEY the workers share one made here. Sign-ins then end when the service restarts, and
+    # instances behind one address need the variable set to the same value.
+    if not os.environ.get("NSFW_SECRET_KEY"):
+        os.environ["NSFW_SECRET_KEY"] = secrets.token_urlsafe(32)
+
+
+def when_ready(server):
     """Prepare the directory every worker writes its metrics to (prometheus-client's multiprocess mode).
 
     ``PROMETHEUS_MULTIPROC_DIR`` when set (emptied of an earlier run's files), else a fresh
-    temporary directory removed at exit. Set here, in the master, before any worker imports
+    temporary directory removed at exit. Made once the sockets are bound (a start that fails to
+    bind leaves no directory behind) and before the first worker is forked and imports
     prometheus-client: the variable decides at import whether samples go to files.
     """
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -64,11 +87,6 @@ def on_starting(server):
         path = tempfile.mkdtemp(prefix="nsfw-metrics-", dir=_settings.tmp_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         server.nsfw_metrics_tmp = path
-    # The reviewer page's session cookies (nsfw/web/review_page.py) must verify on every worker: without
-    # NSFW_SECRET_KEY the workers share one made here. Sign-ins then end when the service restarts, and
-    # instances behind one address need the variable set to the same value.
-    if not os.environ.get("NSFW_SECRET_KEY"):
-        os.environ["NSFW_SECRET_KEY"] = secrets.token_urlsafe(32)
 
 
 def pre_fork(server, worker):

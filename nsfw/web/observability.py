@@ -169,18 +169,26 @@ def metrics_view():
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), state.token):
             raise MetricsUnauthorized()
     _publish_models(current.detector())
+    review = current.review_or_none()
+    if review is not None:
+        pending = review.pending()
+        if pending is not None:
+            metrics.review_pending(pending)
     body, content_type = metrics.exposition(request.headers.get("Accept"))
     return Response(body, content_type=content_type)
 
 
 class _Metrics(Observer):
-    """The core's downloads and decoder queue, as metrics."""
+    """The core's downloads, decoder queue and decoder processes, as metrics."""
 
     def fetched(self, size: int) -> None:
         metrics.fetched(size)
 
     def queued(self, depth: int) -> None:
         metrics.QUEUE_DEPTH.set(depth)
+
+    def decoder(self, event: str) -> None:
+        metrics.decoder(event)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

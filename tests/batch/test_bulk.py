@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +34,25 @@ from nsfw.settings import Settings  # noqa: E402
 
 ROOT = TESTS.parent
 BLOCKED = "http://10.0.0.1/x.jpg"  # a private address: refused before any packet is sent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_tmpdir():
+    """Where every Ray of this module (in-process and the command's) keeps its session directories,
+    removed after the module: by default each start leaves a /tmp/ray/session_* behind. A short path
+    of its own (RAY_TMPDIR, read when Ray starts): Ray's Unix sockets lie deep inside it, and a
+    socket's path may not exceed 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="nsfw-ray-"))
+    before = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            del os.environ["RAY_TMPDIR"]
+        else:
+            os.environ["RAY_TMPDIR"] = before
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +350,7 @@ def wait_for_no_processes(marker: str, timeout: float = 30) -> list[int]:
     return left
 
 
-def test_the_command_starts_its_own_ray_and_leaves_nothing_behind(mixed_list, httpserver, tmp_path):
+def test_the_command_starts_its_own_ray_and_leaves_nothing_behind(mixed_list, httpserver, tmp_path, ray_tmpdir):
     listing, sources = mixed_list
     marker = f"NSFW_BULK_TEST_RUN={uuid.uuid4().hex}"
     env = environ(**allow_loopback(httpserver), **dict([marker.split("=")]))
@@ -344,6 +365,7 @@ def test_the_command_starts_its_own_ray_and_leaves_nothing_behind(mixed_list, ht
     assert [row["error_code"] for row in rows] == EXPECTED_CODES
     assert wait_for_no_processes(marker) == [], "the run left processes behind"
     assert _repo_state() == before, "the run wrote into the repository"
+    assert list((ray_tmpdir / "ray").glob("session_*")), "Ray kept its session elsewhere (/tmp/ray?)"
 
 
 def test_the_command_writes_the_same_scores_for_the_test_images(tmp_path):
@@ -414,7 +436,7 @@ def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "pip install 'nsfw-service[bulk]'" in done.stderr
+    assert "pip install '.[bulk]'" in done.stderr
 
 
 def test_importing_nsfw_and_its_cli_never_imports_ray():

@@ -74,7 +74,7 @@ def test_the_document_declares_the_keys_on_protected_operations_only():
                 assert not [s for s in op.get("security", []) if {"bearer", "apiKey"} & set(s)], path
                 assert "429" not in op["responses"], path
                 continue
-            protected = path in ("/predict", "/compute", "/v1/classify", "/v1/models")
+            protected = path in ("/predict", "/compute", "/v1/classify", "/v1/hash", "/v1/models")
             assert ("security" in op) == protected, path
             assert ("401" in op["responses"] and "429" in op["responses"]) == protected, path
             if protected:

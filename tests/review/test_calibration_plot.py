@@ -55,7 +55,7 @@ def test_without_matplotlib_the_plot_is_unavailable_and_says_which_extra(monkeyp
     with pytest.raises(PlotUnavailable) as caught:
         calibration_plot.png(calibrate(spread(20, 20), NOW, 0.93))
     assert caught.value.status == 501 and caught.value.code == "plot_unavailable"
-    assert "nsfw-service[review]" in caught.value.message
+    assert "pip install '.[review]'" in caught.value.message
 
 
 DRAW = """

@@ -246,7 +246,8 @@ def test_the_gunicorn_master_makes_one_session_key_for_all_its_workers(monkeypat
 
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setenv("NSFW_SECRET_KEY", "")  # restored (unset) after the test
-    server = types.SimpleNamespace(log=logging.getLogger("test"))
+    cfg = types.SimpleNamespace(address=[], reuse_port=False)  # no address to check here
+    server = types.SimpleNamespace(log=logging.getLogger("test"), cfg=cfg, pidfile=None)
     gunicorn_conf.on_starting(server)
     made = os.environ["NSFW_SECRET_KEY"]
     assert len(made) >= 32 and Settings.from_env().secret_key == made
@@ -466,7 +467,7 @@ def test_without_matplotlib_the_calibration_page_shows_the_numbers_and_names_the
     decide_many(review, [0.9] * 10, [0.1] * 10)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     html = ann.get("/review/calibration?target=0.9").get_data(as_text=True)
-    assert 'id="no-plot"' in html and "nsfw-service[review]" in html and 'id="outcome-suggested"' in html
+    assert 'id="no-plot"' in html and "pip install '.[review]'" in html and 'id="outcome-suggested"' in html
     response = ann.get("/review/calibration?format=png&target=0.9")
     assert response.status_code == 501 and response.get_json()["error"]["code"] == "plot_unavailable"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
 
 from nsfw import errors as e
+from nsfw.imaging.pdq import MIN_QUALITY
 from nsfw.verdict import (  # noqa: F401
     DECISIONS,
     NSFW_CLASSES,
@@ -151,12 +152,22 @@ SCHEMAS = {
             "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
             "cached": {"type": "boolean"},
             "video": {"$ref": "#/components/schemas/Video"},
+            "pdq": {
+                "oneOf": [{"$ref": "#/components/schemas/Pdq"}, {"type": "null"}],
+                "description": "the perceptual hash of the answered frame",
+            },
+            "frames_pdq": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Pdq"},
+                "description": "an animation's classified frames' hashes, in order",
+            },
             "timeline": {
                 "type": "array",
                 "items": closed(
                     {
                         "t": {"type": "number", "description": "seconds"},
                         "scores": {"$ref": "#/components/schemas/Scores"},
+                        "pdq": {"oneOf": [{"$ref": "#/components/schemas/Pdq"}, {"type": "null"}]},
                     }
                 ),
                 "description": "a video's classified frames in order; `scores` above are the worst frame's",
@@ -184,6 +195,19 @@ SCHEMAS = {
         ],
         description="one image (or video) classified",
     ),
+    "Pdq": closed(
+        {
+            "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "256 bits, ThreatExchange's hex"},
+            "quality": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 100,
+                "description": f"PDQ's quality; below {MIN_QUALITY} the hash matches nothing",
+            },
+        },
+        required=["hash", "quality"],
+        description="a PDQ perceptual hash (docs/known-content.md)",
+    ),
     "Video": closed(
         {
             "duration_s": {
@@ -210,6 +234,62 @@ SCHEMAS = {
                 "items": {
                     "oneOf": [
                         {"$ref": "#/components/schemas/Classification"},
+                        {"$ref": "#/components/schemas/ItemError"},
+                    ]
+                },
+            }
+        }
+    ),
+    "HashRequest": {
+        "type": "object",
+        "description": 'exactly one of "url", "urls", "image" or "images"',
+        "properties": {
+            "url": URL,
+            "urls": {"type": "array", "items": URL, "minItems": 1},
+            "image": BASE64,
+            "images": {"type": "array", "items": BASE64, "minItems": 1},
+        },
+        "oneOf": [{"title": key, "required": [key]} for key in ("url", "urls", "image", "images")],
+        "examples": [{"image": TINY_PNG}],
+    },
+    "Hashes": closed(
+        {
+            "source": {"type": "string", "description": "the URL, the file name, image[i] or body"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the bytes"},
+            "pdq": {"$ref": "#/components/schemas/Pdq"},
+            "frames": {"type": "integer", "minimum": 1, "description": "frames hashed"},
+            "image": closed(
+                {
+                    "format": {"type": "string", "enum": FORMATS + VIDEO_FORMATS},
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                }
+            ),
+            "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "frames_pdq": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Pdq"},
+                "description": "an animation's hashed frames, in order (the ones /v1/classify classifies)",
+            },
+            "timeline": {
+                "type": "array",
+                "items": closed(
+                    {"t": {"type": "number", "description": "seconds"}, "pdq": {"$ref": "#/components/schemas/Pdq"}}
+                ),
+                "description": "a video's sampled frames, in order",
+            },
+        },
+        required=["source", "sha256", "pdq", "frames", "image", "timing_ms"],
+        description="one image's (or video's) perceptual hashes; `pdq` is the first frame's",
+    ),
+    "HashResponse": closed(
+        {
+            "results": {
+                "type": "array",
+                "description": "one item per input, in input order",
+                "items": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Hashes"},
                         {"$ref": "#/components/schemas/ItemError"},
                     ]
                 },
