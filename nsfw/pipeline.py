@@ -297,7 +297,7 @@ class Detector:
             return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
-        self._reject(getattr(image, "pdq", None) or ())  # before inference: a listed image is never classified
+        self._reject(image.pdq)  # every frame's hash, before inference: a listed image is never classified
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
 
         def infer():

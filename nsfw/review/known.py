@@ -20,7 +20,7 @@ import threading
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from nsfw.imaging.pdq import Pdq
+from nsfw.imaging.pdq import MIN_QUALITY, Pdq  # below it a hash matches nothing (a flat colour scores 0)
 from nsfw.known.index import HashIndex, codes_from_hex
 from nsfw.known.match import Match
 from nsfw.pipeline import Matcher
@@ -28,7 +28,6 @@ from nsfw.review.hashlists import HashLists, versions
 from nsfw.review.store import ReviewStore
 
 log = logging.getLogger(__name__)
-MIN_QUALITY = 50  # PDQ's authors discard hashes below this (a flat colour scores 0); they match nothing
 FIRST_LOAD_WAIT_S = 5.0  # the first request of a worker waits this long, at most, for the first load
 
 

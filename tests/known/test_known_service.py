@@ -14,11 +14,8 @@ import review_helpers
 from images import ORIGINALS, variants
 from review_helpers import bearer
 
-from nsfw.imaging import pdq
 from nsfw.web import current
 
-# until the decoder's hashes (Classification.pdq) are merged, there is nothing to match
-pytestmark = pytest.mark.skipif(not hasattr(pdq, "hash_frame"), reason="the decoder computes no PDQ hash yet")
 reviewers_file = review_helpers.reviewers_file
 MAX_DISTANCE = 31
 
