@@ -132,13 +132,13 @@ class KnownContent(Matcher):
         return self._list_part(reject=True), self._list_part(reject=False)
 
     def _list_part(self, reject: bool) -> _Part:
-        hexes, radii, names, labels = self.lists.loaded(reject, self.min_quality)
-        if not hexes:
+        loaded = self.lists.loaded(reject, self.min_quality)
+        if not len(loaded.codes):
             return _EMPTY
         actions = self.lists.actions()
-        per_list = np.array([VERDICTS.index(actions[name]) for name in names], dtype=np.uint8)
-        index = HashIndex(codes_from_hex(hexes), radii)
-        return _Part(index, per_list[labels], labels.astype(np.uint32), tuple(names))
+        per_list = np.array([VERDICTS.index(actions[name]) for name in loaded.names], dtype=np.uint8)
+        index = HashIndex(loaded.codes, loaded.radii)
+        return _Part(index, per_list[loaded.labels], loaded.labels.astype(np.uint32), tuple(loaded.names))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
