@@ -141,6 +141,9 @@ class KnownContent(Matcher):
         return _Part(index, per_list[loaded.labels], loaded.labels.astype(np.uint32), tuple(loaded.names))
 
     def _loop(self) -> None:
+        """Refresh every NSFW_MATCH_REFRESH_S; a database that fails is warned about once, and the matcher
+        keeps what it last loaded until the database answers again."""
+        failing = False
         while not self._stop.is_set():
             try:
                 if self.refresh():
@@ -150,8 +153,17 @@ class KnownContent(Matcher):
                         len(self._reject.index),
                         len(self._others.index),
                     )
+                if failing:
+                    log.warning("known content: the database answers again")
+                failing = False
             except Exception as exc:
-                log.warning("known content: the database could not be read (%s: %s)", type(exc).__name__, exc)
+                if not failing:
+                    log.warning(
+                        "known content: the database could not be read (%s: %s); matching what was loaded",
+                        type(exc).__name__,
+                        exc,
+                    )
+                failing = True
                 self._loaded.set()  # requests go on with what was loaded, or nothing
             self._stop.wait(self.refresh_s)
 
