@@ -307,6 +307,11 @@ class Settings:
     review_webhook_backoff: float = var(
         "NSFW_REVIEW_WEBHOOK_BACKOFF", 2.0, Number(float, low=0.0),
         "seconds before the first retry; doubled for each next one, at most an hour")
+    webhook_allow_nets: tuple[Network, ...] = var(
+        "NSFW_WEBHOOK_ALLOW_NETS", (), Networks(),
+        "CIDRs the review webhook's receiver may be on besides public ones; image URLs never use them")
+    webhook_allow_ports: frozenset[int] = var(
+        "NSFW_WEBHOOK_ALLOW_PORTS", frozenset({80, 443}), Ports(), "ports the review webhook's receiver may listen on")
     # known content (nsfw/known, nsfw/review/known.py): decisions follow near-duplicates; hash lists
     match_distance: int = var(
         "NSFW_MATCH_DISTANCE", 31, Number(int, low=0, high=47),

@@ -9,8 +9,8 @@ import sys
 import urllib.request
 
 import pytest
-from conftest import CLASSES, IMAGES, TESTS
 from gunicorn_helpers import free_port, stop, wait_until_ready
+from helpers import CLASSES, IMAGES, TESTS
 
 ROOT = TESTS.parent
 

@@ -144,7 +144,11 @@ class Summary:
         self.started = time.monotonic()
         self.verdicts: collections.Counter = collections.Counter()
         self.errors: collections.Counter = collections.Counter()
-        self.skipped = 0
+        self.skipped = 0  # already in the output (--resume)
+        self.not_images = 0  # files in the directories that are not images
+
+    def not_image(self, path: str) -> None:
+        self.not_images += 1
 
     def add(self, record: dict) -> None:
         if records.is_failure(record):
@@ -177,6 +181,8 @@ class Summary:
             out.write("  failed: 0\n")
         if self.skipped:
             out.write(f"  skipped: {self.skipped} (already in the output, --resume)\n")
+        if self.not_images:
+            out.write(f"  skipped: {self.not_images} files in the directories that are not images\n")
         return out.getvalue()
 
 

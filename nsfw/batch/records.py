@@ -19,6 +19,12 @@ COLUMNS = ("source", "model", *CLASSES, "nsfw", "verdict", "top", "error_code", 
 
 # A source that is not an image the core can be given: a file that cannot be opened.
 UNREADABLE = "unreadable"
+# What a local file's failure says: the API's code, in file words rather than the HTTP API's
+# (a request body, a deadline of the request). Only the default messages are replaced.
+FILE_MESSAGES = {
+    "unsupported_media": "the file is not a JPEG, PNG, GIF, WebP, HEIF or AVIF image, nor a video this service reads",
+    "deadline_exceeded": "classifying the file took longer than NSFW_REQUEST_TIMEOUT allows",
+}
 
 
 def success(source: str, result: Classification, thresholds: Thresholds) -> dict:
@@ -29,7 +35,7 @@ def success(source: str, result: Classification, thresholds: Thresholds) -> dict
         **{name: scores[name] for name in CLASSES},
         "nsfw": nsfw_score(scores),
         "verdict": verdict(scores, thresholds),
-        "top": max(scores, key=scores.get),
+        "top": max(scores, key=lambda name: scores[name]),
     }
 
 
@@ -42,6 +48,17 @@ def from_error(source: str, exc: ServiceError | OSError) -> dict:
     if isinstance(exc, ServiceError):
         return {"source": source, "error": exc.to_dict()}
     return failure(source, UNREADABLE, str(exc))
+
+
+def from_file_error(source: str, exc: ServiceError | OSError) -> dict:
+    """The record of a local file that failed, said in file words (never "body" or "request")."""
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        return failure(source, UNREADABLE, f"cannot read the file: {reason[:1].lower()}{reason[1:]}")
+    record = from_error(source, exc)
+    if exc.message == exc.default_message and exc.code in FILE_MESSAGES:
+        record["error"]["message"] = FILE_MESSAGES[exc.code]
+    return record
 
 
 def is_failure(record: dict) -> bool:

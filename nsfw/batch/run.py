@@ -41,7 +41,7 @@ def classify(settings: Settings, options: Options) -> int:
         raise UsageError("--resume needs --output FILE (the records to continue)")
     try:
         inputs.check(options.sources)
-        done = output.resume(options.output, options.fmt) if options.resume else set()
+        done = output.resume(options.output, options.fmt) if options.resume and options.output else set()
         stream, header = output.open_output(options.output, options.fmt, append=options.resume)
     except (inputs.InputError, output.OutputError) as exc:
         raise UsageError(str(exc)) from None
@@ -108,7 +108,7 @@ def _classify_all(
         _count_in_background(options.sources, done, progress)
 
     def pending() -> Iterator[str]:
-        for source in inputs.expand(options.sources):
+        for source in inputs.expand(options.sources, skipped=summary.not_image):
             if source in done:
                 summary.skipped += 1
             else:

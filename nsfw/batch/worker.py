@@ -8,6 +8,7 @@ once by ``init`` (the pool's initializer) and read by the task functions.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import signal
@@ -52,15 +53,23 @@ def ready() -> str | None:
     return _start_error
 
 
+def _loaded() -> tuple[Detector, Thresholds]:
+    """The worker's Detector and thresholds; the pool runs no task in a worker whose ``init`` failed."""
+    if _detector is None or _thresholds is None:
+        raise RuntimeError(_start_error or "the worker was not initialised")
+    return _detector, _thresholds
+
+
 def classify_files(paths: list[str], model: str | None) -> list[dict]:
     return [classify_file(path, model) for path in paths]
 
 
 def classify_file(path: str, model: str | None) -> dict:
     try:
-        return records.success(path, _detector.classify_bytes(read_file(path), model), _thresholds)
+        detector, thresholds = _loaded()
+        return records.success(path, detector.classify_bytes(read_file(path), model), thresholds)
     except (ServiceError, OSError) as exc:
-        return records.from_error(path, exc)
+        return records.from_file_error(path, exc)
     except Exception:  # a bug must cost one record, not the chunk
         log.exception("unexpected error classifying %s", path)
         return records.from_error(path, ServiceError())
@@ -68,7 +77,8 @@ def classify_file(path: str, model: str | None) -> dict:
 
 def classify_data(source: str, data: bytes, model: str | None) -> list[dict]:
     try:
-        return [records.success(source, _detector.classify_bytes(data, model), _thresholds)]
+        detector, thresholds = _loaded()
+        return [records.success(source, detector.classify_bytes(data, model), thresholds)]
     except ServiceError as exc:
         return [records.from_error(source, exc)]
     except Exception:
@@ -78,12 +88,12 @@ def classify_data(source: str, data: bytes, model: str | None) -> list[dict]:
 
 def read_file(path: str) -> bytes:
     """A file's bytes, held to NSFW_MAX_BYTES like an upload; never blocks on a FIFO or device."""
-    limit = _detector.settings.max_bytes
+    limit = _loaded()[0].settings.max_bytes
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with open(fd, "rb") as fh:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"not a regular file: {path!r}")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device: never read, so never waited on
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a socket or a device)", path)
         if info.st_size > limit:
             raise TooLarge(f"the file is {info.st_size} bytes; NSFW_MAX_BYTES allows {limit}")
         data = fh.read(limit + 1)

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None, prog: str = "nsfw") -> int:
         code: int = args.run(args)
         return code
     except ConfigError as exc:
-        args.parser.error(str(exc))
+        command: argparse.ArgumentParser = args.parser
+        command.error(str(exc))
     except KeyboardInterrupt:
         return 130
 

@@ -19,7 +19,9 @@ it, recursively, found by its first bytes; symbolic links are followed only when
 stay inside it), an http(s) URL (fetched as the server fetches: private addresses
 refused, NSFW_MAX_BYTES, NSFW_FETCH_TIMEOUT), @LIST (a text file of sources, one a line,
 paths relative to the current directory) or - (the same, read from stdin). A file named
-like that: ./@name, ./-. A path that does not exist is a failed record ("unreadable").
+like that: ./@name, ./-. A path that does not exist, or a file that cannot be read, is a
+failed record ("unreadable"); the other files of a directory that are not images are
+counted as skipped in the summary.
 
 --jobs worker processes each load the model once and classify one image at a time
 (decoding in a sandboxed child, as in the server) while --downloads threads fetch URLs.
@@ -34,7 +36,9 @@ examples:
 """
 
 
-def add_parser(commands: argparse._SubParsersAction, prog: str, formatter: type) -> argparse.ArgumentParser:
+def add_parser(
+    commands: argparse._SubParsersAction, prog: str, formatter: type[argparse.HelpFormatter]
+) -> argparse.ArgumentParser:
     classify = commands.add_parser(
         "classify",
         prog=f"{prog} classify",
@@ -102,4 +106,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         return batch_run.classify(settings, options)
     except UsageError as exc:
-        args.parser.error(str(exc))
+        parser: argparse.ArgumentParser = args.parser
+        parser.error(str(exc))

@@ -16,7 +16,7 @@ GUNICORN_CONFIG = "python:nsfw.server.gunicorn_conf"
 WSGI_APP = "nsfw:create_app()"
 
 
-def add_parsers(commands: argparse._SubParsersAction, prog: str, formatter: type) -> None:
+def add_parsers(commands: argparse._SubParsersAction, prog: str, formatter: type[argparse.HelpFormatter]) -> None:
     serve = commands.add_parser(
         "serve",
         prog=f"{prog} serve",
@@ -75,7 +75,7 @@ def describe_models(settings: Settings, include_unserved: bool) -> list[dict]:
     for name in names:
         line = {"name": name, "served": name in settings.models, "default": name == settings.models[0]}
         if name == CUSTOM:
-            path = Path(settings.model_path)
+            path = Path(settings.model_path or "")  # set whenever CUSTOM is served
             line.update(
                 description="the operator's own model (NSFW_MODEL_PATH)",
                 file=str(path),

@@ -33,7 +33,7 @@ FILES = """
   server's file), creating it 0600 if it does not exist."""
 
 
-def add_parsers(commands: argparse._SubParsersAction, prog: str, formatter: type) -> None:
+def add_parsers(commands: argparse._SubParsersAction, prog: str, formatter: type[argparse.HelpFormatter]) -> None:
     for command, description, who in (
         ("keygen", KEYGEN_DESCRIPTION, "who the key is for"),
         ("reviewer", REVIEWER_DESCRIPTION, "who decides"),

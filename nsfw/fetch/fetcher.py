@@ -35,7 +35,7 @@ from nsfw.errors import (
     UpstreamStatus,
 )
 from nsfw.fetch import urls
-from nsfw.fetch.addresses import IPAddress, is_allowed, parse_ip
+from nsfw.fetch.addresses import IPAddress, IPNetwork, is_allowed, parse_ip
 from nsfw.fetch.inflate import Inflater
 from nsfw.fetch.transport import PinnedRequest, PinningAdapter, deadline_scope
 
@@ -112,16 +112,19 @@ class Fetcher:
             spool.close()
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> int:
-        """POST ``body`` to ``url`` under the same address policy as a download; the status code.
+        """POST ``body`` to ``url`` under the webhook's address policy; the status code.
 
         For the review queue's webhook: the operator configures the URL, but a name that resolves
-        to a private address is refused just the same (NSFW_FETCH_ALLOW_NETS exempts networks).
-        Redirects are not followed. Raises InvalidURL, BlockedAddress, FetchFailed or FetchTimeout.
+        to a private address is refused all the same, unless NSFW_WEBHOOK_ALLOW_NETS exempts its
+        network (and NSFW_WEBHOOK_ALLOW_PORTS its port). Those exemptions are the webhook's own:
+        downloads never use them, so allowing a receiver at 10.0.0.5:9009 does not let clients
+        make this service GET anything there. Redirects are not followed.
+        Raises InvalidURL, BlockedAddress, FetchFailed or FetchTimeout.
         """
         deadline = time.monotonic() + (timeout or self._settings.fetch_timeout)
         with deadline_scope(deadline):
-            target = urls.parse(url, self._settings.fetch_allow_ports)
-            ip = self._pin(target, deadline)
+            target = urls.parse(url, self._settings.webhook_allow_ports)
+            ip = self._pin(target, deadline, self._settings.webhook_allow_nets)
             try:
                 request = PinnedRequest(target, ip, {**self._headers, **headers}, method="POST", body=body)
             except requests.RequestException:
@@ -172,15 +175,16 @@ class Fetcher:
                 # The caller's URL was fine; the image server sent us somewhere we won't go.
                 raise FetchFailed("the image server redirected to an unsupported URL") from None
 
-    def _pin(self, target: urls.Target, deadline: float) -> IPAddress:
-        """The one checked address to connect to for ``target``."""
+    def _pin(self, target: urls.Target, deadline: float, allow_nets: tuple[IPNetwork, ...] | None = None) -> IPAddress:
+        """The one checked address to connect to for ``target``; ``allow_nets`` None: NSFW_FETCH_ALLOW_NETS."""
         if target.ip is not None:
             candidates: list[str | IPAddress] = [target.ip]
         else:
             candidates = list(self._resolve(target.host, target.port, deadline))
         if not candidates:
             raise FetchFailed("the host name has no addresses")
-        allow_nets = self._settings.fetch_allow_nets
+        if allow_nets is None:
+            allow_nets = self._settings.fetch_allow_nets
         for candidate in candidates:
             if parse_ip(candidate) is None or not is_allowed(candidate, allow_nets):
                 raise BlockedAddress()

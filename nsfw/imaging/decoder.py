@@ -10,6 +10,8 @@ CONFIG_JSON``; it serves one image at a time, for its whole life. Its limits:
 * ``RLIMIT_DATA`` caps its heap at ``NSFW_DECODE_MEMORY_MB``: an allocation over it fails
   inside Pillow or numpy, and the image is refused as too large.
 * No core dumps, no file writes (``RLIMIT_FSIZE`` 0), 16 descriptors.
+* Confined by the kernel (``nsfw.imaging.confinement``): not root, no new sockets, no file opened
+  for writing, no way into another process (seccomp), once its setup is done.
 
 The worker and the decoder talk in messages: a fixed header with two lengths, a JSON object,
 raw bytes. The image goes in as raw bytes; the model inputs come back through a shared memory
@@ -35,6 +37,7 @@ import time
 import numpy as np
 
 from nsfw.errors import ImageTooLarge, ServiceError
+from nsfw.imaging import confinement
 from nsfw.imaging.headers import HEAD_BYTES, image_size, sniff_format
 from nsfw.imaging.pdq import hash_frame
 from nsfw.imaging.video_headers import HEAD_BYTES as VIDEO_HEAD_BYTES
@@ -121,6 +124,26 @@ def _confine(memory_bytes: int) -> None:
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU budget's timer ends the process
 
 
+def _load_everything(video: bool) -> None:
+    """Every import a decode may need, done while still root: as ``nobody`` the decoder may not be
+    able to read the interpreter's own files (an interpreter installed under /root, say)."""
+    try:
+        import pyseccomp  # noqa: F401  (its import runs ldconfig: a program from the interpreter's files)
+    except (ImportError, RuntimeError, OSError):
+        pass
+    from nsfw.imaging import decode, preprocess  # noqa: F401
+    from nsfw.imaging import video as video_module
+
+    for load in (decode._heif_image_class, decode._load_avif_plugin):
+        try:
+            load()
+        except (ImportError, ServiceError):  # not installed: decoding that format answers so as before
+            pass
+    if video and video_module.available():
+        import av  # noqa: F401
+        import av.logging  # noqa: F401
+
+
 def _check_memory(data: bytes, memory_bytes: int) -> None:
     """libwebp decodes into a buffer of its own before Pillow copies it: a WebP costs about
     twice what a JPEG of the same size does, so it is held to half the pixels up front
@@ -146,6 +169,9 @@ def serve(config: dict) -> None:
     os.dup2(2, 1)
     stdin = sys.stdin.buffer
     _confine(memory_bytes)
+    if os.geteuid() == 0:
+        _load_everything(video_limits is not None)
+    confinement.confine_decoder()  # no longer root, no sockets, no writes, no way into other processes
     while True:
         try:
             job, data = read_message(stdin)

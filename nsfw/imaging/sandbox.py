@@ -20,6 +20,7 @@ import dataclasses
 import heapq
 import itertools
 import json
+import logging
 import mmap
 import os
 import signal
@@ -45,11 +46,13 @@ from nsfw.errors import (
     VideoTooLarge,
     VideoTooLong,
 )
+from nsfw.imaging import confinement
 from nsfw.imaging.decoder import read_message, write_message
 from nsfw.imaging.headers import image_size
 from nsfw.imaging.pdq import Pdq
 from nsfw.settings import Settings
 
+log = logging.getLogger(__name__)
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The express decoder takes images of at most this many pixels (2048 x 2048), with a heap
 # to match (64 MB + 16 bytes a pixel for a WebP).
@@ -107,6 +110,11 @@ class DecoderPool:
         on_decoder: Callable[[str], None] | None = None,
     ):
         self._settings = settings
+        if not confinement.seccomp_available():
+            log.warning(
+                "pyseccomp or libseccomp2 is missing: decoders are held to their budgets but may open sockets "
+                "and write files (see docs/security-decoder.md)"
+            )
         general = _config(settings, settings.max_pixels, settings.decode_memory_mb, video=True)
         express = _config(
             settings, min(settings.max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB)
@@ -143,10 +151,11 @@ class DecoderPool:
         """
         slot = self._acquire(data, deadline)
         try:
-            if slot.decoder is None or not slot.decoder.alive():
+            decoder = slot.decoder
+            if decoder is None or not decoder.alive():
                 self._forget_dead(slot)
-                self._new_decoder(slot)
-            return slot.decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
+                decoder = self._new_decoder(slot)
+            return decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
         except BaseException:
             self._forget_dead(slot)
             raise

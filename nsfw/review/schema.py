@@ -8,6 +8,10 @@ unreachable server costs a request at most that long, once (see ``remember.Break
 ``upgrade(url)`` is ``nsfw db upgrade`` and NSFW_DB_AUTO_MIGRATE: Alembic with its configuration
 built here, so it works from an installed package with no alembic.ini in the working directory.
 Workers that start together take turns (a file lock for SQLite, an advisory lock for PostgreSQL).
+
+Only ``upgrade`` creates a SQLite file (0600, in a 0700 directory): every other engine opens an
+existing file or fails as an outage does, so a typo in NSFW_DATA_DIR, or a command run from
+another directory, never leaves an empty database behind.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
+import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
@@ -56,16 +63,36 @@ def _private_file(path: Path) -> None:
         pass
 
 
-def engine(url: str) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names, made absolute; None for another database or a memory one."""
+    if not normalised(url).startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).absolute()
+
+
+def origin(env: Mapping[str, str]) -> str:
+    """Which setting chose the database: its place must never be a surprise of the working directory."""
+    if env.get("NSFW_DATABASE_URL", "").strip():
+        return "NSFW_DATABASE_URL"
+    if env.get("NSFW_DATA_DIR", "").strip():
+        return "NSFW_DATA_DIR (the file nsfw.db in it)"
+    return f"the default: nsfw.db in data/ of the working directory ({os.getcwd()}); set NSFW_DATA_DIR to choose"
+
+
+def shown(url: str) -> str:
+    """The URL as logs and ``nsfw db current`` show it: any password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def engine(url: str, create: bool = False) -> Engine:
+    """An engine for ``url``; for SQLite, ``create`` makes the file (0600) if it is missing,
+    otherwise a missing file fails at the first connection instead of appearing empty."""
     url = normalised(url)
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
-                Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        eng = create_engine(url, connect_args=connect_args("sqlite"))
-        if database and database != ":memory:":
-            event.listen(eng, "do_connect", lambda *_: _private_file(Path(database)))
+        eng = _sqlite_engine(url, create)
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -76,6 +103,28 @@ def engine(url: str) -> Engine:
             cursor.close()
 
         return eng
+    return _postgres_engine(url)
+
+
+def _sqlite_engine(url: str, create: bool) -> Engine:
+    path = sqlite_file(url)
+    if path is None:
+        return create_engine(url, connect_args=connect_args("sqlite"))
+    if create:
+        with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        eng = create_engine(url, connect_args=connect_args("sqlite"))
+        event.listen(eng, "do_connect", lambda *_: _private_file(path))
+        return eng
+    location = f"file:{urllib.parse.quote(str(path))}?mode=rw"
+
+    def open_existing() -> sqlite3.Connection:
+        return sqlite3.connect(location, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False)
+
+    return create_engine(url, creator=open_existing)
+
+
+def _postgres_engine(url: str) -> Engine:
     try:
         import psycopg  # noqa: F401  (the postgres extra)
     except ImportError:
@@ -105,7 +154,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Create or migrate the schema to ``revision``; safe to run from several processes at once."""
     from alembic import command
 
-    eng = engine(url)
+    eng = engine(url, create=True)
     try:
         with _migration_lock(eng), eng.begin() as connection:
             command.upgrade(alembic_config(url, connection), revision)
@@ -114,9 +163,12 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def current(url: str) -> str | None:
-    """The schema's revision, or None for an empty database."""
+    """The schema's revision, or None for an empty (or, for SQLite, missing) database; creates nothing."""
     from alembic.runtime.migration import MigrationContext
 
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
     eng = engine(url)
     try:
         with eng.connect() as connection:
@@ -134,7 +186,7 @@ def _migration_lock(eng: Engine):
         if not database or database == ":memory:":
             yield
             return
-        with open(f"{database}.migrate-lock", "a+b") as lock:
+        with open(os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

@@ -83,6 +83,7 @@ class Review(Observer):
     def from_settings(cls, settings, fetcher=None) -> Review:
         """Migrate first when NSFW_DB_AUTO_MIGRATE is on; a database that cannot be reached does not stop
         the service (it classifies as without review, and the queue works once the database answers)."""
+        log.info("review queue: the database is %s", schema.shown(settings.database_url))  # never a surprise
         if settings.db_auto_migrate:
             try:
                 schema.upgrade(settings.database_url)

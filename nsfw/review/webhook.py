@@ -9,7 +9,8 @@ NSFW_REVIEW_WEBHOOK_ATTEMPTS attempts; then the delivery is dropped with an erro
 
 The receiver checks ``X-NSFW-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw body with
 NSFW_REVIEW_WEBHOOK_SECRET as the key. The POST goes through the fetcher's address policy
-(``Fetcher.post``): a private address is refused unless NSFW_FETCH_ALLOW_NETS exempts it.
+(``Fetcher.post``): a private address is refused unless NSFW_WEBHOOK_ALLOW_NETS exempts it (the
+webhook's own exemption: image downloads never use it).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import errno
 import importlib.util
 import os
 import socket
+from collections.abc import Sequence
+from pathlib import Path
 
 from nsfw.extras import hint
 from nsfw.settings import Settings
@@ -33,12 +35,19 @@ def missing_extra(settings: Settings) -> str | None:
         for module in ("sqlalchemy", "alembic"):
             if not installed(module):
                 return f"NSFW_REVIEW={settings.review} needs the review queue's database stack: {hint('review')}"
-        if settings.database_url.startswith("postgresql") and not installed("psycopg"):
+        if (settings.database_url or "").startswith("postgresql") and not installed("psycopg"):
             return f"NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: {hint('postgres')}"
+    if settings.model_path and _needs_tensorflow(Path(settings.model_path)) and not installed("tensorflow"):
+        return f"NSFW_MODEL_PATH names a Keras or SavedModel model, which needs TensorFlow: {hint('tensorflow')}"
     return None
 
 
-def unavailable_address(addresses: list, inherited: bool) -> str | None:
+def _needs_tensorflow(path: Path) -> bool:
+    """As nsfw.models.registry decides: a SavedModel directory, or a .keras or .h5 file."""
+    return path.is_dir() or path.suffix in (".keras", ".h5")
+
+
+def unavailable_address(addresses: Sequence[object], inherited: bool) -> str | None:
     """The line to stop with when an address gunicorn is about to listen on cannot be bound.
 
     ``inherited``: the sockets come from systemd or an upgrading master (nothing to bind here).
@@ -48,7 +57,7 @@ def unavailable_address(addresses: list, inherited: bool) -> str | None:
     for address in addresses:
         if not isinstance(address, tuple):  # a Unix socket path or a file descriptor: gunicorn's own checks
             continue
-        host, port = address[0], address[1]
+        host, port = str(address[0]), int(address[1])
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CLASSES, IMAGES, TESTS
+from helpers import CLASSES, IMAGES, TESTS
 
 # Ray must not phone home from a test run, and listens on loopback only (read when it is imported)
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CLASSES, IMAGES, TESTS
+from helpers import CLASSES, IMAGES, TESTS
 
 from nsfw.batch import records
 

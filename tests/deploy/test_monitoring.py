@@ -95,6 +95,35 @@ def test_every_dashboard_query_is_valid_promql(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_dashboard_imports_anywhere_and_shows_what_the_runbook_asks_for():
+    """Its data source is a variable (no uid of someone's Grafana), panels have unique ids and do not
+    overlap, and the series the issue names each have a panel."""
+    panels = DASHBOARD["panels"]
+    assert DASHBOARD["id"] is None and DASHBOARD["uid"] == "nsfw-service"
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells = set()
+    for panel in panels:
+        x, y, w, h = (panel["gridPos"][k] for k in "xywh")
+        here = {(column, row) for column in range(x, x + w) for row in range(y, y + h)}
+        assert not here & cells and all(x < 24 for x, _ in here), panel["title"]
+        cells |= here
+        for target in panel.get("targets", []):
+            assert target["datasource"]["uid"] == panel["datasource"]["uid"] == "${datasource}"
+    shown = " ".join(q for q in dashboard_queries())
+    for series in (
+        "nsfw_http_requests_total",
+        "nsfw_http_request_duration_seconds_bucket",
+        'reason="overloaded"',
+        "nsfw_decoder_deaths_total",
+        "nsfw_decoder_starts_total",
+        "nsfw_queue_depth",
+        "nsfw_review_pending",
+        "nsfw_dependency_up",
+        'result="hit"',
+    ):
+        assert series in shown, series
+
+
 def test_every_alert_has_a_runbook_section_and_a_severity():
     runbook = (ROOT / "docs" / "operations.md").read_text()
     anchors = {_anchor(line.lstrip("#")) for line in runbook.splitlines() if line.startswith("#")}

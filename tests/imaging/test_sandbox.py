@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 from hostile_images import lossless_webp_bomb, scan_bomb_jpeg
 
 from nsfw.errors import (

@@ -6,7 +6,7 @@ import hashlib
 import io
 
 import pytest
-from conftest import IMAGES, TESTS
+from helpers import IMAGES, TESTS
 
 from nsfw.web import current
 

@@ -17,7 +17,7 @@ import tomllib
 import pillow_heif
 import pytest
 import schemathesis
-from conftest import IMAGES, TESTS
+from helpers import IMAGES, TESTS
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from PIL import Image

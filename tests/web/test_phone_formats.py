@@ -12,7 +12,7 @@ import io
 import numpy as np
 import pytest
 import redis_helpers
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
 from hostile_images import avif, heic, heic_grid, with_free_boxes, with_grid_size, with_ispe, with_items
 from PIL import Image
 
