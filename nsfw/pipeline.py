@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, BinaryIO
@@ -281,7 +281,7 @@ class Detector:
                 log.exception("an observer of classifications failed")
         return result
 
-    def _reject(self, hashes) -> None:
+    def _reject(self, hashes: Iterable[Pdq]) -> None:
         """ListedContent when any frame's hash is on a ``reject`` list: nothing of the image goes further.
         The log line names the hash and the list, never the URL or a byte of the image."""
         if self._matcher is None:
@@ -297,7 +297,7 @@ class Detector:
             return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
-        self._reject(getattr(image, "pdq", None) or ())  # before inference: a listed image is never classified
+        self._reject(image.pdq)  # every frame's hash, before inference: a listed image is never classified
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
 
         def infer():
@@ -421,7 +421,7 @@ def _with_pdq(frame: dict[str, Any]) -> dict[str, Any]:
     return frame
 
 
-def _hashes(result: Classification) -> tuple:
+def _hashes(result: Classification) -> tuple[Pdq, ...]:
     """Every classified frame's hash (an animation's, a video's), or the answered frame's."""
     return tuple(result.frames_pdq) or ((result.pdq,) if result.pdq is not None else ())
 

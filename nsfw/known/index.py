@@ -111,9 +111,8 @@ class HashIndex:
         candidates = self._flat_rows[positions]  # a row found by several chunks repeats; deduplicated below
         words = query.view(np.uint64)
         found = np.bitwise_count(self._words[candidates] ^ words).sum(axis=1, dtype=np.int32)
-        if self.radii is None:
-            reach = radius
-        else:
+        reach: int | np.ndarray = radius
+        if self.radii is not None:
             own = self.radii[candidates]
             reach = np.where(own == DEFAULT, radius, np.minimum(own, MAX_RADIUS))
         keep = found <= reach

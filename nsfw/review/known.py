@@ -20,7 +20,7 @@ import threading
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from nsfw.imaging.pdq import Pdq
+from nsfw.imaging.pdq import MIN_QUALITY, Pdq  # below it a hash matches nothing (a flat colour scores 0)
 from nsfw.known.index import HashIndex, codes_from_hex
 from nsfw.known.match import Match
 from nsfw.pipeline import Matcher
@@ -28,7 +28,6 @@ from nsfw.review.hashlists import HashLists, versions
 from nsfw.review.store import ReviewStore
 
 log = logging.getLogger(__name__)
-MIN_QUALITY = 50  # PDQ's authors discard hashes below this (a flat colour scores 0); they match nothing
 FIRST_LOAD_WAIT_S = 5.0  # the first request of a worker waits this long, at most, for the first load
 
 
@@ -133,15 +132,18 @@ class KnownContent(Matcher):
         return self._list_part(reject=True), self._list_part(reject=False)
 
     def _list_part(self, reject: bool) -> _Part:
-        hexes, radii, names, labels = self.lists.loaded(reject, self.min_quality)
-        if not hexes:
+        loaded = self.lists.loaded(reject, self.min_quality)
+        if not len(loaded.codes):
             return _EMPTY
         actions = self.lists.actions()
-        per_list = np.array([VERDICTS.index(actions[name]) for name in names], dtype=np.uint8)
-        index = HashIndex(codes_from_hex(hexes), radii)
-        return _Part(index, per_list[labels], labels.astype(np.uint32), tuple(names))
+        per_list = np.array([VERDICTS.index(actions[name]) for name in loaded.names], dtype=np.uint8)
+        index = HashIndex(loaded.codes, loaded.radii)
+        return _Part(index, per_list[loaded.labels], loaded.labels.astype(np.uint32), tuple(loaded.names))
 
     def _loop(self) -> None:
+        """Refresh every NSFW_MATCH_REFRESH_S; a database that fails is warned about once, and the matcher
+        keeps what it last loaded until the database answers again."""
+        failing = False
         while not self._stop.is_set():
             try:
                 if self.refresh():
@@ -151,8 +153,17 @@ class KnownContent(Matcher):
                         len(self._reject.index),
                         len(self._others.index),
                     )
+                if failing:
+                    log.warning("known content: the database answers again")
+                failing = False
             except Exception as exc:
-                log.warning("known content: the database could not be read (%s: %s)", type(exc).__name__, exc)
+                if not failing:
+                    log.warning(
+                        "known content: the database could not be read (%s: %s); matching what was loaded",
+                        type(exc).__name__,
+                        exc,
+                    )
+                failing = True
                 self._loaded.set()  # requests go on with what was loaded, or nothing
             self._stop.wait(self.refresh_s)
 

@@ -212,3 +212,22 @@ def person_sha(path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_rejected_url_leaves_its_hash_in_the_log_and_nothing_else(service, httpserver, caplog):
+    chelsea = ORIGINALS_BY_NAME["chelsea.png"]
+    digest = upload(service, chelsea.read_bytes())["pdq"]["hash"]
+    assert service.put("/v1/lists/takedowns?action=reject", data=digest, headers=bearer()).status_code == 200
+    settle(service)
+    httpserver.expect_request("/secret-album/cat-7f3e.png").respond_with_data(
+        variants(chelsea)["png"], content_type="image/png"
+    )
+    caplog.set_level(logging.INFO)  # the service's default NSFW_LOG_LEVEL
+    url = httpserver.url_for("/secret-album/cat-7f3e.png") + "?token=t0ps3cret"
+    refused = service.post("/predict", query_string={"url": url})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "listed_content"
+    settle(service)
+    service_log = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")  # not the image server
+    assert digest in service_log
+    assert "secret-album" not in service_log and "t0ps3cret" not in service_log
+    assert current.review_or_none(service.application).store.counts() == {"pending": 1, "decided": 0}  # the upload

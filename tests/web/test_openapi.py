@@ -184,8 +184,8 @@ def test_every_error_code_is_documented(document):
 
 def test_error_responses_come_from_the_error_classes(document):
     predict = document["paths"]["/predict"]["post"]["responses"]
-    codes = _error_codes(predict["403"]["content"]["application/json"]["schema"])
-    assert codes == [errors.BlockedAddress.code, errors.ListedContent.code]  # a reject-listed image: 403 too
+    forbidden = [errors.BlockedAddress.code, errors.ListedContent.code]  # a private address; a reject-listed image
+    assert _error_codes(predict["403"]["content"]["application/json"]["schema"]) == forbidden
     assert errors.BlockedAddress.default_message in predict["403"]["description"]
     assert document["paths"]["/ready"]["get"]["responses"]["503"]["description"].startswith("`not_ready`")
 
