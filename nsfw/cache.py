@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nsfw.breaker import Breaker
 
@@ -81,7 +81,7 @@ class ResultCache:
 # The rate limiter's storage (nsfw.protect.limits) uses the same options and the same rule.
 REDIS_TIMEOUT_S = 0.15
 REDIS_SLOW_S = 0.1
-REDIS_OPTIONS = {
+REDIS_OPTIONS: dict[str, Any] = {
     "socket_timeout": REDIS_TIMEOUT_S,
     "socket_connect_timeout": REDIS_TIMEOUT_S,
     "health_check_interval": 0,

@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import math
 import time
+from typing import Any
 
 from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
@@ -86,6 +87,7 @@ class _Limiter(Limiter):
     _nsfw_outage = False
     _nsfw_windows: RedisWindows | None = None  # set by init_app for a Redis storage
     _nsfw_breaker: Breaker | None = None
+    _nsfw_limits: tuple[Any, ...] = ()  # the application limits, as Flask-Limiter expands them
 
     def _check_request_limit(self, callable_name=None, in_middleware=True):
         windows, breaker = self._nsfw_windows, self._nsfw_breaker
@@ -166,6 +168,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     """Register the limiter; the caller's hook has already set ``g.nsfw_cost`` (images) and ``g.client_name``."""
     fail_open = settings.rate_limit_fail == "open"
     redis = not settings.rate_limit_storage.startswith("memory://")
+    assert settings.rate_limit, "only called with a limit set"
     application = ApplicationLimit(settings.rate_limit, cost=lambda: g.get("nsfw_cost", 1))
     limiter = _Limiter(
         _key(settings.trusted_proxies),
@@ -184,7 +187,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         metrics.dependency_up("rate_limit_redis", True)
     limiter.init_app(app)
     if redis:
-        limiter._nsfw_limits = list(application)
+        limiter._nsfw_limits = tuple(application)
         limiter._nsfw_windows = RedisWindows(limiter.storage)
         limiter._nsfw_breaker = Breaker("rate_limit_redis", "rate limit storage", "", slow_s=REDIS_SLOW_S, quiet=True)
     app.extensions["nsfw_limiter"] = limiter
