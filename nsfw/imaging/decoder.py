@@ -132,6 +132,9 @@ def _load_everything(video: bool) -> None:
     except (ImportError, RuntimeError, OSError):
         pass
     import pdqhash  # noqa: F401  (the perceptual hash's C++ extension, imported by pdq.hash_frame)
+    from PIL import Image, ImageOps, TiffImagePlugin  # noqa: F401  (read on a JPEG's EXIF orientation)
+
+    Image.preinit()  # the plugins Pillow itself imports on the first EXIF read (BMP, PPM)
 
     from nsfw.imaging import decode, preprocess  # noqa: F401
     from nsfw.imaging import video as video_module
