@@ -44,8 +44,8 @@ import dataclasses
 import functools
 import importlib.util
 import io
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -57,7 +57,10 @@ from nsfw.errors import (
     VideoTooLarge,
     VideoTooLong,
 )
+from nsfw.imaging.video_frames import FrameReader, VideoLimits, check_pixels
 from nsfw.imaging.video_headers import HEAD_BYTES, sniff
+
+__all__ = ["VideoFacts", "VideoLimits", "available", "decode_video"]
 
 MAX_STREAMS = 16  # FFmpeg's max_streams: a file with more is refused while it is opened
 DEMUXERS = {"mov": "mov,mp4,m4a,3gp,3g2,mj2", "matroska": "matroska,webm"}
@@ -81,14 +84,6 @@ def available() -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class VideoLimits:
-    frames: int = 16  # NSFW_VIDEO_FRAMES
-    max_pixels: int = 3840 * 2160  # NSFW_VIDEO_MAX_PIXELS
-    max_duration_s: float = 600.0  # NSFW_VIDEO_MAX_DURATION_S
-    max_decoded_frames: int = 3000  # NSFW_VIDEO_MAX_DECODED_FRAMES
-
-
-@dataclasses.dataclass(frozen=True)
 class VideoFacts:
     container: str  # "mov" or "matroska"
     codec: str  # "h264", "hevc", "vp8", "vp9" or "av1"
@@ -99,7 +94,7 @@ class VideoFacts:
     frames_classified: int
 
 
-def _refuse_open(url, flags, options):
+def _refuse_open(url: str, flags: int, options: object) -> NoReturn:
     """FFmpeg asks for another file or URL (a MOV data reference, a playlist entry): never."""
     raise PermissionError("this service opens nothing but the uploaded bytes")
 
@@ -161,7 +156,14 @@ def decode_video(
 _NAMES = {"mov": "MP4/MOV", "matroska": "WebM/Matroska"}
 
 
-def _decode(container, demuxer, limits: VideoLimits, emit, convert, on_header) -> VideoFacts:
+def _decode(
+    container: Any,
+    demuxer: str,
+    limits: VideoLimits,
+    emit: Callable[[object, float], bool],
+    convert: Callable[[np.ndarray], object],
+    on_header: Callable[[int], None] | None,
+) -> VideoFacts:
     if len(container.streams) > MAX_STREAMS:
         raise VideoTooComplex(f"the video has more than {MAX_STREAMS} streams")
     if not container.streams.video:
@@ -174,18 +176,18 @@ def _decode(container, demuxer, limits: VideoLimits, emit, convert, on_header) -
     width, height = context.width, context.height
     if width < 1 or height < 1:
         raise CorruptVideo("the video stream states no frame size")
-    _check_pixels(width, height, limits.max_pixels)
+    check_pixels(width, height, limits.max_pixels)
     duration = _duration(container, stream)
     if duration is not None and duration > limits.max_duration_s:
         limit = limits.max_duration_s
         raise VideoTooLong(f"the video lasts {duration:.0f} s; this service accepts at most {limit:g} s")
     context.options = {"max_pixels": str(limits.max_pixels)}
-    context.thread_count = 1  # and swscale gets threads=1 (see _rgb): the decoder process runs one thread
+    context.thread_count = 1  # and swscale gets threads=1 (see video_frames.rgb): the decoder process runs one thread
     context.thread_type = "NONE"
     if on_header is not None:
         on_header(width * height)
 
-    reader = _Reader(container, stream, limits, convert)
+    reader = FrameReader(container, stream, limits, convert)
     if duration:
         count = reader.spread(duration, emit)
     else:
@@ -197,156 +199,10 @@ def _decode(container, demuxer, limits: VideoLimits, emit, convert, on_header) -
     return VideoFacts(demuxer, codec, width, height, duration, reader.decoded, count)
 
 
-def _check_pixels(width: int, height: int, cap: int) -> None:
-    if width * height > cap:
-        raise VideoTooLarge(f"the video is {width}x{height} pixels; this service accepts at most {cap} pixels a frame")
-
-
-def _duration(container, stream) -> float | None:
+def _duration(container: Any, stream: Any) -> float | None:
     """The declared duration in seconds: the container's, else the stream's; None if neither says."""
     if container.duration is not None and container.duration > 0:
-        return container.duration / 1_000_000
+        return float(container.duration) / 1_000_000
     if stream.duration is not None and stream.duration > 0 and stream.time_base:
         return float(stream.duration * stream.time_base)
     return None
-
-
-class _Reader:
-    """Decoded frames of one stream, counted and bounded; seeks when that is cheaper."""
-
-    def __init__(self, container, stream, limits: VideoLimits, convert):
-        self.container, self.stream, self.limits, self.convert = container, stream, limits, convert
-        self.decoded = 0
-        self.turns = 0  # of the last frame decoded (its display matrix)
-        self.gop = 0.0  # the longest keyframe interval seen, in seconds
-        self._frames: Iterator | None = None
-        self._last_key: float | None = None
-        self._last_time = -1.0
-        rate = stream.average_rate or stream.guessed_rate
-        self._step = 1.0 / float(rate) if rate and float(rate) > 0 else 1 / 30
-
-    def _next(self):
-        """The next decoded frame and its time in seconds, or None at the end of the stream."""
-        if self._frames is None:
-            self._frames = self.container.decode(self.stream)
-        frame = next(self._frames, None)
-        if frame is None:
-            return None
-        self.decoded += 1
-        self.turns = _quarter_turns(frame)
-        if self.decoded > self.limits.max_decoded_frames:
-            raise VideoTooComplex(f"sampling the video needs more than {self.limits.max_decoded_frames} decoded frames")
-        _check_pixels(frame.width, frame.height, self.limits.max_pixels)  # a size change mid-stream
-        t = frame.time
-        if t is None or not math.isfinite(t):  # no timestamp: one frame after the last
-            t = self._last_time + self._step
-        if t > self.limits.max_duration_s:
-            limit = self.limits.max_duration_s
-            raise VideoTooLong(f"a frame of the video is stamped at {t:.0f} s; the limit is {limit:g} s")
-        if frame.key_frame:
-            if self._last_key is not None and t > self._last_key:
-                self.gop = max(self.gop, t - self._last_key)
-            self._last_key = t
-        self._last_time = t
-        return frame, t
-
-    def _seek(self, t: float) -> bool:
-        """To the keyframe at or before ``t``; False if the stream cannot seek."""
-        time_base = self.stream.time_base
-        try:
-            self.container.seek(int(t / time_base), stream=self.stream, backward=True)
-        except Exception:
-            return False
-        self._frames = None
-        self._last_key = None
-        return True
-
-    def _until(self, t: float):
-        """Decode on to the first frame at or after ``t``."""
-        while (item := self._next()) is not None:
-            if item[1] >= t:
-                return item
-        return None
-
-    def _keyframe_before(self, t: float) -> float | None:
-        """The time of the last keyframe at or before ``t`` by the container's index; None if it has none."""
-        try:
-            entries = self.stream.index_entries
-            if not len(entries):
-                return None
-            time_base = self.stream.time_base
-            found = entries.search_timestamp(int(t / time_base), backward=True)
-            return None if found < 0 else float(entries[found].timestamp * time_base)
-        except Exception:  # no index, or an unreadable one: decide by the keyframe intervals seen
-            return None
-
-    def _worth_seeking(self, target: float) -> bool:
-        """Whether a keyframe not yet decoded lies at or before ``target``: seeking there skips every
-        frame in between and costs one frame. Without an index: whether ``target`` lies further ahead
-        than the longest keyframe interval seen (at first always; a seek that lands on a keyframe
-        already passed teaches the interval)."""
-        key = self._keyframe_before(target)
-        if key is not None:
-            return key > self._last_time
-        return target - self._last_time > self.gop
-
-    def spread(self, duration: float, emit) -> int:
-        n = self.limits.frames
-        taken = 0
-        previous = None  # time of the last frame taken
-        for i in range(n):
-            target = i * duration / n
-            if previous is not None and target <= previous:
-                continue  # the last frame taken already covers it
-            if previous is not None and self._worth_seeking(target) and self._seek(target):
-                item = self._next()  # the keyframe: taken as this time's frame
-                if item is not None and item[1] <= previous:  # a keyframe already passed: decode on
-                    self.gop = max(self.gop, target - item[1])
-                    item = self._until(target)
-            else:
-                item = self._until(target)
-            if item is None:
-                break
-            frame, previous = item
-            taken += 1
-            if not emit(self.convert(_rgb(frame)), previous):
-                break
-        return taken
-
-    def window(self, emit) -> int:
-        """Without a duration: every frame decoded, an even spread of at most n kept, then emitted."""
-        n = self.limits.frames
-        kept: list = []  # (time, converted frame) of frames whose index is a multiple of `every`
-        every, index = 1, 0
-        while (item := self._next()) is not None:
-            if index % every == 0:
-                kept.append((item[1], self.convert(_rgb(item[0]))))
-                if len(kept) > n:
-                    every *= 2
-                    kept = kept[::2]
-            index += 1
-        taken = 0
-        for t, frame in kept:
-            taken += 1
-            if not emit(frame, t):
-                break
-        return taken
-
-
-def _quarter_turns(frame) -> int:
-    """Counterclockwise quarter turns that show the frame as its display matrix says (a phone's
-    portrait video is stored sideways with a -90 degree matrix, as browsers and players apply it)."""
-    try:
-        degrees = float(frame.rotation)
-    except Exception:  # no display matrix, or an unreadable one: as stored
-        return 0
-    return round(degrees / 90) % 4 if math.isfinite(degrees) else 0
-
-
-def _rgb(frame) -> np.ndarray:
-    """A decoded frame as uint8 HxWx3 RGB (FFmpeg's own conversion), turned upright, read-only."""
-    rgb = frame.to_ndarray(format="rgb24", threads=1)  # swscale would start threads of its own
-    if turns := _quarter_turns(frame):
-        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
-    rgb.flags.writeable = False
-    return rgb
