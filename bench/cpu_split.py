@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cpu_split.py                  # upload 640x480 JPEG, 2 connections, 8 s
     .venv/bin/python bench/cpu_split.py --connections 8 --env NSFW_INFERENCE_THREADS=2
+    .venv/bin/python bench/cpu_split.py --connections 8 --mode url --serve /tmp/before
 
 Starts the service as ``run.py`` does (``gunicorn app:app``, the cache off), warms it, then drives
 it with wrk (or the Python generator) and reads utime+stime of every thread from
@@ -11,6 +12,10 @@ main thread), its inference thread (``nsfw-cpu``), its request threads, and its 
 the same model file is run alone in this process (one LiteRT interpreter, one thread, on the
 benchmark photo's tensor) and the thread CPU of one ``invoke`` is printed, so the in-service
 inference can be compared with an isolated one measured minutes apart, not hours.
+
+``--mode url`` sends ``?url=`` to the photo on a loopback image server (``static_server.py``, a
+thread of this process, as in ``run.py``) instead of uploading it. ``--serve DIR`` measures another
+checkout (its ``app.py`` and ``gunicorn.conf.py``) with this harness, as ``run.py --serve`` does.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 import load
 import procstats
 from service import ROOT, Service
+from static_server import StaticServer
 
 PHOTO = ROOT / "tests" / "data" / "images" / "astronaut_640x480.jpg"
 
@@ -91,33 +98,43 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=8)
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--mode", choices=("upload", "url"), default="upload")
+    p.add_argument("--serve", type=Path, metavar="DIR", help="measure this checkout instead of this one")
     args = p.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     wrk = None if args.load == "python" else load.find_wrk()
     before = isolated_invoke_ms()
     workdir = Path(tempfile.mkdtemp(prefix="nsfw-cpu-split-"))
-    service = Service(workdir, env)
-    try:
-        service.start()
-        service.wait_ready()
-        service.wait_workers(int(env.get("WEB_CONCURRENCY") or procstats.cpu_count()))
-        url = f"{service.base}/predict"
-        common = {"mode": "upload", "body": PHOTO, "content_type": "image/jpeg", "connections": args.connections}
-        load.run(wrk, url, duration=2, **common)  # warm every worker and decoder
-        time.sleep(1.0)
-        start = threads(service.proc.pid)
-        result = load.run(wrk, url, duration=args.duration, **common)
-        time.sleep(1.0)  # requests still in flight finish
-        end = threads(service.proc.pid)
-    finally:
-        service.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    static = StaticServer(PHOTO.parent)  # for --mode url; a thread of this process, idle otherwise
+    env.update(NSFW_FETCH_ALLOW_NETS="127.0.0.1/32", NSFW_FETCH_ALLOW_PORTS=f"80,443,{static.port}")
+    service = Service(workdir, env, root=args.serve.resolve() if args.serve else None)
+    with static:
+        try:
+            service.start()
+            service.wait_ready()
+            service.wait_workers(int(env.get("WEB_CONCURRENCY") or procstats.cpu_count()))
+            url = f"{service.base}/predict"
+            common = {"mode": "upload", "body": PHOTO, "content_type": "image/jpeg", "connections": args.connections}
+            if args.mode == "url":
+                url += "?url=" + quote(static.url(PHOTO.name), safe="")
+                common = {"mode": "url", "connections": args.connections}
+            load.run(wrk, url, duration=2, **common)  # warm every worker and decoder
+            time.sleep(1.0)
+            start = threads(service.proc.pid)
+            result = load.run(wrk, url, duration=args.duration, **common)
+            time.sleep(1.0)  # requests still in flight finish
+            end = threads(service.proc.pid)
+        finally:
+            service.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
     after = isolated_invoke_ms()
     requests = max(1, result.requests)
     by_role: dict[str, float] = defaultdict(float)
     for key, seconds in end.items():
         by_role[key[0]] += seconds - start.get(key, 0.0)
-    print(f"upload 640x480 JPEG, {args.connections} connections, {result.requests} requests, {result.rps:.1f} req/s")
+    served = f" ({args.serve})" if args.serve else ""
+    head = f"{args.mode} 640x480 JPEG, {args.connections} connections"
+    print(f"{head}, {result.requests} requests, {result.rps:.1f} req/s{served}")
     print("| where | CPU ms per request |")
     print("| --- | --- |")
     for role, seconds in sorted(by_role.items(), key=lambda kv: -kv[1]):
