@@ -65,70 +65,37 @@ FORMAT_BYTES_PER_PIXEL = {"WEBP": WEBP_BYTES_PER_PIXEL, "HEIF": 10, "AVIF": 10}
 
 
 # --- messages --------------------------------------------------------------------------------
-# The first read of a message asks for this much: a reply (about 250 bytes) or a small job comes
-# in one system call, and a larger payload in one more.
-_FIRST_READ = 16 * 1024
-
-
 def write_message(pipe, header: dict, payload: bytes = b"") -> None:
-    """One message, in one ``writev`` of its parts (both ends bypass the file object's buffer)."""
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    parts = [_HEADER.pack(len(raw), len(payload)) + raw]
+    raw = json.dumps(header).encode()
+    pipe.write(_HEADER.pack(len(raw), len(payload)) + raw)
     if payload:
-        parts.append(payload)
-    total = len(parts[0]) + len(payload)
-    fd = pipe.fileno()
-    sent = os.writev(fd, parts)
-    if sent < total:  # a signal interrupted a large write: the rest, in order
-        rest = memoryview(b"".join(parts))[sent:]
-        while rest:
-            rest = rest[os.write(fd, rest) :]
+        pipe.write(payload)
+    pipe.flush()
 
 
 def read_message(pipe, deadline: float | None = None) -> tuple[dict, bytes]:
-    """One message; TimeoutError if ``deadline`` (monotonic) passes first, EOFError if the peer is gone.
-
-    Each side sends one message and then waits for the other's, so a read never finds the start of
-    a second one; bytes past the first message's end are a peer breaking the protocol (ValueError).
-    """
-    fd = pipe.fileno()
-    first = _read_some(fd, _FIRST_READ, deadline)
-    while len(first) < _HEADER.size:
-        first += _read_some(fd, _HEADER.size - len(first), deadline)
-    json_len, payload_len = _HEADER.unpack_from(first)
+    """One message; TimeoutError if ``deadline`` (monotonic) passes first, EOFError if the peer is gone."""
+    head = _read_exactly(pipe, _HEADER.size, deadline)
+    json_len, payload_len = _HEADER.unpack(head)
     if json_len > _MAX_JSON:
         raise ValueError("header too long")
-    body = _HEADER.size + json_len
-    if len(first) > body + payload_len:
-        raise ValueError("more than one message")
-    if len(first) < body:
-        first = _read_exactly(fd, body - len(first), deadline, first)
-    header = json.loads(first[_HEADER.size : body])
+    header = json.loads(_read_exactly(pipe, json_len, deadline))
     if not isinstance(header, dict):
         raise ValueError("header is not an object")
-    payload = first[body:]
-    if len(payload) < payload_len:
-        payload = _read_exactly(fd, payload_len - len(payload), deadline, payload)
-    return header, payload
+    return header, _read_exactly(pipe, payload_len, deadline)
 
 
-def _read_some(fd: int, n: int, deadline: float | None) -> bytes:
-    """Up to ``n`` bytes, once some are there."""
-    if deadline is not None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise TimeoutError
-    chunk = os.read(fd, n)
-    if not chunk:
-        raise EOFError
-    return chunk
-
-
-def _read_exactly(fd: int, n: int, deadline: float | None, head: bytes = b"") -> bytes:
-    """``head`` and the next ``n`` bytes after it, joined once."""
-    chunks, got = [head], 0
+def _read_exactly(pipe, n: int, deadline: float | None) -> bytes:
+    fd = pipe.fileno()
+    chunks, got = [], 0
     while got < n:
-        chunk = _read_some(fd, min(n - got, 1 << 20), deadline)
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)

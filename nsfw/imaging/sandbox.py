@@ -17,7 +17,6 @@ that die or are killed, and schedules images onto them:
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import heapq
 import itertools
 import json
@@ -56,8 +55,6 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 # to match (64 MB + 16 bytes a pixel for a WebP).
 EXPRESS_PIXELS = 4 * 1024 * 1024
 EXPRESS_MEMORY_MB = 192
-# The pipe that carries images to a decoder holds this much (Linux's unprivileged maximum).
-PIPE_BYTES = 1024 * 1024
 _ERRORS = {
     cls.code: cls
     for cls in (
@@ -302,7 +299,6 @@ class _Decoder:
             env=env,
             pass_fds=(self.shared_fd,),
         )
-        _widen(self.proc.stdin)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -397,15 +393,6 @@ class _Decoder:
         if video:
             return CorruptVideo("the decoder failed on this video")
         return CorruptImage("the decoder failed on this image")
-
-
-def _widen(pipe) -> None:
-    """Let the pipe to the decoder hold a whole ordinary upload (64 KB by default): the worker's one
-    write then returns at once and the decoder takes the image in one wake-up, not one per 64 KB."""
-    try:
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except OSError:  # a lower /proc/sys/fs/pipe-max-size: the default size still works
-        pass
 
 
 def _pdq(value: object, error: type[ServiceError]) -> Pdq:
