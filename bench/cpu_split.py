@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cpu_split.py                  # upload 640x480 JPEG, 2 connections, 8 s
     .venv/bin/python bench/cpu_split.py --connections 8 --env NSFW_INFERENCE_THREADS=2
+    .venv/bin/python bench/cpu_split.py --connections 8 --mode url --rounds 3 --serve /tmp/before --serve .
 
 Starts the service as ``run.py`` does (``gunicorn app:app``, the cache off), warms it, then drives
 it with wrk (or the Python generator) and reads utime+stime of every thread from
@@ -11,6 +12,12 @@ main thread), its inference thread (``nsfw-cpu``), its request threads, and its 
 the same model file is run alone in this process (one LiteRT interpreter, one thread, on the
 benchmark photo's tensor) and the thread CPU of one ``invoke`` is printed, so the in-service
 inference can be compared with an isolated one measured minutes apart, not hours.
+
+``--mode url`` sends ``?url=`` to the photo on a loopback image server (``static_server.py``, a
+thread of this process, as in ``run.py``) instead of uploading it. ``--serve DIR`` (repeatable)
+measures another checkout (its ``app.py`` and ``gunicorn.conf.py``) with this harness, as ``run.py
+--serve`` does; with ``--rounds N`` each checkout gets N fresh starts, interleaved (A B, A B, ...)
+because a shared machine's speed drifts, and the table gives each figure's median and range.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 import load
 import procstats
 from service import ROOT, Service
+from static_server import StaticServer
 
 PHOTO = ROOT / "tests" / "data" / "images" / "astronaut_640x480.jpg"
 
@@ -85,47 +94,91 @@ def isolated_invoke_ms(rounds: int = 200) -> float:
     return 1000 * statistics.median(samples)
 
 
+ROLES = ("inference thread", "decoders", "request threads", "poller (main thread)", "master")
+
+
+def measure(args, tree: Path | None, env: dict[str, str], wrk: str | None) -> dict[str, float]:
+    """One fresh start of ``tree`` (None: this checkout): CPU ms per request by role, req/s, isolated invoke."""
+    env = dict(env)
+    before = isolated_invoke_ms()
+    workdir = Path(tempfile.mkdtemp(prefix="nsfw-cpu-split-"))
+    static = StaticServer(PHOTO.parent)  # for --mode url; a thread of this process, idle otherwise
+    env.update(NSFW_FETCH_ALLOW_NETS="127.0.0.1/32", NSFW_FETCH_ALLOW_PORTS=f"80,443,{static.port}")
+    service = Service(workdir, env, root=tree.resolve() if tree else None)
+    with static:
+        try:
+            service.start()
+            service.wait_ready()
+            service.wait_workers(int(env.get("WEB_CONCURRENCY") or procstats.cpu_count()))
+            url = f"{service.base}/predict"
+            common = {"mode": "upload", "body": PHOTO, "content_type": "image/jpeg", "connections": args.connections}
+            if args.mode == "url":
+                url += "?url=" + quote(static.url(PHOTO.name), safe="")
+                common = {"mode": "url", "connections": args.connections}
+            load.run(wrk, url, duration=2, **common)  # warm every worker and decoder
+            time.sleep(1.0)
+            start = threads(service.proc.pid)
+            result = load.run(wrk, url, duration=args.duration, **common)
+            time.sleep(1.0)  # requests still in flight finish
+            end = threads(service.proc.pid)
+        finally:
+            service.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    after = isolated_invoke_ms()
+    requests = max(1, result.requests)
+    figures: dict[str, float] = defaultdict(float)
+    for key, seconds in end.items():
+        figures[key[0]] += 1000 * (seconds - start.get(key, 0.0)) / requests
+    figures["total"] = sum(figures[role] for role in ROLES)
+    figures.update({"req/s": result.rps, "requests": result.requests, "isolated": (before + after) / 2})
+    figures["ratio"] = figures["total"] / figures["isolated"]
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in result.stages.items())
+    print(
+        f"  {tree or 'this checkout'}: {result.requests} requests, {result.rps:.1f} req/s; Server-Timing medians "
+        f"(wall ms): {stages}; isolated invoke {before:.2f} ms before the load, {after:.2f} after",
+        flush=True,
+    )
+    return figures
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--connections", type=int, default=2)
     p.add_argument("--duration", type=float, default=8)
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--mode", choices=("upload", "url"), default="upload")
+    p.add_argument(
+        "--serve",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="a checkout to measure (repeatable; default this one)",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="fresh starts of each checkout, interleaved (median shown)")
     args = p.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     wrk = None if args.load == "python" else load.find_wrk()
-    before = isolated_invoke_ms()
-    workdir = Path(tempfile.mkdtemp(prefix="nsfw-cpu-split-"))
-    service = Service(workdir, env)
-    try:
-        service.start()
-        service.wait_ready()
-        service.wait_workers(int(env.get("WEB_CONCURRENCY") or procstats.cpu_count()))
-        url = f"{service.base}/predict"
-        common = {"mode": "upload", "body": PHOTO, "content_type": "image/jpeg", "connections": args.connections}
-        load.run(wrk, url, duration=2, **common)  # warm every worker and decoder
-        time.sleep(1.0)
-        start = threads(service.proc.pid)
-        result = load.run(wrk, url, duration=args.duration, **common)
-        time.sleep(1.0)  # requests still in flight finish
-        end = threads(service.proc.pid)
-    finally:
-        service.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    after = isolated_invoke_ms()
-    requests = max(1, result.requests)
-    by_role: dict[str, float] = defaultdict(float)
-    for key, seconds in end.items():
-        by_role[key[0]] += seconds - start.get(key, 0.0)
-    print(f"upload 640x480 JPEG, {args.connections} connections, {result.requests} requests, {result.rps:.1f} req/s")
-    print("| where | CPU ms per request |")
-    print("| --- | --- |")
-    for role, seconds in sorted(by_role.items(), key=lambda kv: -kv[1]):
-        print(f"| {role} | {1000 * seconds / requests:.2f} |")
-    print(f"| total | {1000 * sum(by_role.values()) / requests:.2f} |")
-    stages = ", ".join(f"{k} {v:.2f}" for k, v in result.stages.items())
-    print(f"Server-Timing medians (wall ms): {stages}")
-    print(f"isolated invoke, thread CPU: {before:.2f} ms before the load, {after:.2f} ms after")
+    trees: list[Path | None] = list(args.serve or [None])
+    runs: dict[Path | None, list[dict[str, float]]] = {tree: [] for tree in trees}
+    for round_no in range(args.rounds):
+        print(f"round {round_no + 1}/{args.rounds}", flush=True)
+        for tree in trees:
+            runs[tree].append(measure(args, tree, env, wrk))
+    print(
+        f"{args.mode} 640x480 JPEG, {args.connections} connections: CPU ms per request, median of {args.rounds} "
+        "fresh start(s) (lowest-highest)"
+    )
+    print("| where | " + " | ".join(str(tree or "this checkout") for tree in trees) + " |")
+    print("| --- " * (len(trees) + 1) + "|")
+    for row in (*ROLES, "total", "isolated", "ratio", "req/s"):
+        cells = []
+        for tree in trees:
+            values = [run[row] for run in runs[tree]]
+            cell = f"{statistics.median(values):.2f}"
+            cells.append(cell + (f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""))
+        name = {"isolated": "isolated invoke (thread CPU)", "ratio": "total / isolated"}.get(row, row)
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 
