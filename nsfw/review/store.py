@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound
-from nsfw.review import schema
+from nsfw.review import MAX_ITEM_ID, schema
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
 from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
@@ -249,6 +249,8 @@ class ReviewStore:
         return ItemPage(items, next_cursor)
 
     def get(self, item_id: int) -> Item | None:
+        if not _valid_id(item_id):
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).first()
         return None if row is None else _item(row)
@@ -259,6 +261,8 @@ class ReviewStore:
         return None if row is None else _item(row)
 
     def thumbnail(self, item_id: int) -> bytes | None:
+        if not _valid_id(item_id):
+            return None
         with self.engine.connect() as conn:
             return conn.execute(select(THUMBS.c.jpeg).where(THUMBS.c.item_id == item_id)).scalar()
 
@@ -273,6 +277,8 @@ class ReviewStore:
         return self._set(item_id, None, reviewer)
 
     def _set(self, item_id: int, decision: str | None, reviewer: str) -> Item:
+        if not _valid_id(item_id):
+            raise ReviewItemNotFound()
         now = self.clock()
         with self.engine.begin() as conn:
             changed = conn.execute(
@@ -300,6 +306,8 @@ class ReviewStore:
         return item
 
     def history(self, item_id: int) -> list[Decision]:
+        if not _valid_id(item_id):
+            return []
         query = select(DECISIONS).where(DECISIONS.c.item_id == item_id).order_by(DECISIONS.c.id)
         with self.engine.connect() as conn:
             return [Decision(row.decision, row.reviewer, row.decided_at) for row in conn.execute(query)]
@@ -407,6 +415,11 @@ def _item(row) -> Item:
         decided_at=row.decided_at,
         has_thumbnail=bool(row.has_thumbnail),
     )
+
+
+def _valid_id(item_id: int) -> bool:
+    """An id a row can have: a larger one would overflow the driver's 64-bit integer (500 or 503, not 404)."""
+    return type(item_id) is int and 1 <= item_id <= MAX_ITEM_ID
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -48,7 +48,7 @@ from nsfw.errors import (
     SignInRequired,
 )
 from nsfw.protect import public
-from nsfw.review import DatabaseError, calibration, calibration_plot
+from nsfw.review import ITEM_ID_RULE, DatabaseError, calibration, calibration_plot
 from nsfw.settings import Settings
 from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
 from nsfw.web.assets import static_file
@@ -121,7 +121,7 @@ ORDER_PARAM = query("order", {"enum": sorted(ORDERS)}, "which pending item first
 SESSION_SECURITY = [{"reviewerSession": []}]  # the cookie /review/sign-in sets (nsfw.web.openapi)
 DATABASE_ERRORS = (ReviewDisabled, ReviewUnavailable)
 ITEM_ERRORS = (ReviewItemNotFound, NotFound)  # NotFound: an id that is not a number matches no route
-ITEM_ID = {"in": "path", "name": "item_id", "required": True, "schema": {"type": "integer", "minimum": 1}}
+ITEM_ID = review_api.ITEM_ID
 CURSOR_PARAM = query("cursor", {"type": "string"}, "where in the queue to go on (from the page's Skip)")
 
 
@@ -254,7 +254,7 @@ def _when(value) -> tuple[str, str]:
     return value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-@bp.post("/items/<int:item_id>/decision")
+@bp.post("/items/" + ITEM_ID_RULE + "/decision")
 @doc(
     "Decide an item from the page (form post with the session's CSRF token)",
     parameters=[ITEM_ID],
@@ -335,7 +335,7 @@ def undo():
     return _see_other("review_page.queue", order=order, item=item_id)
 
 
-@bp.get("/items/<int:item_id>/thumbnail")
+@bp.get("/items/" + ITEM_ID_RULE + "/thumbnail")
 @doc(
     "An item's thumbnail, for signed-in reviewers only",
     parameters=[ITEM_ID],
