@@ -21,11 +21,11 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound
+from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound, UndoRefused
 from nsfw.review import MAX_ITEM_ID, schema
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
@@ -273,17 +273,23 @@ class ReviewStore:
         return self._set(item_id, decision, reviewer)
 
     def undecide(self, item_id: int, reviewer: str) -> Item:
-        """Back to pending (the page's undo); the undo is in the history too."""
+        """Back to pending (the page's undo); the undo is in the history too.
+
+        Only the reviewer who made the item's current decision may take it back: UndoRefused when
+        another reviewer decided it since (or it is pending already), so an undo never wipes
+        someone else's later decision. The check is in the UPDATE itself, so no race slips past it.
+        """
         return self._set(item_id, None, reviewer)
 
     def _set(self, item_id: int, decision: str | None, reviewer: str) -> Item:
         if not _valid_id(item_id):
             raise ReviewItemNotFound()
         now = self.clock()
+        mine = ITEMS.c.decided_by == reviewer if decision is None else true()
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(ITEMS)
-                .where(ITEMS.c.id == item_id)
+                .where(ITEMS.c.id == item_id, mine)
                 .values(
                     decision=decision,
                     decided_by=reviewer if decision else None,
@@ -291,7 +297,7 @@ class ReviewStore:
                 )
             ).rowcount
             if not changed:
-                raise ReviewItemNotFound()
+                raise self._not_set(conn, item_id, reviewer)
             history = {"item_id": item_id, "decision": decision, "reviewer": reviewer, "decided_at": now}
             conn.execute(insert(DECISIONS).values(**history))
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).one()
@@ -304,6 +310,18 @@ class ReviewStore:
                     )
                 )
         return item
+
+    def _not_set(self, conn, item_id: int, reviewer: str) -> Exception:
+        """Why an UPDATE of ``item_id`` changed nothing: no such item, or an undo of a decision not the reviewer's."""
+        row = conn.execute(select(ITEMS.c.decision, ITEMS.c.decided_by).where(ITEMS.c.id == item_id)).first()
+        if row is None:
+            return ReviewItemNotFound()
+        if row.decision is None:
+            return UndoRefused(f"item {item_id} is pending already: its decision was undone or changed since yours")
+        return UndoRefused(
+            f"{row.decided_by} decided item {item_id} ({row.decision}) after you: "
+            "undo takes back only your own latest decision, so theirs stands"
+        )
 
     def history(self, item_id: int) -> list[Decision]:
         if not _valid_id(item_id):

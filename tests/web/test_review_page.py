@@ -471,6 +471,25 @@ def test_without_matplotlib_the_calibration_page_shows_the_numbers_and_names_the
     assert response.status_code == 501 and response.get_json()["error"]["code"] == "plot_unavailable"
 
 
+# --- issue 21: undo, sign-out, sign-in's CSRF ------------------------------------------------
+def test_undo_takes_back_only_your_own_latest_decision(review_app, ann, review, queued):
+    bob = review_app.test_client()
+    sign_in(bob, "bob")
+    ann.post(f"/review/items/{queued[0]}/decision", data={"decision": "adult", "csrf": csrf_of(ann)})
+    bob.post(f"/review/items/{queued[0]}/decision", data={"decision": "safe", "csrf": csrf_of(bob)})
+    refused = ann.post("/review/undo", data={"csrf": csrf_of(ann)})
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "undo_refused" and "bob decided item" in error["message"]
+    item = review.store.get(queued[0])
+    assert (item.decision, item.decided_by) == ("safe", "bob")  # bob's later decision stands
+    assert [(d.decision, d.reviewer) for d in review.store.history(queued[0])] == [("adult", "ann"), ("safe", "bob")]
+    again = ann.post("/review/undo", data={"csrf": csrf_of(ann)})  # the refused one left the session's list
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "nothing_to_undo"
+    assert bob.post("/review/undo", data={"csrf": csrf_of(bob)}).status_code == 303
+    assert review.store.get(queued[0]).decision is None
+
+
 # --- in chromium, against real gunicorn -------------------------------------------------------
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (e) => {

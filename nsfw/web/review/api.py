@@ -28,6 +28,7 @@ from nsfw.errors import (
     ReviewDisabled,
     ReviewItemNotFound,
     ReviewUnavailable,
+    UndoRefused,
 )
 from nsfw.protect import public
 from nsfw.protect.keys import presented_key
@@ -191,12 +192,13 @@ def thumbnail(name: str, item_id: int):
     "Decide an item: adult or safe (null: undo, back to pending)",
     description="Every later classification of the same image bytes answers this decision as its "
     '`verdict`, with `"decided_by": "review"`. A decision may be changed; each one is kept in '
-    "the history with who made it and when.",
+    "the history with who made it and when. An undo (null) takes back only the caller's own latest "
+    "decision: 409 undo_refused when another reviewer decided the item since.",
     parameters=[ITEM_ID],
     body={"required": True, "content": {"application/json": {"schema": ref("ReviewDecisionRequest")}}},
     responses={200: json_response("the item as decided", ref("ReviewItemWithHistory"))},
     security=REVIEWER_SECURITY,
-    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound, InvalidDecision, InvalidRequest),
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound, InvalidDecision, InvalidRequest, UndoRefused),
 )
 @_reviewed
 def decision(name: str, item_id: int):

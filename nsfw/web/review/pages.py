@@ -46,6 +46,7 @@ from nsfw.errors import (
     ReviewItemNotFound,
     ReviewUnavailable,
     SignInRequired,
+    UndoRefused,
 )
 from nsfw.protect import public
 from nsfw.review import ITEM_ID_RULE, DatabaseError, calibration, calibration_plot
@@ -314,13 +315,15 @@ def decide(item_id: int):
         },
     },
     responses={303: SEE_OTHER},
-    errors=(InvalidReviewQuery, SignInRequired, CSRFFailed, NothingToUndo, *DATABASE_ERRORS),
+    errors=(InvalidReviewQuery, SignInRequired, CSRFFailed, NothingToUndo, UndoRefused, *DATABASE_ERRORS),
     security=SESSION_SECURITY,
 )
 @public
 @_database
 def undo():
-    """The item of the newest decision of this session is pending again (the history keeps both) and shown next."""
+    """The item of the newest decision of this session is pending again (the history keeps both) and shown next.
+    Refused (409 undo_refused, and that decision leaves the session's list) when another reviewer decided
+    the item since: an undo takes back only the reviewer's own latest decision."""
     name = review_session.require_reviewer()
     review_session.check_form()
     order = _order(request.form.get("order"))
