@@ -96,8 +96,17 @@ def queued(anon, review):
     return [item.id for item in items]
 
 
-def sign_in(client, name: str = "ann", **kwargs):
-    return client.post("/review/sign-in", data={"token": TOKENS[name]}, **kwargs)
+def sign_in_form_csrf(client, base_url: str = "http://localhost") -> str:
+    html = client.get("/review/sign-in", base_url=base_url).get_data(as_text=True)
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, name: str = "ann", token: str | None = None, **kwargs):
+    """The form as a browser sends it: fetched first (its CSRF token), then posted."""
+    csrf = sign_in_form_csrf(client, kwargs.get("base_url", "http://localhost"))
+    return client.post(
+        "/review/sign-in", data={"token": TOKENS[name] if token is None else token, "csrf": csrf}, **kwargs
+    )
 
 
 @pytest.fixture
@@ -149,19 +158,24 @@ def test_without_a_session_the_page_sends_a_browser_to_the_sign_in_form(anon, qu
     assert 'name="token"' in html and 'type="password"' in html and "thumbnail" not in html
 
 
+def session_of(client) -> dict:
+    """What the client's session cookie holds (signed by the app: read with its own serializer)."""
+    app = client.application
+    cookie = client.get_cookie("nsfw_review", path="/review")
+    return {} if cookie is None else dict(app.session_interface.get_signing_serializer(app).loads(cookie.value))
+
+
 def test_a_wrong_token_gets_no_page_no_thumbnail_and_no_numbers(anon, queued):
-    response = anon.post("/review/sign-in", data={"token": "not-a-reviewer-token"})
+    response = sign_in(anon, token="not-a-reviewer-token")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="nsfw-review"'
     assert "not a reviewer" in assert_strict_page(response)
-    assert "nsfw_review=" not in response.headers.get("Set-Cookie", "") or "Max-Age=0" in response.headers.get(
-        "Set-Cookie", ""
-    )
+    assert set(session_of(anon)) <= {"csrf"}  # the sign-in form's CSRF token, never a reviewer
     assert anon.get("/review").status_code == 303
     for url in (f"/review/items/{queued[0]}/thumbnail", "/review/calibration?format=json"):
         refused = anon.get(url)
         assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "sign_in_required", url
-    assert anon.post("/review/sign-in", data={"token": ""}).status_code == 401
+    assert sign_in(anon, token="").status_code == 401
 
 
 def test_an_api_key_or_bearer_header_is_not_a_session(anon, queued):
@@ -366,6 +380,21 @@ def test_a_cross_site_or_tokenless_post_is_refused_and_changes_nothing(ann, revi
 def test_a_cross_site_sign_in_is_refused(anon, queued):
     response = sign_in(anon, headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "csrf_failed"
+
+
+@pytest.mark.parametrize("csrf", [None, "", "forged", "another browser's"], ids=["none", "empty", "forged", "other"])
+def test_a_sign_in_without_the_forms_csrf_token_is_refused_even_with_no_sec_fetch_site(review_app, anon, csrf):
+    """Login CSRF: an old browser (no Sec-Fetch-Site) posting another site's form must not sign the victim in."""
+    sign_in_form_csrf(anon)
+    if csrf == "another browser's":
+        csrf = sign_in_form_csrf(review_app.test_client())
+    data = {"token": TOKENS["ann"]} if csrf is None else {"token": TOKENS["ann"], "csrf": csrf}
+    response = anon.post("/review/sign-in", data=data)
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "csrf_failed"
+    assert "reviewer" not in session_of(anon) and anon.get("/review").status_code == 303
+    fresh = review_app.test_client()  # and with no cookie at all (the form never loaded)
+    refused = fresh.post("/review/sign-in", data={"token": TOKENS["ann"], "csrf": "x"})
+    assert refused.status_code == 403 and fresh.get("/review").status_code == 303
 
 
 def test_a_post_without_a_session_is_401_and_a_bad_decision_400(anon, ann, queued):

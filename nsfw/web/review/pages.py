@@ -131,7 +131,9 @@ CURSOR_PARAM = query("cursor", {"type": "string"}, "where in the queue to go on 
 @doc("The reviewers' sign-in form", responses={200: HTML}, errors=(ReviewDisabled,))
 @public  # reviewers have their own tokens (NSFW_REVIEWERS_FILE), not API keys
 def sign_in_form():
-    """A reviewer pastes their token (a line of NSFW_REVIEWERS_FILE is its digest); the answer sets the cookie."""
+    """A reviewer pastes their token (a line of NSFW_REVIEWERS_FILE is its digest); the answer sets the cookie.
+    The form carries a CSRF token held in the (still anonymous) session, as the decision forms do."""
+    review_session.sign_in_csrf()
     return _page("review/sign_in.html", configured=len(review().reviewers) > 0)
 
 
@@ -142,7 +144,11 @@ def sign_in_form():
         "required": True,
         "content": {
             "application/x-www-form-urlencoded": {
-                "schema": {"type": "object", "properties": {"token": {"type": "string"}}, "required": ["token"]}
+                "schema": {
+                    "type": "object",
+                    "properties": {"token": {"type": "string"}, "csrf": {"type": "string"}},
+                    "required": ["token", "csrf"],
+                }
             }
         },
     },
@@ -158,13 +164,15 @@ def sign_in_form():
 )
 @public
 def sign_in():
-    """A valid token starts a session (a new CSRF token, an empty undo list); a wrong one gets the form again."""
+    """A valid token starts a session (a new CSRF token, an empty undo list); a wrong one gets the form again.
+    The form's CSRF token is required (403 csrf_failed without it): a sign-in is never forced from elsewhere."""
     reviewers = review().reviewers
-    review_session.check_same_site()
+    review_session.check_form()  # the form this browser was given: no other site can sign it in
     token = request.form.get("token", "").strip()
     name = reviewers.authenticate(token) if token else None
     if name is None:
         session.clear()
+        review_session.sign_in_csrf()
         log.warning("review sign-in refused")
         response = _page("review/sign_in.html", status=401, configured=len(reviewers) > 0, failed=True)
         response.headers.update(SignInRequired.headers)

@@ -5,7 +5,8 @@ token and get Flask's signed session cookie (NSFW_SECRET_KEY): ``HttpOnly``, ``S
 ``Secure`` on https, scoped to ``/review``, holding the reviewer's name, a CSRF token and the
 decisions made in it (for undo), never the token itself. A sign-in lasts at most
 :data:`SESSION_HOURS` hours. Every state-changing request is a POST carrying the session's CSRF
-token, refused when the browser says it comes from another site (``Sec-Fetch-Site``).
+token, refused when the browser says it comes from another site (``Sec-Fetch-Site``); the sign-in
+form too, with a token the cookie holds before sign-in.
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ def check_form() -> None:
     given = request.form.get("csrf", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise CSRFFailed()
+
+
+def sign_in_csrf() -> str:
+    """The CSRF token of the sign-in form: kept in the session cookie before anyone signs in, so a
+    sign-in posted from another site (login CSRF: the victim signed in as the attacker) is refused
+    even by a browser that sends no Sec-Fetch-Site."""
+    if not session.get("csrf"):
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
 
 
 def check_same_site() -> None:
