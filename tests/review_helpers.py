@@ -17,6 +17,13 @@ SCORES = {"drawings": 0.05, "hentai": 0.05, "neutral": 0.4, "porn": 0.3, "sexy":
 TOKENS = {"ann": "ann-token-0123456789", "bob": "bob-token-0123456789"}
 
 
+def head_revision() -> str:
+    """The newest migration's revision (tests do not pin it: several branches add migrations)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(schema.alembic_config("sqlite://")).get_current_head()
+
+
 def sighting(n: int = 1, source: str | None = None, verdict: str = "unknown") -> Sighting:
     return Sighting(f"{n:064x}", source, "mobilenet_v2", dict(SCORES), verdict)
 

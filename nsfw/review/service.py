@@ -17,6 +17,7 @@ on demand with ``nsfw db prune``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -136,6 +137,31 @@ class Review(Observer):
         """What calibration reads of every decided item."""
         return self.store.decided_scores()
 
+    # --- the page's sessions (nsfw.review.sessions) ------------------------------------
+    def sign_in(self, token: str, lifetime: dt.timedelta) -> tuple[str, str] | None:
+        """``(reviewer, session secret)`` for a reviewer's token, or None: a session the server can end."""
+        found = self.reviewers.identify(token)
+        if found is None:
+            return None
+        name, key = found
+        return name, self.store.sessions.start(name, key, lifetime)
+
+    def session_reviewer(self, secret: str) -> str | None:
+        """The reviewer of a live session: not signed out, not expired, its token still in the file.
+        A session whose reviewer left the file ends here, with all the others of that reviewer."""
+        found = self.store.sessions.find(secret)
+        if found is None:
+            return None
+        name, key = found
+        if not self.reviewers.holds(name, key):
+            ended = self.store.sessions.end_all(name)
+            log.warning("review sessions: %s is no longer in NSFW_REVIEWERS_FILE; %d sessions ended", name, ended)
+            return None
+        return name
+
+    def sign_out(self, secret: str) -> None:
+        self.store.sessions.end(secret)
+
     def decide(self, item_id: int, decision: str, reviewer: str):
         item = self.store.decide(item_id, decision, reviewer)
         if self.webhook is not None:
@@ -222,6 +248,10 @@ class Review(Observer):
         except Exception as exc:
             log.warning("review queue: retention could not run (%s: %s)", type(exc).__name__, exc)
             return
+        try:
+            self.store.sessions.prune()
+        except Exception as exc:
+            log.warning("review queue: expired sessions could not be deleted (%s: %s)", type(exc).__name__, exc)
         metrics.review("pruned_items", pruned.items)
         metrics.review("pruned_thumbnails", pruned.thumbnails)
         if pruned.items or pruned.thumbnails:

@@ -29,6 +29,7 @@ from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, Revi
 from nsfw.review import MAX_ITEM_ID, schema
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
+from nsfw.review.sessions import Sessions
 from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
 
 ITEMS = ReviewItem.__table__
@@ -123,6 +124,7 @@ class ReviewStore:
         self.webhook = webhook  # write an outbox row with every decision
         self.clock = clock
         self.outbox = Outbox(engine, clock)
+        self.sessions = Sessions(engine, clock)
         self._lookups = DecisionLookups(engine)
 
     @classmethod

@@ -519,6 +519,38 @@ def test_undo_takes_back_only_your_own_latest_decision(review_app, ann, review, 
     assert review.store.get(queued[0]).decision is None
 
 
+def test_a_cookie_saved_before_sign_out_opens_nothing_after_it(review_app, ann, review, queued):
+    """Sign-out ends the session on the server: a copy of the cookie (stolen, or a second tab) is refused."""
+    saved = ann.get_cookie("nsfw_review", path="/review").value
+    csrf = csrf_of(ann)
+    assert ann.post("/review/sign-out", data={"csrf": csrf}).status_code == 303
+    replay = review_app.test_client()
+    replay.set_cookie("nsfw_review", saved, path="/review")
+    assert replay.get("/review").status_code == 303  # to the sign-in form
+    assert replay.get(f"/review/items/{queued[0]}/thumbnail").status_code == 401
+    refused = replay.post(f"/review/items/{queued[0]}/decision", data={"decision": "adult", "csrf": csrf})
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "sign_in_required"
+    assert review.store.get(queued[0]).decision is None
+
+
+def test_removing_a_reviewer_from_the_file_ends_all_their_sessions(review_app, reviewers_file, review, queued):
+    tabs = [review_app.test_client() for _ in range(2)]
+    for tab in tabs:
+        assert sign_in(tab, "ann").status_code == 303 and tab.get("/review").status_code == 200
+    bob = review_app.test_client()
+    sign_in(bob, "bob")
+    path = Path(reviewers_file)
+    path.write_text(line_for("bob", TOKENS["bob"]) + "\n")  # ann leaves
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a changed file even within the clock's tick
+    time.sleep(1.1)  # the file is looked at once a second
+    for tab in tabs:
+        assert tab.get("/review").status_code == 303
+        assert tab.get(f"/review/items/{queued[0]}/thumbnail").status_code == 401
+    assert review.store.sessions.end_all("ann") == 0  # ended on the server already
+    assert bob.get("/review").status_code == 200
+    assert sign_in(review_app.test_client(), "ann").status_code == 401
+
+
 # --- in chromium, against real gunicorn -------------------------------------------------------
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (e) => {

@@ -160,36 +160,47 @@ def sign_in_form():
             **HTML,
         },
     },
-    errors=(CSRFFailed, ReviewDisabled),
+    errors=(CSRFFailed, *DATABASE_ERRORS),
 )
 @public
+@_database
 def sign_in():
     """A valid token starts a session (a new CSRF token, an empty undo list); a wrong one gets the form again.
     The form's CSRF token is required (403 csrf_failed without it): a sign-in is never forced from elsewhere."""
     reviewers = review().reviewers
     review_session.check_form()  # the form this browser was given: no other site can sign it in
     token = request.form.get("token", "").strip()
-    name = reviewers.authenticate(token) if token else None
-    if name is None:
+    signed_in = review().sign_in(token, review_session.lifetime()) if token else None
+    if signed_in is None:
         session.clear()
         review_session.sign_in_csrf()
         log.warning("review sign-in refused")
         response = _page("review/sign_in.html", status=401, configured=len(reviewers) > 0, failed=True)
         response.headers.update(SignInRequired.headers)
         return response
+    name, secret = signed_in
     session.clear()
     session.permanent = True
-    session.update(reviewer=name, since=int(time.time()), csrf=secrets.token_urlsafe(32), undo=[])
+    session.update(reviewer=name, sid=secret, since=int(time.time()), csrf=secrets.token_urlsafe(32), undo=[])
     log.info("reviewer %s signed in", name)
     return _see_other("review_page.queue")
 
 
 @bp.post("/sign-out")
-@doc("End the reviewer session", responses={303: SEE_OTHER}, errors=(CSRFFailed,), security=SESSION_SECURITY)
+@doc(
+    "End the reviewer session, on the server too",
+    responses={303: SEE_OTHER},
+    errors=(CSRFFailed, *DATABASE_ERRORS),
+    security=SESSION_SECURITY,
+)
 @public
+@_database
 def sign_out():
-    """Clears the session cookie; the next visit asks for the token again."""
+    """Ends the session on the server (every copy of its cookie) and clears the cookie."""
     review_session.check_form()
+    secret = session.get("sid")
+    if isinstance(secret, str):
+        review().sign_out(secret)
     session.clear()
     return _see_other("review_page.sign_in_form")
 
