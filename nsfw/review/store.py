@@ -19,6 +19,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import and_, delete, func, insert, or_, select, true, update
@@ -63,6 +64,7 @@ class Item:
     decided_by: str | None  # the reviewer's name
     decided_at: dt.datetime | None
     has_thumbnail: bool
+    version: int  # one more with every decision and undo, assigned under the row's lock
 
     def to_dict(self) -> dict:
         fields = dataclasses.asdict(self)
@@ -286,30 +288,29 @@ class ReviewStore:
     def _set(self, item_id: int, decision: str | None, reviewer: str) -> Item:
         if not _valid_id(item_id):
             raise ReviewItemNotFound()
-        now = self.clock()
         mine = ITEMS.c.decided_by == reviewer if decision is None else true()
         with self.engine.begin() as conn:
-            changed = conn.execute(
+            # The row's lock first: the version, the time and the outbox row are then in commit order
+            # (the time was once taken before the lock, so a later commit could carry an earlier time).
+            version = conn.execute(
                 update(ITEMS)
                 .where(ITEMS.c.id == item_id, mine)
-                .values(
-                    decision=decision,
-                    decided_by=reviewer if decision else None,
-                    decided_at=now if decision else None,
-                )
-            ).rowcount
-            if not changed:
+                .values(version=ITEMS.c.version + 1, decision=decision, decided_by=reviewer if decision else None)
+                .returning(ITEMS.c.version)
+            ).scalar()
+            if version is None:
                 raise self._not_set(conn, item_id, reviewer)
+            now = self.clock()
+            conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(decided_at=now if decision else None))
             history = {"item_id": item_id, "decision": decision, "reviewer": reviewer, "decided_at": now}
             conn.execute(insert(DECISIONS).values(**history))
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).one()
             item = _item(row)
             if self.webhook:
                 # in the decision's own transaction: the announcement exists exactly when the decision does
+                body = webhook_body(item, reviewer, now)
                 conn.execute(
-                    insert(OUTBOX).values(
-                        body=webhook_body(item, reviewer, now), attempts=0, next_attempt_at=now, created_at=now
-                    )
+                    insert(OUTBOX).values(item_id=item_id, body=body, attempts=0, next_attempt_at=now, created_at=now)
                 )
         return item
 
@@ -401,9 +402,14 @@ class ReviewStore:
 
 
 def webhook_body(item: Item, reviewer: str, at: dt.datetime) -> bytes:
-    """What the webhook receives for a decision (``decision`` null: undone, back to pending)."""
+    """What the webhook receives for a decision (``decision`` null: undone, back to pending).
+
+    ``delivery`` is unique to this delivery (the same in its retries: a receiver may drop one it
+    has seen); ``item.version`` orders the item's decisions (a receiver ignores one older than it holds).
+    """
     payload = {
         "event": "review.decision",
+        "delivery": uuid.uuid4().hex,
         "item": {
             "id": item.id,
             "sha256": item.sha256,
@@ -411,6 +417,7 @@ def webhook_body(item: Item, reviewer: str, at: dt.datetime) -> bytes:
             "scores": item.scores,
             "verdict": item.verdict,
             "seen_count": item.seen_count,
+            "version": item.version,
         },
         "decision": item.decision,
         "reviewer": reviewer,
@@ -434,6 +441,7 @@ def _item(row) -> Item:
         decided_by=row.decided_by,
         decided_at=row.decided_at,
         has_thumbnail=bool(row.has_thumbnail),
+        version=row.version,
     )
 
 
