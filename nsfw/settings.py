@@ -176,6 +176,9 @@ class Settings:
     review_webhook_secret: str | None = None
     review_webhook_attempts: int = 10
     review_webhook_backoff: float = 2.0  # seconds before the first retry, doubled for each next one
+    review_lookup_timeout: float = 0.25  # seconds a classification's decision lookup may cost; then the model decides
+    review_db_timeout: float = 3.0  # statement (PostgreSQL) and busy (SQLite) timeout of every other review query
+    review_db_pool: int = 4  # database connections per worker, for lookups and for the rest each; never more
     # reviewer page (nsfw/web/review_page.py): the key that signs reviewers' session cookies
     # None: the gunicorn master makes one for its workers; never in a repr (a log line, a traceback)
     secret_key: str | None = dataclasses.field(default=None, repr=False)
@@ -219,6 +222,9 @@ class Settings:
             raise ConfigError("NSFW_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
         if self.db_auto_migrate is None:
             object.__setattr__(self, "db_auto_migrate", self.database_url.startswith("sqlite"))
+        if not self.review_db_timeout * 2 < self.request_timeout:
+            # a reviewer's request may wait for a pooled connection, then run its statement: both inside the deadline
+            raise ConfigError("NSFW_REVIEW_DB_TIMEOUT must be under half of NSFW_REQUEST_TIMEOUT")
         if self.review_webhook_url is not None:
             if not self.review_webhook_url.startswith(("http://", "https://")):
                 raise ConfigError("NSFW_REVIEW_WEBHOOK_URL must be an http:// or https:// URL")
@@ -335,6 +341,11 @@ class Settings:
             review_webhook_backoff=read.number(
                 "NSFW_REVIEW_WEBHOOK_BACKOFF", defaults.review_webhook_backoff, float, low=0.0
             ),
+            review_lookup_timeout=read.number(
+                "NSFW_REVIEW_LOOKUP_TIMEOUT", defaults.review_lookup_timeout, float, low=0.01, high=5.0
+            ),
+            review_db_timeout=read.number("NSFW_REVIEW_DB_TIMEOUT", defaults.review_db_timeout, float, low=0.1),
+            review_db_pool=read.number("NSFW_REVIEW_DB_POOL", defaults.review_db_pool, int, low=1, high=64),
             # reviewer page
             secret_key=env.get("NSFW_SECRET_KEY") or None,
         )

@@ -3,7 +3,11 @@
 ``engine(url)`` gives SQLite in WAL mode with a busy timeout (readers never wait for the writer;
 several gunicorn workers writing take turns instead of failing) and foreign keys on, or a
 PostgreSQL engine (``postgresql://`` means psycopg 3) with a short connect timeout, so an
-unreachable server costs a request at most that long, once (see ``remember.Breaker``).
+unreachable server costs a request at most that long, once (see ``nsfw.breaker``). The service's
+engine (``timeout`` given) bounds every statement: PostgreSQL's ``statement_timeout`` and
+``lock_timeout`` (a table held by a migration or ``VACUUM FULL`` fails the query, not the worker),
+SQLite's busy timeout; and its pool holds at most ``pool`` connections, with no overflow. The
+migrations' engine has no statement timeout (a migration may take long).
 
 ``upgrade(url)`` is ``nsfw db upgrade`` and NSFW_DB_AUTO_MIGRATE: Alembic with its configuration
 built here, so it works from an installed package with no alembic.ini in the working directory.
@@ -34,21 +38,29 @@ def normalised(url: str) -> str:
     return url
 
 
-def connect_args(backend: str) -> dict:
-    """The driver's options: SQLite's busy timeout, PostgreSQL's connect timeout."""
+def connect_args(backend: str, timeout: float | None = None) -> dict:
+    """The driver's options: SQLite's busy timeout, PostgreSQL's connect timeout and, with ``timeout``
+    (seconds), its statement and lock timeouts."""
     if backend == "sqlite":
-        return {"timeout": SQLITE_BUSY_TIMEOUT_S}
-    return {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        return {"timeout": SQLITE_BUSY_TIMEOUT_S if timeout is None else timeout}
+    args: dict = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    if timeout is not None:
+        ms = max(1, round(timeout * 1000))
+        args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+    return args
 
 
-def engine(url: str) -> Engine:
+def engine(url: str, timeout: float | None = None, pool: int = 5) -> Engine:
+    """The engine for ``url``; ``timeout`` bounds each statement (None: migrations, unbounded)."""
     url = normalised(url)
+    bounded = {"pool_size": pool, "max_overflow": 0, "pool_timeout": timeout or 30.0}
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
             with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-        eng = create_engine(url, connect_args=connect_args("sqlite"))
+        in_memory = not database or database == ":memory:"
+        eng = create_engine(url, connect_args=connect_args("sqlite", timeout), **({} if in_memory else bounded))
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -65,13 +77,7 @@ def engine(url: str) -> Engine:
         raise ConfigError(
             "NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: pip install 'nsfw-service[postgres]'"
         ) from None
-    return create_engine(
-        url,
-        connect_args=connect_args("postgresql"),
-        pool_size=5,
-        max_overflow=10,
-        pool_timeout=2,
-    )
+    return create_engine(url, connect_args=connect_args("postgresql", timeout), **bounded)
 
 
 def alembic_config(url: str, connection=None):

@@ -54,6 +54,7 @@ class Review(Observer):
         self.store = store
         self.reviewers = reviewers
         self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
+        self.lookup_budget = settings.review_lookup_timeout
         self.breaker = Breaker(
             f"review queue: the database at {store.engine.url.render_as_string(hide_password=True)}",
             "classifying without it until it answers",
@@ -101,19 +102,35 @@ class Review(Observer):
             metrics.review("dropped")
 
     def decisions(self, sha256s) -> dict[str, str]:
-        """sha256 -> a reviewer's decision for these images; {} (the model's verdicts stand) on failure."""
+        """sha256 -> a reviewer's decision for these images; {} (the model's verdicts stand) on failure.
+
+        Slowness counts as failure: a lookup cut at its budget, or one that answered only past it,
+        opens the breaker as an error does, so a stalled database (a held table lock) costs each
+        request at most the budget, and then nothing while the breaker is open."""
         if self.breaker.open:
             return {}
+        started = time.monotonic()
         try:
             found = self.store.decisions(sha256s)
         except Exception as exc:
             metrics.review("lookup_error")
-            self.breaker.failed(exc)
+            self._failed(exc)
             return {}
+        took = time.monotonic() - started
+        if took > self.lookup_budget:
+            metrics.review("lookup_slow")
+            self._failed(TimeoutError(f"a decision lookup took {took * 1000:.0f} ms"))
+            return found
         self.breaker.succeeded()
         if found:
             metrics.review("remembered", len(found))
         return found
+
+    def _failed(self, exc: Exception) -> None:
+        """One failure per pause: lookups in flight when the breaker opened do not each double its pause
+        (24 threads stalled together once made the first pause 30 s instead of 1 s)."""
+        if not self.breaker.open:
+            self.breaker.failed(exc)
 
     # --- the reviewer side ------------------------------------------------------------
     def item(self, item_id: int) -> Item | None:

@@ -118,6 +118,8 @@ class ReviewStore:
         keep_decided_thumbnails: bool = False,
         webhook: bool = False,
         clock: Callable[[], dt.datetime] = utcnow,
+        lookup_timeout: float = 0.25,
+        lookup_pool: int = 4,
     ):
         self.engine = engine
         self.max_sources = max_sources
@@ -127,7 +129,7 @@ class ReviewStore:
         self.clock = clock
         self.outbox = Outbox(engine, clock)
         self.sessions = Sessions(engine, clock)
-        self._lookups = DecisionLookups(engine)
+        self._lookups = DecisionLookups(engine, lookup_timeout, lookup_pool)
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> ReviewStore:
@@ -135,11 +137,13 @@ class ReviewStore:
         if settings.db_auto_migrate:
             schema.upgrade(settings.database_url)
         return cls(
-            schema.engine(settings.database_url),
+            schema.engine(settings.database_url, settings.review_db_timeout, settings.review_db_pool),
             max_sources=settings.review_max_sources,
             retention_days=settings.review_retention_days,
             keep_decided_thumbnails=settings.review_keep_decided_thumbnails,
             webhook=settings.review_webhook_url is not None,
+            lookup_timeout=settings.review_lookup_timeout,
+            lookup_pool=settings.review_db_pool,
             **kwargs,
         )
 
