@@ -75,8 +75,9 @@ def run(server, args, psycopg) -> None:
 
     def connections() -> None:
         name = url.rsplit("/", 1)[1]
-        dsn = dict(host="127.0.0.1", port=server.port, user=server.USER, dbname="postgres", autocommit=True)
-        with psycopg.connect(**dsn) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=server.port, user=server.USER, dbname="postgres", autocommit=True
+        ) as conn:
             while not stop.is_set():
                 query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = ''"
                 most[0] = max(most[0], conn.execute(query, (name,)).fetchone()[0] - 1)  # not the lock's own
