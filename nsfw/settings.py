@@ -171,6 +171,8 @@ class Settings:
     review_retention_days: float = 30.0
     review_keep_decided_thumbnails: bool = False
     review_max_sources: int = 10
+    review_max_items: int = 100_000  # items kept at most; past it the oldest undecided go (0: no cap)
+    review_keep_url_queries: bool = False  # keep source URLs whole (query strings can carry secrets)
     reviewers_file: str | None = None  # name:sha256-hex lines, as NSFW_API_KEYS_FILE
     review_webhook_url: str | None = None
     review_webhook_secret: str | None = None
@@ -332,6 +334,8 @@ class Settings:
             ),
             review_keep_decided_thumbnails=read.flag("NSFW_REVIEW_KEEP_DECIDED_THUMBNAILS"),
             review_max_sources=read.number("NSFW_REVIEW_MAX_SOURCES", defaults.review_max_sources, int, low=0),
+            review_max_items=read.number("NSFW_REVIEW_MAX_ITEMS", defaults.review_max_items, int, low=0),
+            review_keep_url_queries=read.flag("NSFW_REVIEW_KEEP_URL_QUERIES"),
             reviewers_file=env.get("NSFW_REVIEWERS_FILE") or None,
             review_webhook_url=env.get("NSFW_REVIEW_WEBHOOK_URL", "").strip() or None,
             review_webhook_secret=env.get("NSFW_REVIEW_WEBHOOK_SECRET") or None,

@@ -27,6 +27,7 @@ from nsfw.settings import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 10.0
+SQLITE_WAL_LIMIT_BYTES = 4 * 1024 * 1024  # the WAL is cut back to this at each checkpoint
 PG_CONNECT_TIMEOUT_S = 2
 _MIGRATION_LOCK_ID = 0x6E736677  # "nsfw": pg_advisory_lock's key for migrations
 
@@ -68,6 +69,7 @@ def engine(url: str, timeout: float | None = None, pool: int = 5) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # WAL's safe setting: durable at checkpoints
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_LIMIT_BYTES}")  # what a checkpoint leaves
             cursor.close()
 
         return eng

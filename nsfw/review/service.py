@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BUFFER = 256  # sightings waiting for the writer; a thumbnail's model input is 600 kB of them
 PRUNE_EVERY_S = 3600.0
+CAP_EVERY = 100  # new items between two checks of NSFW_REVIEW_MAX_ITEMS (so it is passed by fewer, per worker)
 _STOP = object()
 
 
@@ -74,6 +75,7 @@ class Review(Observer):
         self._start_lock = threading.Lock()
         self._closed = False
         self._next_prune = 0.0  # time.monotonic(); the first round prunes
+        self._new_items = 0  # since the item cap was last checked
 
     @classmethod
     def from_settings(cls, settings, fetcher=None) -> Review:
@@ -255,6 +257,23 @@ class Review(Observer):
             return
         self.breaker.succeeded()
         metrics.review("queued" if new else "seen")
+        if new:
+            self._new_items += 1
+            if self._new_items >= CAP_EVERY:
+                self._cap()
+
+    def _cap(self) -> None:
+        """NSFW_REVIEW_MAX_ITEMS, then a WAL checkpoint (SQLite) so what was deleted leaves no big file."""
+        self._new_items = 0
+        try:
+            capped = self.store.cap()
+            self.store.checkpoint()
+        except Exception as exc:
+            log.warning("review queue: the item cap could not be kept (%s: %s)", type(exc).__name__, exc)
+            return
+        if capped:
+            metrics.review("capped_items", capped)
+            log.info("review queue: %d undecided items deleted, oldest first (NSFW_REVIEW_MAX_ITEMS)", capped)
 
     def _maybe_prune(self) -> None:
         if time.monotonic() < self._next_prune or self.breaker.open:
@@ -265,6 +284,7 @@ class Review(Observer):
         except Exception as exc:
             log.warning("review queue: retention could not run (%s: %s)", type(exc).__name__, exc)
             return
+        self._cap()
         try:
             self.store.sessions.prune()
         except Exception as exc:

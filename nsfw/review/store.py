@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound, UndoRefused
-from nsfw.review import MAX_ITEM_ID, schema
+from nsfw.review import MAX_ITEM_ID, bounds, schema
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
 from nsfw.review.sessions import Sessions
@@ -42,7 +42,6 @@ DECISION_VALUES = ("adult", "safe")
 STATUSES = ("pending", "decided")
 ORDERS = ("oldest", "most_seen")
 MAX_LIMIT = 200
-MAX_SOURCE_CHARS = 2048  # a longer URL is kept cut to this
 
 
 def utcnow() -> dt.datetime:
@@ -120,6 +119,8 @@ class ReviewStore:
         clock: Callable[[], dt.datetime] = utcnow,
         lookup_timeout: float = 0.25,
         lookup_pool: int = 4,
+        max_items: int = 0,
+        keep_url_queries: bool = False,
     ):
         self.engine = engine
         self.max_sources = max_sources
@@ -127,6 +128,8 @@ class ReviewStore:
         self.keep_decided_thumbnails = keep_decided_thumbnails
         self.webhook = webhook  # write an outbox row with every decision
         self.clock = clock
+        self.max_items = max_items  # 0: no cap
+        self.keep_url_queries = keep_url_queries
         self.outbox = Outbox(engine, clock)
         self.sessions = Sessions(engine, clock)
         self._lookups = DecisionLookups(engine, lookup_timeout, lookup_pool)
@@ -144,6 +147,8 @@ class ReviewStore:
             webhook=settings.review_webhook_url is not None,
             lookup_timeout=settings.review_lookup_timeout,
             lookup_pool=settings.review_db_pool,
+            max_items=settings.review_max_items,
+            keep_url_queries=settings.review_keep_url_queries,
             **kwargs,
         )
 
@@ -175,7 +180,8 @@ class ReviewStore:
             return False
         jpeg = thumbnail() if thumbnail is not None else None
         now = self.clock()
-        sources = [sighting.source[:MAX_SOURCE_CHARS]] if sighting.source and self.max_sources else []
+        source = bounds.source(sighting.source, self.keep_url_queries)
+        sources = [source] if source and self.max_sources else []
         try:
             with self.engine.begin() as conn:
                 item_id = conn.execute(
@@ -209,7 +215,7 @@ class ReviewStore:
             ).first()
             if row is None:
                 return False
-            source = (sighting.source or "")[:MAX_SOURCE_CHARS]
+            source = bounds.source(sighting.source, self.keep_url_queries)
             sources = list(row.sources or [])
             if source and source not in sources and len(sources) < self.max_sources:
                 # read after this transaction's UPDATE took the row: no concurrent writer loses a source
@@ -248,7 +254,7 @@ class ReviewStore:
             query = query.order_by(ITEMS.c.seen_count.desc(), ITEMS.c.id)
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
-        items = [_item(row) for row in rows[:limit]]
+        items = [self._item(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
@@ -261,12 +267,12 @@ class ReviewStore:
             return None
         with self.engine.connect() as conn:
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).first()
-        return None if row is None else _item(row)
+        return None if row is None else self._item(row)
 
     def get_by_sha256(self, sha256: str) -> Item | None:
         with self.engine.connect() as conn:
             row = conn.execute(self._select_items().where(ITEMS.c.sha256 == sha256)).first()
-        return None if row is None else _item(row)
+        return None if row is None else self._item(row)
 
     def thumbnail(self, item_id: int) -> bytes | None:
         if not _valid_id(item_id):
@@ -309,7 +315,7 @@ class ReviewStore:
             history = {"item_id": item_id, "decision": decision, "reviewer": reviewer, "decided_at": now}
             conn.execute(insert(DECISIONS).values(**history))
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).one()
-            item = _item(row)
+            item = self._item(row)
             if self.webhook:
                 # in the decision's own transaction: the announcement exists exactly when the decision does
                 body = webhook_body(item, reviewer, now)
@@ -350,7 +356,7 @@ class ReviewStore:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             for row in rows:
-                yield _item(row)
+                yield self._item(row)
             if len(rows) < batch:
                 return
             last = rows[-1].id
@@ -398,6 +404,17 @@ class ReviewStore:
             items = conn.execute(delete(ITEMS).where(ITEMS.c.first_seen < cutoff, ITEMS.c.decision.is_(None))).rowcount
         return Pruned(items=items, thumbnails=thumbs)
 
+    def cap(self) -> int:
+        """NSFW_REVIEW_MAX_ITEMS: the oldest undecided items beyond it deleted (``bounds.cap``); how many."""
+        return bounds.cap(self.engine, self.max_items)
+
+    def checkpoint(self) -> None:
+        """SQLite's WAL checkpointed and truncated (``bounds.checkpoint``)."""
+        bounds.checkpoint(self.engine)
+
+    def _item(self, row) -> Item:
+        return _item(row, self.keep_url_queries)
+
     @staticmethod
     def _select_items():
         return select(ITEMS, THUMBS.c.item_id.is_not(None).label("has_thumbnail")).select_from(
@@ -430,14 +447,14 @@ def webhook_body(item: Item, reviewer: str, at: dt.datetime) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _item(row) -> Item:
+def _item(row, keep_url_queries: bool = False) -> Item:
     return Item(
         id=row.id,
         sha256=row.sha256,
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         seen_count=row.seen_count,
-        sources=list(row.sources or []),
+        sources=[bounds.source(url, keep_url_queries) for url in row.sources or []],  # rows kept before too
         model=row.model,
         scores=dict(row.scores or {}),
         verdict=row.verdict,
