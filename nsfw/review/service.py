@@ -1,10 +1,12 @@
 """The review queue in a running service: queueing off the request path, remembered decisions, retention.
 
 ``Review.classified`` observes the Detector (``nsfw.pipeline.Observer``): it runs after the answer
-is computed and only puts the sighting on a bounded in-memory queue (microseconds); a background thread writes it to the
-database, making the thumbnail only for an image the queue has not seen. When that buffer is full,
-or the database is down, the sighting is dropped and counted (``nsfw_review_events``): queueing
-never slows or fails a classification.
+is computed and puts the sighting on a bounded in-memory queue, with the thumbnail (a JPEG of a few
+kB, made there, about a millisecond) for an image this worker has not queued lately, never the
+model's input (600 kB of floats: 256 of them once took a worker from 133 to 322 MB while the
+database was slow). The queue is bounded in sightings and in bytes (:data:`BUFFER_BYTES`); a
+background thread writes it to the database. When the buffer is full, or the database is down, the
+sighting is dropped and counted (``nsfw_review_events``): queueing never fails a classification.
 
 ``Review.decisions`` is the lookup ``/v1/classify`` makes for its images' human verdicts: one
 indexed query for the whole batch. A failing database is left alone for a growing pause (1 s
@@ -22,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 
 from nsfw.breaker import Breaker
@@ -35,7 +38,10 @@ from nsfw.verdict import Thresholds, verdict
 
 log = logging.getLogger(__name__)
 
-BUFFER = 256  # sightings waiting for the writer; a thumbnail's model input is 600 kB of them
+BUFFER = 256  # sightings waiting for the writer
+BUFFER_BYTES = 2 * 1024 * 1024  # what they may hold in all: thumbnails and the sightings themselves
+SIGHTING_BYTES = 1024  # what one costs beside its thumbnail (a generous estimate: URL, scores, objects)
+RECENT = 4096  # sha256s this worker has queued lately: a repeat needs no thumbnail
 PRUNE_EVERY_S = 3600.0
 CAP_EVERY = 100  # new items between two checks of NSFW_REVIEW_MAX_ITEMS (so it is passed by fewer, per worker)
 _STOP = object()
@@ -71,6 +77,9 @@ class Review(Observer):
                 backoff=settings.review_webhook_backoff,
             )
         self._buffer: queue.Queue = queue.Queue(BUFFER)
+        self._buffered = 0  # bytes in the buffer
+        self._buffer_lock = threading.Lock()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # sha256s recorded lately (the writer's)
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -98,10 +107,27 @@ class Review(Observer):
             return
         sighting = Sighting(result.sha256, url, result.model, dict(result.scores), model_verdict)
         self._start()
-        try:
-            self._buffer.put_nowait((sighting, model_input, result.width, result.height))
-        except queue.Full:
+        if self._buffered + SIGHTING_BYTES > BUFFER_BYTES:  # full: not even the thumbnail is made
             metrics.review("dropped")
+            return
+        jpeg = None
+        if model_input is not None and result.sha256 not in self._recent:
+            jpeg = thumbnails.from_model_input(model_input, result.width, result.height)
+        size = SIGHTING_BYTES + len(url or "") + len(jpeg or b"")
+        with self._buffer_lock:
+            if self._buffered + size > BUFFER_BYTES:
+                metrics.review("dropped")
+                return
+            self._buffered += size
+        try:
+            self._buffer.put_nowait((sighting, jpeg, size))
+        except queue.Full:
+            self._took(size)
+            metrics.review("dropped")
+
+    def _took(self, size: int) -> None:
+        with self._buffer_lock:
+            self._buffered -= size
 
     def decisions(self, sha256s) -> dict[str, str]:
         """sha256 -> a reviewer's decision for these images; {} (the model's verdicts stand) on failure.
@@ -209,7 +235,7 @@ class Review(Observer):
         done = threading.Event()
         if self._writer is None:
             return
-        self._buffer.put((done, None, 0, 0), timeout=timeout)
+        self._buffer.put((done, None, 0), timeout=timeout)
         done.wait(timeout)
 
     def close(self) -> None:
@@ -236,26 +262,25 @@ class Review(Observer):
                 if isinstance(job[0], threading.Event):
                     job[0].set()
                     continue
-                self._write(*job)
+                self._took(job[2])
+                self._write(job[0], job[1])
             self._maybe_prune()
 
-    def _write(self, sighting: Sighting, model_input, width: int, height: int) -> None:
+    def _write(self, sighting: Sighting, jpeg: bytes | None) -> None:
         if self.breaker.open:
             metrics.review("dropped")
             return
-
-        def thumbnail():
-            if model_input is None:
-                return None
-            return thumbnails.from_model_input(model_input, width, height)
-
         try:
-            new = self.store.record(sighting, thumbnail)
+            new = self.store.record(sighting, lambda: jpeg)
         except Exception as exc:
             metrics.review("store_error")
             self.breaker.failed(exc)
             return
         self.breaker.succeeded()
+        self._recent[sighting.sha256] = None
+        self._recent.move_to_end(sighting.sha256)
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
         metrics.review("queued" if new else "seen")
         if new:
             self._new_items += 1
