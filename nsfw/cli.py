@@ -340,7 +340,7 @@ def _db(args) -> int:
         else:
             from nsfw.review.store import ReviewStore
 
-            store = ReviewStore.from_settings(settings.replace(db_auto_migrate=False))
+            store = ReviewStore.from_settings(settings.replace(db_auto_migrate=False), bounded=False)  # may take long
             try:
                 pruned = store.prune()
             finally:

@@ -28,14 +28,9 @@ class Outbox:
     def claim(self, now: dt.datetime, lease: dt.timedelta, limit: int = 10) -> list[tuple[int, bytes, int]]:
         """Due deliveries, each the oldest of its item, claimed for ``lease`` so another process does not
         send it too: ``(id, body, attempts)``."""
-        earlier = OUTBOX.alias("earlier")
         query = (
             select(OUTBOX.c.id, OUTBOX.c.body, OUTBOX.c.attempts)
-            .where(
-                OUTBOX.c.next_attempt_at <= now,
-                or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
-                ~exists().where(earlier.c.item_id == OUTBOX.c.item_id, earlier.c.id < OUTBOX.c.id),
-            )
+            .where(OUTBOX.c.next_attempt_at <= now, _free(now), _oldest_of_its_item())
             .order_by(OUTBOX.c.id)
             .limit(limit)
         )
@@ -78,10 +73,20 @@ class Outbox:
             return conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
 
     def next_due(self) -> dt.datetime | None:
-        """When the next delivery nobody holds falls due (None: nothing to send)."""
+        """When the next delivery that can be claimed falls due (None: nothing to send); an item's later
+        deliveries wait for its oldest, so they do not count (the sender would wake for nothing)."""
         now = self.clock()
-        query = select(func.min(OUTBOX.c.next_attempt_at)).where(
-            or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
-        )
+        query = select(func.min(OUTBOX.c.next_attempt_at)).where(_free(now), _oldest_of_its_item())
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
+
+
+def _free(now: dt.datetime):
+    """Nobody holds it: never claimed, or its lease has run out."""
+    return or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
+
+
+def _oldest_of_its_item():
+    """No earlier delivery of the same item is left (whether due, waiting for a retry, or being sent)."""
+    earlier = OUTBOX.alias("earlier")
+    return ~exists().where(earlier.c.item_id == OUTBOX.c.item_id, earlier.c.id < OUTBOX.c.id)

@@ -135,12 +135,14 @@ class ReviewStore:
         self._lookups = DecisionLookups(engine, lookup_timeout, lookup_pool)
 
     @classmethod
-    def from_settings(cls, settings, **kwargs) -> ReviewStore:
-        """The store NSFW_DATABASE_URL names; migrated first when NSFW_DB_AUTO_MIGRATE is on."""
+    def from_settings(cls, settings, *, bounded: bool = True, **kwargs) -> ReviewStore:
+        """The store NSFW_DATABASE_URL names; migrated first when NSFW_DB_AUTO_MIGRATE is on. ``bounded``:
+        every statement within NSFW_REVIEW_DB_TIMEOUT (the service); False for an operator's command."""
         if settings.db_auto_migrate:
             schema.upgrade(settings.database_url)
+        timeout = settings.review_db_timeout if bounded else None
         return cls(
-            schema.engine(settings.database_url, settings.review_db_timeout, settings.review_db_pool),
+            schema.engine(settings.database_url, timeout, settings.review_db_pool),
             max_sources=settings.review_max_sources,
             retention_days=settings.review_retention_days,
             keep_decided_thumbnails=settings.review_keep_decided_thumbnails,

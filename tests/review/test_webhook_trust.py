@@ -159,3 +159,14 @@ def test_concurrent_decisions_on_postgresql_get_distinct_versions_and_times_in_c
     finally:
         for s in stores:
             s.close()
+
+
+def test_the_sender_wakes_for_the_held_back_items_retry_not_for_its_later_decisions(store, hook, httpserver):  # noqa: F811
+    receiving(httpserver, fail_first=1)
+    store.record(sighting(1))
+    store.decide(1, "adult", "ann")
+    store.decide(1, "safe", "ann")  # due now, but held back behind version 1
+    now = dt.datetime.now(dt.UTC)
+    hook.deliver_due(now)
+    due = store.outbox.next_due()
+    assert due - now >= dt.timedelta(seconds=1.9)  # version 1's retry, not version 2's creation (a busy loop)
