@@ -1,4 +1,12 @@
 # Serving image: LiteRT + Flask + gunicorn; no TensorFlow, no build tools.
+
+# pdqhash (Meta's reference C++ PDQ, the perceptual hash) is published as source only: this stage
+# compiles its wheel with g++, the serving stage installs that wheel, and no compiler reaches the image.
+FROM python:3.11-slim-bookworm AS pdqhash
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt ./
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels $(grep -E '^pdqhash==' requirements.txt)
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,11 +17,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY requirements.txt requirements-dev.txt ./
-# ... and, at the versions the tests ran with, the `video` extra (PyAV, FFmpeg inside) and the review
-# queue's database (SQLAlchemy, Alembic, and psycopg for a queue shared by several instances); not
-# matplotlib, which only draws the calibration plot
-RUN pip install -r requirements.txt \
-    $(grep -E '^(av|psycopg\[binary\]|SQLAlchemy|alembic|Mako)==' requirements-dev.txt)
+COPY --from=pdqhash /wheels /wheels
+# The serving requirements (pdqhash from the wheel built above) and, at the versions the tests ran
+# with, the `video` extra (PyAV, FFmpeg inside) and the review queue's database (SQLAlchemy, Alembic,
+# and psycopg for a queue shared by several instances); not matplotlib, which only draws the
+# calibration plot
+RUN pip install --find-links /wheels --only-binary pdqhash -r requirements.txt \
+    $(grep -E '^(av|psycopg\[binary\]|SQLAlchemy|alembic|Mako)==' requirements-dev.txt) \
+    && rm -rf /wheels
 
 # The model is baked in: nothing is downloaded at run time.
 COPY model/manifest.json model/mobilenet_v2.tflite model/mobilenet_v2_mid.tflite model/LICENSE.nsfwjs model/README.md model/

@@ -173,7 +173,7 @@ def bench_hostile(quick: bool) -> list[str]:
         poller.start()
         started = time.perf_counter()
         try:
-            pool.prepare(data, 224, time.monotonic() + 60, lambda tensor, t: True)
+            pool.prepare(data, 224, time.monotonic() + 60, lambda tensor, t, pdq: True)
             answer = "200"
         except ServiceError as exc:
             answer = f"{exc.status} {exc.code}"

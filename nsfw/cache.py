@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -41,7 +42,7 @@ class ResultCache:
     def close(self) -> None:
         """Nothing to release; :class:`RedisCache` has a connection pool."""
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
+    def get_or_compute(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> tuple[T, bool]:
         """``(value, cached)``: cached is True when the value was not computed for this call."""
         if self.size <= 0:
             return compute(), False
@@ -73,11 +74,18 @@ class ResultCache:
         return value, False
 
 
-# A Redis on the same network answers in well under a millisecond: a short timeout keeps a dead
-# or unreachable one from adding seconds to a request, and no retries (redis-py's default
-# client retries with back-off of up to seconds) for the same reason. The rate limiter's
-# storage (nsfw.protect.limits) uses the same options.
-REDIS_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5, "health_check_interval": 0}
+# A Redis on the same network answers in well under a millisecond: a short timeout keeps a dead,
+# unreachable or slow one from adding more than that to a request, and no retries (redis-py's
+# default client retries with back-off of up to seconds) for the same reason. An answer slower
+# than REDIS_SLOW_S counts against the breaker: three in a row and Redis is left alone as if down.
+# The rate limiter's storage (nsfw.protect.limits) uses the same options and the same rule.
+REDIS_TIMEOUT_S = 0.15
+REDIS_SLOW_S = 0.1
+REDIS_OPTIONS = {
+    "socket_timeout": REDIS_TIMEOUT_S,
+    "socket_connect_timeout": REDIS_TIMEOUT_S,
+    "health_check_interval": 0,
+}
 
 
 def redis_client(url: str):
@@ -122,15 +130,17 @@ class RedisCache:
         self._encode, self._decode = encode, decode
         self._redis = client or redis_client(url)
         self.breaker = Breaker(
+            "cache_redis",
             f"result cache: Redis at {self.location}",
             "classifying without the shared cache until it answers",
             "; results are shared again",
+            slow_s=REDIS_SLOW_S,
         )
 
     def __len__(self) -> int:
         return len(self._local)
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
+    def get_or_compute(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> tuple[T, bool]:
         name = self.PREFIX + ":".join(part.hex() if isinstance(part, bytes) else str(part) for part in key)
         shared = []
 
@@ -161,12 +171,13 @@ class RedisCache:
     def _call(self, method, *args, **kwargs):
         if self.breaker.open:
             return None
+        started = time.monotonic()
         try:
             result = method(*args, **kwargs)
         except Exception as exc:  # redis-py's errors, and anything else a broken link raises
             self.breaker.failed(exc)
             return None
-        self.breaker.succeeded()
+        self.breaker.succeeded(time.monotonic() - started)
         return result
 
 

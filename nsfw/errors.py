@@ -1,13 +1,18 @@
-"""Typed failures of the pipeline.
+"""Every typed failure a caller can be answered with, and the command line's one ``UsageError``.
 
-Each step raises the error it knows about; the HTTP layer turns every one of
-them into the same JSON shape in one place, so a caller always gets a stable
-``code`` and the right status, never an HTML page.
+Each stage raises the error it knows about, but every ``ServiceError`` class lives here,
+grouped by the stage that raises it: this module is the catalogue of stable ``code``s
+(the OpenAPI document enumerates them from here). The HTTP layer turns every one into the
+same JSON shape in one place (nsfw/web/error_handlers.py), so a caller always gets a stable
+``code`` and the right status, never an HTML page; the CLI writes the same ``code`` in a
+failed record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from nsfw.extras import hint
 
 
 class ServiceError(Exception):
@@ -23,8 +28,12 @@ class ServiceError(Exception):
         self.message = message or self.default_message
         super().__init__(self.message)
 
+    def details(self) -> dict:
+        """Fields this failure adds to its JSON beside code and message (``listed_content``'s match)."""
+        return {}
+
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": self.message, **self.details()}
 
 
 # --- the request itself ----------------------------------------------------
@@ -34,6 +43,35 @@ class MissingURL(ServiceError):
 
 class InvalidURL(ServiceError):
     status, code, default_message = 400, "invalid_url", "the url is not a valid http or https URL"
+
+
+# --- the request's body and parameters (nsfw/web/inputs.py, nsfw/verdict.py) -------
+class InvalidRequest(ServiceError):
+    status, code, default_message = 400, "invalid_request", "the request body is not understood"
+
+
+class InvalidBase64(ServiceError):
+    status, code, default_message = 400, "invalid_base64", "the image is not valid base64"
+
+
+class BatchTooLarge(ServiceError):
+    status, code, default_message = 413, "batch_too_large", "the batch has more images than this service accepts"
+
+
+class InvalidThresholds(ServiceError):
+    status, code = 400, "invalid_thresholds"
+    default_message = "thresholds must be numbers with 0 <= safe_threshold < adult_threshold <= 1"
+
+
+# --- models (nsfw/models) ------------------------------------------------------
+class ModelError(ServiceError):
+    """The model files are missing or do not match their manifest."""
+
+    status, code, default_message = 500, "model_error", "the model could not be loaded"
+
+
+class UnknownModel(ServiceError):
+    status, code, default_message = 400, "unknown_model", "this service does not serve that model"
 
 
 # --- fetching ----------------------------------------------------------------
@@ -192,7 +230,7 @@ class ReviewUnavailable(ServiceError):
     retry_after = 5
 
 
-# The reviewer pages' session (nsfw/web/review_session.py, nsfw/web/review_page.py).
+# The reviewer pages' session (nsfw/web/review/session.py, nsfw/web/review/pages.py).
 class SignInRequired(ServiceError):
     """No reviewer session (or an expired one) on a route that needs one."""
 
@@ -206,6 +244,30 @@ class CSRFFailed(ServiceError):
     default_message = "this form was not sent by the review page of this session: reload the page and try again"
 
 
+# --- known content (nsfw/known, nsfw/review/known.py) ---------------------------
+class ListedContent(ServiceError):
+    """The image matched a hash list whose action is ``reject``: answered without classifying it."""
+
+    status, code, default_message = 403, "listed_content", "the image matches a list of content this service refuses"
+
+    def __init__(self, match: dict, message: str | None = None):
+        super().__init__(message)
+        self.match = match
+
+    def details(self) -> dict:
+        return {"match": self.match}
+
+
+class InvalidHashList(ServiceError):
+    """A hash-list file, name or action that cannot be imported; the message names the bad line."""
+
+    status, code, default_message = 400, "invalid_hash_list", "the hash list is not valid"
+
+
+class HashListNotFound(ServiceError):
+    status, code, default_message = 404, "hash_list_not_found", "no hash list has this name"
+
+
 class NothingToUndo(ServiceError):
     status, code, default_message = 409, "nothing_to_undo", "no decision of this session is left to undo"
 
@@ -215,3 +277,20 @@ class UndoRefused(ServiceError):
 
     status, code = 409, "undo_refused"
     default_message = "undo takes back only your own latest decision, and this item's is no longer yours"
+
+
+# --- calibration (nsfw/review/calibration.py, calibration_plot.py) ------------------
+class InvalidTarget(ServiceError):
+    status, code = 400, "invalid_target"
+    default_message = "target must be a precision between 0.5 and 1 (e.g. 0.95)"
+
+
+class PlotUnavailable(ServiceError):
+    status, code = 501, "plot_unavailable"
+    default_message = f"matplotlib is not installed: {hint('review')} to draw the plot"
+
+
+# --- the command line (nsfw/cli, nsfw/batch) -----------------------------------------
+class UsageError(ValueError):
+    """Bad arguments, or an input or output the command cannot use: exit status 2 with the
+    usage, before any work. Never an HTTP answer, so it is no ``ServiceError``."""

@@ -16,18 +16,21 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from nsfw import cache
-from nsfw.errors import DeadlineExceeded, Overloaded, ServiceError, VideoUnsupported
+from nsfw.errors import DeadlineExceeded, ListedContent, Overloaded, ServiceError, VideoUnsupported
+from nsfw.extras import hint
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.imaging import video, video_headers
 from nsfw.imaging.pdq import Pdq
 from nsfw.imaging.sandbox import DecoderPool
+from nsfw.known.match import Match
 from nsfw.models.registry import ModelRegistry
 from nsfw.settings import Settings
 from nsfw.verdict import nsfw_score
@@ -49,7 +52,27 @@ class Classification:
     video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
     timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
     sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
-    pdq: Pdq | None = None  # the perceptual hash of the classified (for a video, the answered) frame
+    pdq: Pdq | None = None  # the perceptual hash of the answered frame (always set by the Detector)
+    frames_pdq: tuple[Pdq, ...] = ()  # every classified frame's Pdq in order (an animation's, a video's timeline)
+    match: Match | None = None  # known content this hash matched (Detector.match_with); never cached
+
+
+class Matcher:
+    """Known content, consulted by the core through this interface only (``Detector.match_with``).
+
+    ``rejected`` runs on the request thread once the image is decoded and hashed, before inference:
+    a match raises ``ListedContent`` and nothing of the image is classified, cached or observed.
+    ``match`` gives what else the hash matches (a review decision, an ``adult`` or ``safe`` list).
+    Both must answer from memory in about a millisecond: no database on the request path.
+    """
+
+    def rejected(self, pdq: Pdq) -> Match | None:
+        """The ``reject`` list entry this hash is within reach of, or None."""
+        return None
+
+    def match(self, pdq: Pdq) -> Match | None:
+        """The review decision, or else the ``adult``/``safe`` list entry, this hash matches."""
+        return None
 
 
 class Observer:
@@ -75,6 +98,10 @@ class Observer:
         """``result`` was answered for ``url`` (None for an upload); ``model_input`` is the answered frame's
         input tensor when this call ran the model, None when it came from the cache."""
 
+    def decoder(self, event: str) -> None:
+        """A decoder process ``"started"``, or ended: ``"deadline"`` (killed at the request's deadline),
+        ``"cpu"`` or ``"memory"`` (over its budget), ``"crashed"`` or ``"abandoned"`` (its caller stopped)."""
+
     def close(self) -> None:
         """The Detector is closing: stop background work."""
 
@@ -94,7 +121,7 @@ class Detector:
         self.models = ModelRegistry(settings)
         self.cache = cache.build(settings, _encode, _decode)
         self.fetcher = Fetcher(settings)
-        self.decoders = DecoderPool(settings, on_queue=self._queued)
+        self.decoders = DecoderPool(settings, on_queue=self._queued, on_decoder=self._decoder)
         self._downloads = threading.BoundedSemaphore(settings.max_downloads)
         # Inference runs on NSFW_INTERPRETERS dedicated threads: more at once than
         # interpreters only adds GIL contention, and running it on every request thread
@@ -105,11 +132,21 @@ class Detector:
         )
         self._observers: list[Observer] = []
         self._watching_results = False  # any observer of classifications: the cache path then runs
+        self._matcher: Matcher | None = None
+
+    def match_with(self, matcher: Matcher) -> None:
+        """Consult ``matcher`` for every image (see :class:`Matcher`); call before the first classification."""
+        self._matcher = matcher
+        self._watching_results = True  # a cached result's hash is checked too
 
     def observe(self, observer: Observer) -> None:
         """Add ``observer`` (see :class:`Observer`); call before the first classification."""
         self._observers.append(observer)
         self._watching_results = self._watching_results or observer.wants_results
+
+    def _decoder(self, event: str) -> None:
+        for observer in self._observers:
+            observer.decoder(event)
 
     def _queued(self, depth: int) -> None:
         for observer in self._observers:
@@ -132,6 +169,11 @@ class Detector:
         runner = self.models.get(model)  # an unknown model fails before any download
         deadline = deadline or self.deadline()
         started = time.perf_counter()
+        data = self.download(url, deadline)
+        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
+
+    def download(self, url: str, deadline: float) -> bytes:
+        """The body at ``url``, under the worker's NSFW_MAX_DOWNLOADS and the byte caps."""
         if not self._downloads.acquire(blocking=False):
             raise Overloaded("too many downloads in progress")
         try:
@@ -141,7 +183,7 @@ class Detector:
             self._downloads.release()
         for observer in self._observers:
             observer.fetched(len(data))
-        return self._classify(data, runner, {"fetch": _ms(started)}, deadline, url)
+        return data
 
     def classify_bytes(
         self, data: bytes | BinaryIO, model: str | None = None, deadline: float | None = None
@@ -161,11 +203,20 @@ class Detector:
         self.models.get(model)  # an unknown model fails the whole request, before any work
         deadline = deadline or self.deadline()
 
-        def one(source):
+        def classify(source: str | bytes) -> Classification:
+            if isinstance(source, str):
+                return self.classify_url(source, model, deadline)
+            return self.classify_bytes(source, model, deadline)
+
+        return self.each(sources, classify)
+
+    def each(self, sources: list[str | bytes], work: Callable[[str | bytes], object]) -> list[object]:
+        """``work(source)`` for every source, at most NSFW_BATCH_CONCURRENCY at a time, in order; a
+        ServiceError (or, for a bug, a plain one) in place of what failed."""
+
+        def one(source: str | bytes) -> object:
             try:
-                if isinstance(source, str):
-                    return self.classify_url(source, model, deadline)
-                return self.classify_bytes(source, model, deadline)
+                return work(source)
             except ServiceError as exc:
                 return exc
             except Exception:  # a bug must cost one item, not the batch
@@ -213,11 +264,16 @@ class Detector:
             key += ("fast",)
         result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline, computed))
         if cached:
+            self._reject(_hashes(result))  # a list may have been added since it was cached
             result = dataclasses.replace(
                 result, cached=True, timings_ms={**timings, "cache": _ms(started)}, sha256=digest.hex()
             )
         else:
+            if result.video is not None:  # a video's hash is known once its frames are classified
+                self._reject(_hashes(result))
             result = dataclasses.replace(result, timings_ms={**timings, **result.timings_ms}, sha256=digest.hex())
+        if self._matcher is not None and result.pdq is not None:
+            result = dataclasses.replace(result, match=self._matcher.match(result.pdq))
         for observer in self._observers:
             try:
                 observer.classified(result, url, computed[0] if computed else None)
@@ -225,11 +281,23 @@ class Detector:
                 log.exception("an observer of classifications failed")
         return result
 
+    def _reject(self, hashes) -> None:
+        """ListedContent when any frame's hash is on a ``reject`` list: nothing of the image goes further.
+        The log line names the hash and the list, never the URL or a byte of the image."""
+        if self._matcher is None:
+            return
+        for pdq in hashes:
+            found = self._matcher.rejected(pdq)
+            if found is not None:
+                log.info("listed content refused: pdq %s on list %s at %d bits", pdq.hash, found.list, found.distance)
+                raise ListedContent(found.to_dict())
+
     def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
         if video_headers.sniff(data[: video_headers.HEAD_BYTES]):
             return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
         image = self.decoders.prepare(data, runner.input_size, deadline)
+        self._reject(getattr(image, "pdq", None) or ())  # before inference: a listed image is never classified
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
 
         def infer():
@@ -264,6 +332,8 @@ class Detector:
             frames=len(image.tensors),
             timings_ms=timings,
             size=len(data),
+            pdq=image.pdq[best_frame],
+            frames_pdq=image.pdq,
         )
 
     def _run_video(self, data: bytes, runner, deadline: float) -> Classification:
@@ -272,13 +342,10 @@ class Detector:
         With NSFW_VIDEO_STOP_AT_ADULT the first frame whose nsfw score reaches the adult
         threshold stops the decoder: no further frame is decoded or classified.
         """
-        if not video.available():
-            raise VideoUnsupported(
-                "this service was installed without video support: install the 'video' extra "
-                "(pip install 'nsfw-service[video]')"
-            )
+        require_video()
         submitted = time.perf_counter()
-        timeline, spent = [], [0.0]
+        timeline: list[dict[str, Any]] = []
+        spent = [0.0]
         stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None
 
         def infer(tensor):
@@ -288,7 +355,7 @@ class Detector:
             probs = runner.predict(tensor)
             return probs, _ms(started)
 
-        def on_frame(tensor, t: float) -> bool:
+        def on_frame(tensor, t: float, pdq: Pdq) -> bool:
             future = self._cpu.submit(infer, tensor)
             try:
                 probs, ms = future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -297,7 +364,7 @@ class Detector:
                 raise DeadlineExceeded() from None
             spent[0] += ms
             scores = {name: float(p) for name, p in zip(runner.classes, probs)}
-            timeline.append({"t": t, "scores": scores})
+            timeline.append({"t": t, "scores": scores, "pdq": pdq})
             return stop_at is None or nsfw_score(scores) < stop_at
 
         prepared = self.decoders.prepare(data, runner.input_size, deadline, on_frame)
@@ -320,20 +387,43 @@ class Detector:
             size=len(data),
             video={**prepared.video, "frames_classified": len(timeline)},
             timeline=tuple(timeline),
+            pdq=worst["pdq"],
+            frames_pdq=tuple(frame["pdq"] for frame in timeline),
         )
+
+
+def require_video() -> None:
+    """VideoUnsupported unless PyAV is installed."""
+    if not video.available():
+        raise VideoUnsupported(f"this service was installed without video support: {hint('video')}")
 
 
 def _encode(result: Classification) -> bytes:
     """A result as the shared (Redis) cache keeps it: JSON, without this call's timings."""
     fields = dataclasses.asdict(result)
-    del fields["timings_ms"], fields["cached"], fields["sha256"]
+    del fields["timings_ms"], fields["cached"], fields["sha256"], fields["match"]
     return json.dumps(fields, separators=(",", ":")).encode()
 
 
 def _decode(raw: bytes) -> Classification:
     fields = json.loads(raw)
-    fields["timeline"] = tuple(fields.get("timeline") or ())
+    fields["timeline"] = tuple(_with_pdq(frame) for frame in fields.get("timeline") or ())
+    # an entry cached before hashes were computed has none: a KeyError, so it is computed again
+    fields["pdq"] = Pdq.parse(fields["pdq"])
+    fields["frames_pdq"] = tuple(Pdq.parse(value) for value in fields["frames_pdq"])
     return Classification(**fields, timings_ms={})
+
+
+def _with_pdq(frame: dict[str, Any]) -> dict[str, Any]:
+    """A video timeline item as cached (its hash a dict) as it was computed (a Pdq)."""
+    if frame.get("pdq") is not None:
+        return {**frame, "pdq": Pdq.parse(frame["pdq"])}
+    return frame
+
+
+def _hashes(result: Classification) -> tuple:
+    """Every classified frame's hash (an animation's, a video's), or the answered frame's."""
+    return tuple(result.frames_pdq) or ((result.pdq,) if result.pdq is not None else ())
 
 
 def _name_os_thread(name: str) -> None:

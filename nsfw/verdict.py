@@ -15,8 +15,11 @@ photo, with or without people). They are left out, never given a made-up score.
 from __future__ import annotations
 
 import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
 
-from nsfw.errors import ServiceError
+from nsfw.errors import InvalidThresholds
 
 NSFW_CLASSES = ("hentai", "porn", "sexy")
 SAFE_CLASSES = ("drawings", "neutral")
@@ -42,9 +45,17 @@ SUBCATEGORIES = {
 UNMAPPED_SUBCATEGORIES = ("nsfw_nudity", "safe_person")
 
 
-class InvalidThresholds(ServiceError):
-    status, code = 400, "invalid_thresholds"
-    default_message = "thresholds must be numbers with 0 <= safe_threshold < adult_threshold <= 1"
+class Verdict(enum.StrEnum):
+    """The one vocabulary of outcomes: the model's verdict is any of the three, a reviewer's
+    decision one of ``DECISIONS``. A ``str``, so JSON, CSV, SQL and metric labels see the word."""
+
+    ADULT = "adult"
+    SAFE = "safe"
+    UNKNOWN = "unknown"
+
+
+# What a reviewer may decide: "unknown" is the model's way to ask for one.
+DECISIONS = (Verdict.ADULT, Verdict.SAFE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +63,13 @@ class Thresholds:
     adult: float
     safe: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (0.0 <= self.safe < self.adult <= 1.0):
             raise InvalidThresholds(
                 f"need 0 <= safe_threshold < adult_threshold <= 1, got safe={self.safe}, adult={self.adult}"
             )
 
-    def override(self, adult=None, safe=None) -> Thresholds:
+    def override(self, adult: object = None, safe: object = None) -> Thresholds:
         """Per-request thresholds; strings come from query strings and form fields."""
         return Thresholds(
             adult=self.adult if adult is None else _number("adult_threshold", adult),
@@ -66,34 +77,34 @@ class Thresholds:
         )
 
 
-def nsfw_score(scores: dict) -> float:
-    return sum(scores.get(name, 0.0) for name in NSFW_CLASSES)
+def nsfw_score(scores: Mapping[str, float]) -> float:
+    return float(sum(scores.get(name, 0.0) for name in NSFW_CLASSES))
 
 
-def verdict(scores: dict, thresholds: Thresholds) -> str:
+def verdict(scores: Mapping[str, float], thresholds: Thresholds) -> Verdict:
     total = nsfw_score(scores)
     if total >= thresholds.adult:
-        return "adult"
+        return Verdict.ADULT
     if total <= thresholds.safe:
-        return "safe"
-    return "unknown"
+        return Verdict.SAFE
+    return Verdict.UNKNOWN
 
 
-def categories(scores: dict, names: dict = V1_SUBCATEGORIES) -> dict:
+def categories(scores: Mapping[str, float], names: Mapping[str, str] = V1_SUBCATEGORIES) -> dict[str, Any]:
     """``{"safe": neutral+drawings, "nsfw": porn+hentai+sexy, "subcategories": {...}}``, the
     sub-categories under ``names`` (``SUBCATEGORIES`` for the Swiss AI Center service's own)."""
     return {
-        "safe": sum(scores.get(name, 0.0) for name in SAFE_CLASSES),
+        "safe": float(sum(scores.get(name, 0.0) for name in SAFE_CLASSES)),
         "nsfw": nsfw_score(scores),
         "subcategories": {names[k]: v for k, v in scores.items() if k in names},
     }
 
 
-def _number(name: str, value) -> float:
+def _number(name: str, value: object) -> float:
     if isinstance(value, bool):
         raise InvalidThresholds(f"{name} must be a number, got {value!r}")
     try:
-        number = float(value)
+        number = float(value)  # type: ignore[arg-type]  # anything float() takes; the rest is refused
     except (TypeError, ValueError):
         raise InvalidThresholds(f"{name} must be a number, got {value!r}") from None
     if number != number:

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from pathlib import Path
 
 import pytest
+from helpers import GOLDEN
 
 from nsfw import create_app
 from nsfw.settings import Settings
 from nsfw.web import current
-
-TESTS = Path(__file__).resolve().parent
-IMAGES = TESTS / "data" / "images"
-GOLDEN = TESTS / "golden" / "golden.json"
-CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +39,8 @@ def settings(httpserver, spool_dir):
     return Settings().replace(
         fetch_allow_nets=(ipaddress.ip_network("127.0.0.1/32"),),
         fetch_allow_ports=frozenset({80, 443, httpserver.port}),
+        webhook_allow_nets=(ipaddress.ip_network("127.0.0.1/32"),),
+        webhook_allow_ports=frozenset({80, 443, httpserver.port}),
         fetch_timeout=3.0,
         tmp_dir=str(spool_dir),
         spool_bytes=1,

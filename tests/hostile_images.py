@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 import numpy as np
+from helpers import IMAGES
 from PIL import Image
 
 
@@ -154,3 +156,27 @@ def with_items(data: bytes, count: int) -> bytes:
     meta_size = struct.unpack(">I", data[meta : meta + 4])[0] + len(new) - size
     out = data[:iinf] + new + data[iinf + size :]
     return out[:meta] + struct.pack(">I", meta_size) + out[meta + 4 :]
+
+
+def png_bomb(side: int) -> bytes:
+    """A valid single-colour PNG of side x side pixels that compresses to a few KB."""
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # filter byte + one grey byte per pixel
+    raw = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+# Uploads that must each get their documented 4xx, from the app and from real gunicorn alike.
+HOSTILE = {
+    "decompression bomb": (png_bomb(8_000), 413, "image_too_large"),
+    "truncated jpeg": ((IMAGES / "astronaut_640x480.jpg").read_bytes()[:5000], 422, "corrupt_image"),
+    "html": (b"<!doctype html><title>x</title>", 415, "unsupported_media"),
+    "bmp": (b"BM" + b"\x00" * 60, 415, "unsupported_media"),
+    "random bytes": (bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8)), 415, "unsupported_media"),
+    "png magic then garbage": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, 422, "corrupt_image"),
+}

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis_helpers
+from prometheus_client import REGISTRY
 
 from nsfw.cache import RedisCache, ResultCache
 
@@ -115,11 +116,13 @@ def test_a_redis_outage_costs_no_call_and_is_logged_once(killable_redis, caplog)
     cache = shared(server.url, size=1)
     try:
         assert cache.get_or_compute(("a",), lambda: "A") == ("A", False)
+        assert up() == 1
         server.kill()
         outcomes = [cache.get_or_compute((f"k{i}",), lambda i=i: i) for i in range(20)]
         assert outcomes == [(i, False) for i in range(20)]  # every call answered, none failed
         down = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
         assert len(down) == 1 and f"127.0.0.1:{server.port}" in down[0]
+        assert up() == 0  # what the NsfwRedisDown alert watches
         server.start()  # back, empty: the next attempt after the pause finds it
         deadline = time.monotonic() + 40
         while not server.client().keys("nsfw:result:*"):
@@ -127,8 +130,13 @@ def test_a_redis_outage_costs_no_call_and_is_logged_once(killable_redis, caplog)
             cache.get_or_compute((f"new{time.monotonic()}",), lambda: "v")
             time.sleep(0.2)
         assert any("answers again" in r.getMessage() for r in caplog.records)
+        assert up() == 1
     finally:
         cache.close()
+
+
+def up() -> float | None:
+    return REGISTRY.get_sample_value("nsfw_dependency_up", {"dependency": "cache_redis"})
 
 
 def test_without_a_url_the_cache_is_the_in_memory_one():

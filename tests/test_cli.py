@@ -9,8 +9,8 @@ import sys
 import urllib.request
 
 import pytest
-from conftest import CLASSES, IMAGES, TESTS
 from gunicorn_helpers import free_port, stop, wait_until_ready
+from helpers import CLASSES, IMAGES, TESTS
 
 ROOT = TESTS.parent
 
@@ -77,7 +77,7 @@ def test_classify_subcommand_is_the_bare_form():
     bare, explicit = run_cli(image), run_cli("classify", image)
     assert bare.returncode == explicit.returncode == 0, bare.stderr + explicit.stderr
     assert bare.stdout == explicit.stdout
-    assert set(json.loads(bare.stdout)) == {"source", "model", *CLASSES, "nsfw", "verdict", "top"}
+    assert set(json.loads(bare.stdout)) == {"source", "model", *CLASSES, "nsfw", "verdict", "top", "pdq"}
 
 
 def test_classify_with_another_served_model():

@@ -21,7 +21,7 @@ from nsfw.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.37.0"
-# Measured peaks (README "Security", bench/hostile-results.md), in MiB.
+# Measured peaks (docs/security.md, bench/hostile-results.md), in MiB.
 WORKER_MB, MASTER_MB, EXPRESS_DECODER_MB = 125, 30, 192
 
 

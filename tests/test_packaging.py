@@ -157,7 +157,12 @@ def test_the_wheel_holds_the_package_the_models_and_the_console_script(wheel):
         }
         for file, sha in shipped.items():
             assert hashlib.sha256(zf.read(f"{PACKAGED}/{file}")).hexdigest() == sha, file
-    assert {"nsfw/__init__.py", "nsfw/cli.py", "nsfw/server/gunicorn_conf.py", f"{PACKAGED}/manifest.json"} <= names
+    assert {
+        "nsfw/__init__.py",
+        "nsfw/cli/__init__.py",
+        "nsfw/server/gunicorn_conf.py",
+        f"{PACKAGED}/manifest.json",
+    } <= names
     web = ROOT / "nsfw" / "web"
     pages = {
         p.relative_to(ROOT).as_posix() for d in ("static", "page/static", "review/static") for p in (web / d).iterdir()

@@ -50,6 +50,8 @@ def test_values_from_environment():
             "WEB_CONCURRENCY": "3",
             "NSFW_HEADER_TIMEOUT": "2",
             "NSFW_BODY_TIMEOUT": "0.5",
+            "NSFW_WEBHOOK_ALLOW_NETS": "10.0.0.5/32",
+            "NSFW_WEBHOOK_ALLOW_PORTS": "9009",
         }
     )
     assert s.fetch_timeout == 2.5
@@ -59,6 +61,7 @@ def test_values_from_environment():
     assert s.port == 9000
     assert s.workers == 3
     assert (s.header_timeout, s.body_timeout) == (2.0, 0.5)
+    assert s.webhook_allow_nets == (ipaddress.ip_network("10.0.0.5/32"),) and s.webhook_allow_ports == {9009}
 
 
 @pytest.mark.parametrize(
@@ -72,6 +75,8 @@ def test_values_from_environment():
         ("NSFW_FETCH_ALLOW_NETS", "localhost"),
         ("NSFW_FETCH_ALLOW_PORTS", "http"),
         ("NSFW_FETCH_ALLOW_PORTS", "70000"),
+        ("NSFW_WEBHOOK_ALLOW_NETS", "localhost"),
+        ("NSFW_WEBHOOK_ALLOW_PORTS", "0"),
         ("PORT", "0"),
         ("WEB_CONCURRENCY", "many"),
         ("NSFW_DECODE_CPU_S", "0"),

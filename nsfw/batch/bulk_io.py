@@ -12,14 +12,11 @@ import json
 import os
 
 from nsfw.batch import records
+from nsfw.errors import UsageError
 
 SOURCE = "source"  # the dataset's one column
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 SOURCE_COLUMNS = ("url", "path")  # the column of a CSV or Parquet input, in this order of preference
-
-
-class UsageError(Exception):
-    """Bad arguments or an input the command cannot read: exit status 2, before any work."""
 
 
 def list_sources(src: str) -> list:

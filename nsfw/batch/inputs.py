@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
 from nsfw.batch.sources import walk_images
@@ -49,16 +49,20 @@ def check(arguments: Iterable[str]) -> None:
                 raise InputError(f"cannot read the list {argument}: {exc.strerror or exc}") from None
 
 
-def expand(arguments: Iterable[str], stdin: TextIO | None = None) -> Iterator[str]:
-    """Every source the arguments name, in order, lazily."""
+Skipped = Callable[[str], None] | None  # told of each file in a directory that is not an image
+
+
+def expand(arguments: Iterable[str], stdin: TextIO | None = None, skipped: Skipped = None) -> Iterator[str]:
+    """Every source the arguments name, in order, lazily; ``skipped(path)`` for each file of a
+    directory that is not an image (so the summary can count it)."""
     for argument in arguments:
         if argument == STDIN:
-            yield from _expand_lines(stdin if stdin is not None else sys.stdin)
+            yield from _expand_lines(stdin if stdin is not None else sys.stdin, skipped)
         elif argument.startswith("@"):
             with open(argument[1:], encoding="utf-8", errors="surrogateescape") as lines:
-                yield from _expand_lines(lines)
+                yield from _expand_lines(lines, skipped)
         else:
-            yield from _expand_one(argument)
+            yield from _expand_one(argument, skipped)
 
 
 def countable(arguments: Iterable[str]) -> bool:
@@ -66,16 +70,16 @@ def countable(arguments: Iterable[str]) -> bool:
     return STDIN not in arguments
 
 
-def _expand_lines(lines: Iterable[str]) -> Iterator[str]:
+def _expand_lines(lines: Iterable[str], skipped: Skipped) -> Iterator[str]:
     """One source a line (a list's lines are files, directories or URLs; never another list)."""
     for line in lines:
         line = line.strip("\r\n")
         if line.strip():
-            yield from _expand_one(line)
+            yield from _expand_one(line, skipped)
 
 
-def _expand_one(source: str) -> Iterator[str]:
+def _expand_one(source: str, skipped: Skipped) -> Iterator[str]:
     if not is_url(source) and os.path.isdir(source):
-        yield from walk_images(source)
+        yield from walk_images(source, skipped)
     else:
         yield source  # a file, a URL, or something that does not exist: classify says which

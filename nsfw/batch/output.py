@@ -17,9 +17,10 @@ import time
 from typing import TextIO
 
 from nsfw.batch import records
+from nsfw.verdict import Verdict
 
 FORMATS = ("jsonl", "csv")
-VERDICTS = ("safe", "unknown", "adult")
+VERDICTS = (Verdict.SAFE, Verdict.UNKNOWN, Verdict.ADULT)  # the summary's order: least to most
 
 
 class OutputError(ValueError):
@@ -66,7 +67,8 @@ def resume(path: str, fmt: str) -> set[str]:
 
 
 def _read_jsonl(fh, path: str) -> tuple[set[str], int]:
-    done, keep = set(), 0
+    done: set[str] = set()
+    keep = 0
     for line in fh:
         if not line.endswith(b"\n"):
             break  # the last record of a killed run, cut short
@@ -85,7 +87,8 @@ def _read_jsonl(fh, path: str) -> tuple[set[str], int]:
 def _read_csv(fh, path: str) -> tuple[set[str], int]:
     offsets = _LineOffsets(fh)
     reader = csv.reader(offsets)
-    done, keep = set(), 0
+    done: set[str] = set()
+    keep = 0
     try:
         header = next(reader, None)
         if header is None:
@@ -143,7 +146,11 @@ class Summary:
         self.started = time.monotonic()
         self.verdicts: collections.Counter = collections.Counter()
         self.errors: collections.Counter = collections.Counter()
-        self.skipped = 0
+        self.skipped = 0  # already in the output (--resume)
+        self.not_images = 0  # files in the directories that are not images
+
+    def not_image(self, path: str) -> None:
+        self.not_images += 1
 
     def add(self, record: dict) -> None:
         if records.is_failure(record):
@@ -176,6 +183,8 @@ class Summary:
             out.write("  failed: 0\n")
         if self.skipped:
             out.write(f"  skipped: {self.skipped} (already in the output, --resume)\n")
+        if self.not_images:
+            out.write(f"  skipped: {self.not_images} files in the directories that are not images\n")
         return out.getvalue()
 
 

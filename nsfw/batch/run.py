@@ -1,6 +1,6 @@
 """``nsfw classify`` from parsed options to an exit status: output, engine, signals, summary.
 
-``nsfw/cli.py`` only parses the command line; this module decides what a run does with
+``nsfw/cli/classify.py`` only parses the command line; this module decides what a run does with
 its arguments, when it stops and what it reports.
 """
 
@@ -11,16 +11,15 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from nsfw.batch import inputs, output
 from nsfw.batch.local import LocalClassifier, StartError, WorkerLost, default_jobs
+from nsfw.errors import UsageError
 from nsfw.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(ValueError):
-    """The arguments cannot work (exit status 2, with the usage)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +41,7 @@ def classify(settings: Settings, options: Options) -> int:
         raise UsageError("--resume needs --output FILE (the records to continue)")
     try:
         inputs.check(options.sources)
-        done = output.resume(options.output, options.fmt) if options.resume else set()
+        done = output.resume(options.output, options.fmt) if options.resume and options.output else set()
         stream, header = output.open_output(options.output, options.fmt, append=options.resume)
     except (inputs.InputError, output.OutputError) as exc:
         raise UsageError(str(exc)) from None
@@ -55,78 +54,113 @@ def classify(settings: Settings, options: Options) -> int:
             stream.close()
 
 
-def _run(settings: Settings, options: Options, done: set, stream, header: bool) -> int:
+def _run(settings: Settings, options: Options, done: set, stream: TextIO, header: bool) -> int:
+    engine = _started_engine(settings, options)
+    if engine is None:
+        return EXIT_USAGE
+    summary = output.Summary()
+    with _Interrupts(options) as interrupts:
+        progress = output.Progress(output.Progress.wanted(options.quiet))
+        try:
+            lost = _classify_all(engine, options, done, (stream, header), summary, progress, interrupts)
+        except BrokenPipeError:  # `nsfw classify DIR | head`: the reader has all it wants
+            engine.close(wait=False)
+            progress.close()
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # stdout is flushed again at exit
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            engine.close(wait=False)
+            progress.close()
+            return 128 + signal.SIGINT
+    if interrupts.name is not None:
+        return 128 + getattr(signal, interrupts.name)
+    return EXIT_FAILED if summary.failed or lost is not None else EXIT_OK
+
+
+def _started_engine(settings: Settings, options: Options) -> LocalClassifier | None:
+    """The workers, each with its models loaded; None (and the reason on stderr) if they cannot load."""
     engine = LocalClassifier(settings, options.model, options.jobs or default_jobs(), options.downloads)
     try:
         engine.start()
     except StartError as exc:  # missing or altered model files: nothing can be classified
         engine.close(wait=False)
         sys.stderr.write(f"{options.prog}: error: {exc}\n")
-        return EXIT_USAGE
+        return None
     except KeyboardInterrupt:
         engine.close(wait=False)
         raise
+    return engine
 
-    summary = output.Summary()
-    stop = threading.Event()
-    interrupted: list[str] = []
 
-    def on_signal(signum, frame):
-        if interrupted:  # the second time: stop waiting for the images in flight
-            raise KeyboardInterrupt
-        interrupted.append(signal.Signals(signum).name)
-        stop.set()
-        if not options.quiet:
-            sys.stderr.write(f"\n{options.prog}: {interrupted[0]}: finishing the images in flight (again to abort)\n")
+def _classify_all(
+    engine: LocalClassifier,
+    options: Options,
+    done: set,
+    out: tuple[TextIO, bool],
+    summary: output.Summary,
+    progress: output.Progress,
+    interrupts: _Interrupts,
+) -> Exception | None:
+    """Every pending source through ``engine``, records to ``out``; the summary on stderr.
+    Returns what ended the run early (a lost worker, an unreadable list), or None."""
+    writer = output.Writer(out[0], options.fmt, header=out[1])
+    if progress.enabled and inputs.countable(options.sources):
+        _count_in_background(options.sources, done, progress)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    progress = output.Progress(output.Progress.wanted(options.quiet))
-    lost = None
+    def pending() -> Iterator[str]:
+        for source in inputs.expand(options.sources, skipped=summary.not_image):
+            if source in done:
+                summary.skipped += 1
+            else:
+                yield source
+
+    def emit(records: list) -> None:
+        writer.write(records)
+        for record in records:
+            summary.add(record)
+        progress.update(summary, len(records))
+
+    lost: Exception | None = None
     try:
-        writer = output.Writer(stream, options.fmt, header=header)
-        if progress.enabled and inputs.countable(options.sources):
-            _count_in_background(options.sources, done, progress)
+        engine.run(pending(), emit, interrupts.stop, idle=progress.update)
+    except BrokenPipeError:
+        raise
+    except (WorkerLost, OSError) as exc:  # OSError: a list that became unreadable half-way
+        lost = exc
+    engine.close()
+    progress.close()
+    if not options.quiet:
+        sys.stderr.write(summary.text(interrupts.name))
+    if lost is not None:
+        sys.stderr.write(f"{options.prog}: error: {lost}; run again with --resume to continue\n")
+    return lost
 
-        def pending():
-            for source in inputs.expand(options.sources):
-                if source in done:
-                    summary.skipped += 1
-                else:
-                    yield source
 
-        def emit(records: list) -> None:
-            writer.write(records)
-            for record in records:
-                summary.add(record)
-            progress.update(summary, len(records))
+class _Interrupts:
+    """SIGINT and SIGTERM while a run lasts: the first sets ``stop`` (the images in flight are
+    finished and written), the second raises KeyboardInterrupt (stop waiting for them)."""
 
-        try:
-            engine.run(pending(), emit, stop, idle=progress.update)
-        except BrokenPipeError:
-            raise
-        except (WorkerLost, OSError) as exc:  # OSError: a list that became unreadable half-way
-            lost = exc
-        engine.close()
-        progress.close()
-        if not options.quiet:
-            sys.stderr.write(summary.text(interrupted[0] if interrupted else None))
-        if lost is not None:
-            sys.stderr.write(f"{options.prog}: error: {lost}; run again with --resume to continue\n")
-    except BrokenPipeError:  # `nsfw classify DIR | head`: the reader has all it wants
-        engine.close(wait=False)
-        progress.close()
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # stdout is flushed again at exit
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        engine.close(wait=False)
-        progress.close()
-        return 128 + signal.SIGINT
-    finally:
-        for sig, handler in previous.items():
+    def __init__(self, options: Options):
+        self.prog, self.quiet = options.prog, options.quiet
+        self.stop = threading.Event()
+        self.name: str | None = None  # the first signal's name, once one came
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-    if interrupted:
-        return 128 + getattr(signal, interrupted[0])
-    return EXIT_FAILED if summary.failed or lost is not None else EXIT_OK
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.name is not None:  # the second time: stop waiting for the images in flight
+            raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
+        self.stop.set()
+        if not self.quiet:
+            sys.stderr.write(f"\n{self.prog}: {self.name}: finishing the images in flight (again to abort)\n")
 
 
 def _count_in_background(sources: list[str], done: set, progress: output.Progress) -> None:

@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Iterable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NET = ipaddress.ip_network
 
@@ -97,7 +98,7 @@ def is_public(value: str | IPAddress) -> bool:
     return not any(ip in net for net in NON_PUBLIC_V6)
 
 
-def in_networks(value: str | IPAddress, networks: Iterable) -> bool:
+def in_networks(value: str | IPAddress, networks: Iterable[IPNetwork]) -> bool:
     """True when ``value`` (an IPv4-mapped v6 counted as its v4) lies in one of ``networks``."""
     ip = parse_ip(value)
     if ip is None:
@@ -105,6 +106,6 @@ def in_networks(value: str | IPAddress, networks: Iterable) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
-def is_allowed(value: str | IPAddress, allow_nets: Iterable = ()) -> bool:
+def is_allowed(value: str | IPAddress, allow_nets: Iterable[IPNetwork] = ()) -> bool:
     """The fetcher's rule: public, or inside an operator-configured exemption."""
     return in_networks(value, allow_nets) or is_public(value)

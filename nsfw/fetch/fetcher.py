@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import urljoin
 
 import requests
@@ -35,11 +35,14 @@ from nsfw.errors import (
     UpstreamStatus,
 )
 from nsfw.fetch import urls
-from nsfw.fetch.addresses import is_allowed, parse_ip
+from nsfw.fetch.addresses import IPAddress, IPNetwork, is_allowed, parse_ip
 from nsfw.fetch.inflate import Inflater
 from nsfw.fetch.transport import PinnedRequest, PinningAdapter, deadline_scope
 
-Resolver = Callable[[str, int], list]
+if TYPE_CHECKING:
+    from nsfw.settings import Settings
+
+Resolver = Callable[[str, int], list[str]]
 # first bytes of a body -> (its byte cap, what it is); None -> the largest cap it may name
 CapFor = Callable[[bytes | None], tuple[int, str]]
 
@@ -58,7 +61,7 @@ _TRANSPORT_ERRORS = (
 def system_resolver(host: str, port: int) -> list[str]:
     """All addresses the OS resolver gives for ``host`` (no timeout of its own)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 class Fetcher:
@@ -68,10 +71,10 @@ class Fetcher:
     tests); ``ca_bundle`` replaces the default CA certificates.
     """
 
-    def __init__(self, settings, resolver: Resolver | None = None, *, ca_bundle: str | None = None):
+    def __init__(self, settings: Settings, resolver: Resolver | None = None, *, ca_bundle: str | None = None):
         self._settings = settings
         self._resolver = resolver or system_resolver
-        self._verify = ca_bundle or True
+        self._verify: str | bool = ca_bundle or True
         self._dns_slots = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
         self._headers = {
             "User-Agent": settings.user_agent,
@@ -83,7 +86,7 @@ class Fetcher:
         self._adapter = PinningAdapter(pool_connections=32, pool_maxsize=max(1, settings.threads), max_retries=0)
 
     @contextlib.contextmanager
-    def fetch(self, url: str, deadline: float | None = None, cap_for: CapFor | None = None) -> Iterator[BinaryIO]:
+    def fetch(self, url: str, deadline: float | None = None, cap_for: CapFor | None = None) -> Iterator[IO[bytes]]:
         """Yield the body of ``url`` in a spooled temp file at offset 0; it is gone on exit.
 
         The download ends by ``NSFW_FETCH_TIMEOUT`` from now, or by ``deadline`` (on the
@@ -108,17 +111,20 @@ class Fetcher:
         finally:
             spool.close()
 
-    def post(self, url: str, body: bytes, headers: dict, timeout: float | None = None) -> int:
-        """POST ``body`` to ``url`` under the same address policy as a download; the status code.
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> int:
+        """POST ``body`` to ``url`` under the webhook's address policy; the status code.
 
         For the review queue's webhook: the operator configures the URL, but a name that resolves
-        to a private address is refused just the same (NSFW_FETCH_ALLOW_NETS exempts networks).
-        Redirects are not followed. Raises InvalidURL, BlockedAddress, FetchFailed or FetchTimeout.
+        to a private address is refused all the same, unless NSFW_WEBHOOK_ALLOW_NETS exempts its
+        network (and NSFW_WEBHOOK_ALLOW_PORTS its port). Those exemptions are the webhook's own:
+        downloads never use them, so allowing a receiver at 10.0.0.5:9009 does not let clients
+        make this service GET anything there. Redirects are not followed.
+        Raises InvalidURL, BlockedAddress, FetchFailed or FetchTimeout.
         """
         deadline = time.monotonic() + (timeout or self._settings.fetch_timeout)
         with deadline_scope(deadline):
-            target = urls.parse(url, self._settings.fetch_allow_ports)
-            ip = self._pin(target, deadline)
+            target = urls.parse(url, self._settings.webhook_allow_ports)
+            ip = self._pin(target, deadline, self._settings.webhook_allow_nets)
             try:
                 request = PinnedRequest(target, ip, {**self._headers, **headers}, method="POST", body=body)
             except requests.RequestException:
@@ -129,7 +135,7 @@ class Fetcher:
             except _TRANSPORT_ERRORS as exc:
                 raise _transport_error(exc, deadline) from None
             try:
-                return response.status_code
+                return int(response.status_code)
             finally:
                 response.close()
 
@@ -137,13 +143,13 @@ class Fetcher:
         """Close pooled keep-alive connections."""
         self._adapter.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Fetcher:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _download(self, url: str, deadline: float, spool: BinaryIO, cap_for: CapFor | None = None) -> None:
+    def _download(self, url: str, deadline: float, spool: IO[bytes], cap_for: CapFor | None = None) -> None:
         allowed_ports = self._settings.fetch_allow_ports
         target = urls.parse(url, allowed_ports)
         hops = 0
@@ -169,28 +175,31 @@ class Fetcher:
                 # The caller's URL was fine; the image server sent us somewhere we won't go.
                 raise FetchFailed("the image server redirected to an unsupported URL") from None
 
-    def _pin(self, target: urls.Target, deadline: float):
-        """The one checked address to connect to for ``target``."""
+    def _pin(self, target: urls.Target, deadline: float, allow_nets: tuple[IPNetwork, ...] | None = None) -> IPAddress:
+        """The one checked address to connect to for ``target``; ``allow_nets`` None: NSFW_FETCH_ALLOW_NETS."""
         if target.ip is not None:
-            candidates = [target.ip]
+            candidates: list[str | IPAddress] = [target.ip]
         else:
-            candidates = self._resolve(target.host, target.port, deadline)
+            candidates = list(self._resolve(target.host, target.port, deadline))
         if not candidates:
             raise FetchFailed("the host name has no addresses")
-        allow_nets = self._settings.fetch_allow_nets
+        if allow_nets is None:
+            allow_nets = self._settings.fetch_allow_nets
         for candidate in candidates:
             if parse_ip(candidate) is None or not is_allowed(candidate, allow_nets):
                 raise BlockedAddress()
-        return parse_ip(candidates[0])
+        pinned = parse_ip(candidates[0])
+        assert pinned is not None  # checked above
+        return pinned
 
-    def _resolve(self, host: str, port: int, deadline: float) -> list:
+    def _resolve(self, host: str, port: int, deadline: float) -> list[str]:
         """Run the resolver in a worker thread: getaddrinfo cannot be given a timeout."""
         left = deadline - time.monotonic()
         if left <= 0 or not self._dns_slots.acquire(timeout=left):
             raise FetchTimeout("looking up the host name took too long")
-        future: concurrent.futures.Future = concurrent.futures.Future()
+        future: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
 
-        def lookup():
+        def lookup() -> None:
             try:
                 future.set_result(list(self._resolver(host, port)))
             except BaseException as exc:  # handed to the waiting caller
@@ -210,7 +219,7 @@ class Fetcher:
         except Exception:
             raise FetchFailed("the host name could not be resolved") from None
 
-    def _send(self, target: urls.Target, ip, deadline: float) -> requests.Response:
+    def _send(self, target: urls.Target, ip: IPAddress, deadline: float) -> requests.Response:
         try:
             request = PinnedRequest(target, ip, self._headers)
         except requests.RequestException:
@@ -222,7 +231,7 @@ class Fetcher:
             raise _transport_error(exc, deadline) from None
 
     def _read_body(
-        self, response: requests.Response, deadline: float, spool: BinaryIO, cap_for: CapFor | None = None
+        self, response: requests.Response, deadline: float, spool: IO[bytes], cap_for: CapFor | None = None
     ) -> None:
         """Copy the decoded body to ``spool``, refusing it as soon as it passes the cap.
 
@@ -232,7 +241,7 @@ class Fetcher:
         """
         cap, what = self._settings.max_bytes, "image"
         head = None if cap_for is None else bytearray()  # None once the cap is decided
-        if head is not None:
+        if cap_for is not None:
             cap, what = max((cap, what), cap_for(None), key=lambda pair: pair[0])
         length = response.headers.get("Content-Length", "").strip()
         if length.isascii() and length.isdigit() and int(length) > cap:
@@ -252,13 +261,13 @@ class Fetcher:
                     head += chunk[: SNIFF_BYTES - len(head)]
                 total += len(chunk)
                 spool.write(chunk)
-                if head is not None and len(head) >= SNIFF_BYTES:
+                if head is not None and cap_for is not None and len(head) >= SNIFF_BYTES:
                     cap, what = cap_for(bytes(head))
                     head = None
                 if total > cap or raw_total > cap:
                     raise TooLarge(f"the {what} is larger than {cap} bytes")
             if not raw:
-                if head is not None:  # a body shorter than SNIFF_BYTES
+                if head is not None and cap_for is not None:  # a body shorter than SNIFF_BYTES
                     cap, what = cap_for(bytes(head))
                     if total > cap:
                         raise TooLarge(f"the {what} is larger than {cap} bytes")
@@ -291,7 +300,7 @@ def _transport_error(exc: BaseException, deadline: float) -> ServiceError:
     return FetchFailed("the connection to the image server failed")
 
 
-def _caused_by(exc: BaseException, kind: type) -> bool:
+def _caused_by(exc: BaseException | None, kind: type) -> bool:
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, kind) or isinstance(getattr(exc, "reason", None), kind):

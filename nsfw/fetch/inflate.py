@@ -35,7 +35,7 @@ class Inflater:
             return cls("deflate" if codings[0] == "deflate" else "gzip")
         raise FetchFailed(f"the image server sent an unsupported Content-Encoding: {header[:40]!r}")
 
-    def _new(self, wbits: int | None = None):
+    def _new(self, wbits: int | None = None) -> zlib._Decompress:
         return zlib.decompressobj(wbits if wbits is not None else (31 if self._mode == "gzip" else 15))
 
     def feed(self, data: bytes, limit: int) -> Iterator[bytes]:

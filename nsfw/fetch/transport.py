@@ -26,6 +26,8 @@ import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
@@ -33,11 +35,14 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+if TYPE_CHECKING:
+    from nsfw.fetch.urls import Target
+
 _local = threading.local()
 
 
 @contextlib.contextmanager
-def deadline_scope(deadline: float):
+def deadline_scope(deadline: float) -> Iterator[None]:
     """Bound every socket operation of this thread's fetch by ``deadline`` (monotonic)."""
     previous = getattr(_local, "deadline", None)
     _local.deadline = deadline
@@ -47,9 +52,9 @@ def deadline_scope(deadline: float):
         _local.deadline = previous
 
 
-def _time_left(fallback=None):
+def _time_left(fallback: float | None = None) -> float | None:
     """Seconds to the current deadline (raising TimeoutError once past it), else ``fallback``."""
-    deadline = getattr(_local, "deadline", None)
+    deadline: float | None = getattr(_local, "deadline", None)
     if deadline is None:
         return fallback if isinstance(fallback, (int, float)) else None
     left = deadline - time.monotonic()
@@ -61,35 +66,36 @@ def _time_left(fallback=None):
 class _DeadlineReader(io.RawIOBase):
     """The socket's reader, with the timeout re-armed to the time left before each recv."""
 
-    def __init__(self, raw, sock):
+    def __init__(self, raw: Any, sock: socket.socket) -> None:
         super().__init__()
         self._raw, self._sock = raw, sock
 
-    def readable(self):
+    def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer):
+    def readinto(self, buffer: Any) -> int | None:
         left = _time_left()
         if left is not None:
             self._sock.settimeout(left)
-        return self._raw.readinto(buffer)
+        read: int | None = self._raw.readinto(buffer)
+        return read
 
-    def fileno(self):
-        return self._raw.fileno()
+    def fileno(self) -> int:
+        return int(self._raw.fileno())
 
-    def close(self):
+    def close(self) -> None:
         if not self.closed:
             self._raw.close()  # drops the socket's makefile reference, as http.client expects
         super().close()
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
-    def __init__(self, sock, *args, **kwargs):
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
         self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
 
 
-def _connect_pinned(conn) -> socket.socket:
+def _connect_pinned(conn: HTTPConnection) -> socket.socket:
     """Open the TCP connection to ``conn.host`` (an IP literal, never a name) within the deadline."""
     try:
         ip = ipaddress.ip_address(conn.host)
@@ -117,14 +123,14 @@ def _connect_pinned(conn) -> socket.socket:
 class _PinnedHTTPConnection(HTTPConnection):
     response_class = _DeadlineResponse
 
-    def _new_conn(self):
+    def _new_conn(self) -> socket.socket:
         return _connect_pinned(self)
 
 
 class _PinnedHTTPSConnection(HTTPSConnection):
     response_class = _DeadlineResponse
 
-    def _new_conn(self):
+    def _new_conn(self) -> socket.socket:
         return _connect_pinned(self)
 
 
@@ -140,7 +146,14 @@ class PinnedRequest(PreparedRequest):
     """A GET (or, for the review webhook, a POST) of ``target`` (a :class:`nsfw.fetch.urls.Target`)
     that may only be sent to ``ip``."""
 
-    def __init__(self, target, ip, headers, method: str = "GET", body: bytes | None = None):
+    def __init__(
+        self,
+        target: Target,
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+        headers: dict[str, str],
+        method: str = "GET",
+        body: bytes | None = None,
+    ) -> None:
         super().__init__()
         self.target, self.ip = target, ip
         self.prepare(method=method, url=target.url, headers={**headers, "Host": target.netloc}, data=body)
@@ -149,14 +162,16 @@ class PinnedRequest(PreparedRequest):
 class PinningAdapter(HTTPAdapter):
     """Sends only :class:`PinnedRequest`, over pools keyed by (scheme, pinned IP, port, name)."""
 
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": _PinnedHTTPPool,
             "https": _PinnedHTTPSPool,
         }
 
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+    def build_connection_pool_key_attributes(
+        self, request: PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         if not isinstance(request, PinnedRequest):
             raise ValueError("only requests pinned to a checked address may be sent")
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
@@ -165,5 +180,5 @@ class PinningAdapter(HTTPAdapter):
         pool_kwargs["server_hostname"] = target.host  # SNI and certificate name; ignored for http
         return host_params, pool_kwargs
 
-    def proxy_manager_for(self, proxy, **proxy_kwargs):
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         raise ValueError("proxies are not used: a proxy would resolve names itself")

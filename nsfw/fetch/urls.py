@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 import idna
@@ -48,7 +49,7 @@ class Target:
         return f"{self.scheme}://{self.netloc}{self.path}"
 
 
-def parse(url: str, allowed_ports) -> Target:
+def parse(url: str, allowed_ports: Collection[int]) -> Target:
     """Validate ``url``; raise InvalidURL, or BlockedAddress for a port not allowed."""
     if not isinstance(url, str):
         raise InvalidURL()
@@ -101,8 +102,9 @@ def _split_netloc(netloc: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
-def _parse_host(raw: str):
+def _parse_host(raw: str) -> tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]:
     """Return (host text, ip or None) for the bracketed-v6, numeric-v4 or name ``raw``."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     if raw.startswith("["):
         try:
             if "%" in raw:  # a zone ("%eth0") names a local interface: never wanted

@@ -67,7 +67,7 @@ Rules (the body comes from strangers, so every one of them is enforced):
   smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides at least
   ``min_side`` pixels (the decoder asks for twice the model's input), which
   the model's resize then samples. Scores then
-  differ slightly from nsfwjs's (README, Performance); other formats have no
+  differ slightly from nsfwjs's (docs/performance.md); other formats have no
   reduced decode (libpng, giflib, libwebp through Pillow, libavif: none;
   HEIF thumbnails are separately encoded pictures, which a hostile file could
   make innocent, so they are never used). Reported sizes stay the file's own.

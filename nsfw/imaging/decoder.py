@@ -10,6 +10,8 @@ CONFIG_JSON``; it serves one image at a time, for its whole life. Its limits:
 * ``RLIMIT_DATA`` caps its heap at ``NSFW_DECODE_MEMORY_MB``: an allocation over it fails
   inside Pillow or numpy, and the image is refused as too large.
 * No core dumps, no file writes (``RLIMIT_FSIZE`` 0), 16 descriptors.
+* Confined by the kernel (``nsfw.imaging.confinement``): not root, no new sockets, no file opened
+  for writing, no way into another process (seccomp), once its setup is done.
 
 The worker and the decoder talk in messages: a fixed header with two lengths, a JSON object,
 raw bytes. The image goes in as raw bytes; the model inputs come back through a shared memory
@@ -35,7 +37,9 @@ import time
 import numpy as np
 
 from nsfw.errors import ImageTooLarge, ServiceError
+from nsfw.imaging import confinement
 from nsfw.imaging.headers import HEAD_BYTES, image_size, sniff_format
+from nsfw.imaging.pdq import hash_frame
 from nsfw.imaging.video_headers import HEAD_BYTES as VIDEO_HEAD_BYTES
 from nsfw.imaging.video_headers import format_name
 from nsfw.imaging.video_headers import sniff as sniff_video
@@ -120,6 +124,28 @@ def _confine(memory_bytes: int) -> None:
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU budget's timer ends the process
 
 
+def _load_everything(video: bool) -> None:
+    """Every import a decode may need, done while still root: as ``nobody`` the decoder may not be
+    able to read the interpreter's own files (an interpreter installed under /root, say)."""
+    try:
+        import pyseccomp  # noqa: F401  (its import runs ldconfig: a program from the interpreter's files)
+    except (ImportError, RuntimeError, OSError):
+        pass
+    import pdqhash  # noqa: F401  (the perceptual hash's C++ extension, imported by pdq.hash_frame)
+
+    from nsfw.imaging import decode, preprocess  # noqa: F401
+    from nsfw.imaging import video as video_module
+
+    for load in (decode._heif_image_class, decode._load_avif_plugin):
+        try:
+            load()
+        except (ImportError, ServiceError):  # not installed: decoding that format answers so as before
+            pass
+    if video and video_module.available():
+        import av  # noqa: F401
+        import av.logging  # noqa: F401
+
+
 def _check_memory(data: bytes, memory_bytes: int) -> None:
     """libwebp decodes into a buffer of its own before Pillow copies it: a WebP costs about
     twice what a JPEG of the same size does, so it is held to half the pixels up front
@@ -145,6 +171,9 @@ def serve(config: dict) -> None:
     os.dup2(2, 1)
     stdin = sys.stdin.buffer
     _confine(memory_bytes)
+    if os.geteuid() == 0:
+        _load_everything(video_limits is not None)
+    confinement.confine_decoder()  # no longer root, no sockets, no writes, no way into other processes
     while True:
         try:
             job, data = read_message(stdin)
@@ -197,7 +226,8 @@ def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, conf
     out = np.ndarray((len(image.frames), 1, size, size, 3), np.float32, buffer=shared)
     for i, frame in enumerate(image.frames):
         to_model_input(frame, size, out=out[i])  # straight into the shared memory
-    t2 = time.perf_counter()
+    hashes = [hash_frame(frame) for frame in image.frames]  # under the same CPU timer and heap limit
+    t3 = time.perf_counter()
     return {
         "format": image.format,
         "width": image.width,
@@ -206,14 +236,15 @@ def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, conf
         "frames": len(image.frames),
         "size": size,
         "decode_ms": round((t1 - t0) * 1000, 3),
-        "preprocess_ms": round((t2 - t1) * 1000, 3),
+        "preprocess_ms": round((t3 - t1) * 1000, 3),  # the hashes' 0.5 ms included
+        "pdq": [[p.hash, p.quality] for p in hashes],
     }
 
 
 def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdin, stdout, libc) -> dict:
     """Decode a video's sampled frames, one at a time, under the video CPU budget.
 
-    Each frame's model input goes into the shared memory and a ``{"frame", "t"}`` message
+    Each frame's model input goes into the shared memory and a ``{"frame", "t", "pdq"}`` message
     tells the worker, which classifies it and answers ``{"continue": bool}`` (False: an
     adult frame was found and NSFW_VIDEO_STOP_AT_ADULT is on); only then is the next frame
     decoded, so one slot of shared memory serves every frame. The timer counts CPU time
@@ -234,14 +265,15 @@ def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdi
 
     def convert(rgb):
         started = time.perf_counter()
-        tensor = to_model_input(rgb, size)
+        kept = to_model_input(rgb, size), hash_frame(rgb)
         spent["preprocess"] += time.perf_counter() - started
-        return tensor
+        return kept
 
-    def emit(tensor, t: float) -> bool:
+    def emit(kept, t: float) -> bool:
         nonlocal sent
+        tensor, pdq = kept
         out[...] = tensor
-        write_message(stdout, {"frame": sent, "t": round(float(t), 6), "size": size})
+        write_message(stdout, {"frame": sent, "t": round(float(t), 6), "size": size, "pdq": [pdq.hash, pdq.quality]})
         sent += 1
         started = time.perf_counter()
         answer, _ = read_message(stdin)

@@ -20,6 +20,7 @@ import dataclasses
 import heapq
 import itertools
 import json
+import logging
 import mmap
 import os
 import signal
@@ -45,10 +46,13 @@ from nsfw.errors import (
     VideoTooLarge,
     VideoTooLong,
 )
+from nsfw.imaging import confinement
 from nsfw.imaging.decoder import read_message, write_message
 from nsfw.imaging.headers import image_size
+from nsfw.imaging.pdq import Pdq
 from nsfw.settings import Settings
 
+log = logging.getLogger(__name__)
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The express decoder takes images of at most this many pixels (2048 x 2048), with a heap
 # to match (64 MB + 16 bytes a pixel for a WebP).
@@ -82,6 +86,7 @@ class Prepared:
     decode_ms: float
     preprocess_ms: float
     video: dict | None = None  # a video's facts: duration_s, codec, frames_decoded, frames_classified
+    pdq: tuple[Pdq, ...] = ()  # each frame's perceptual hash, in the order of ``tensors``
 
 
 class DecoderPool:
@@ -98,8 +103,18 @@ class DecoderPool:
     others, an ordinary photo finds a decoder within one small image's budget.
     """
 
-    def __init__(self, settings: Settings, on_queue: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        on_queue: Callable[[int], None] | None = None,
+        on_decoder: Callable[[str], None] | None = None,
+    ):
         self._settings = settings
+        if not confinement.seccomp_available():
+            log.warning(
+                "pyseccomp or libseccomp2 is missing: decoders are held to their budgets but may open sockets "
+                "and write files (see docs/security-decoder.md)"
+            )
         general = _config(settings, settings.max_pixels, settings.decode_memory_mb, video=True)
         express = _config(
             settings, min(settings.max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB)
@@ -112,6 +127,8 @@ class DecoderPool:
         # Called (under the lock) with the number of waiting images whenever it changes: the caller's
         # (the Detector's observers: the web layer's queue-depth gauge), so this module knows no metrics.
         self._on_queue = on_queue
+        # Called with "started" or why a decoder ended (see nsfw.pipeline.Observer.decoder).
+        self._on_decoder = on_decoder
 
     def start(self) -> None:
         """Start every idle decoder now (after the fork), so the first requests do not pay for it."""
@@ -121,7 +138,7 @@ class DecoderPool:
         try:
             for slot in slots:
                 if slot.decoder is None:
-                    slot.decoder = _Decoder(slot.config)
+                    self._new_decoder(slot)
         finally:
             for slot in slots:
                 self._release(slot)
@@ -129,20 +146,36 @@ class DecoderPool:
     def prepare(self, data: bytes, size: int, deadline: float, on_frame=None) -> Prepared:
         """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic).
 
-        A video's frames are handed to ``on_frame(tensor, t) -> bool`` one at a time as the
+        A video's frames are handed to ``on_frame(tensor, t, pdq) -> bool`` one at a time as the
         decoder makes them (False stops it); its Prepared then holds no tensors.
         """
         slot = self._acquire(data, deadline)
         try:
-            if slot.decoder is None or not slot.decoder.alive():
-                slot.decoder = _Decoder(slot.config)
-            return slot.decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
+            decoder = slot.decoder
+            if decoder is None or not decoder.alive():
+                self._forget_dead(slot)
+                decoder = self._new_decoder(slot)
+            return decoder.run(data, size, deadline, self._settings.max_frames, on_frame)
         except BaseException:
-            if slot.decoder is not None and not slot.decoder.alive():
-                slot.decoder = None
+            self._forget_dead(slot)
             raise
         finally:
             self._release(slot)
+
+    def _new_decoder(self, slot: _Slot) -> _Decoder:
+        slot.decoder = _Decoder(slot.config)
+        self._event("started")
+        return slot.decoder
+
+    def _forget_dead(self, slot: _Slot) -> None:
+        """A decoder that is no longer alive leaves its slot, and why it ended is reported."""
+        if slot.decoder is not None and not slot.decoder.alive():
+            self._event(slot.decoder.ended or "crashed")
+            slot.decoder = None
+
+    def _event(self, event: str) -> None:
+        if self._on_decoder is not None:
+            self._on_decoder(event)
 
     def _acquire(self, data: bytes, deadline: float) -> _Slot:
         dims = image_size(data)
@@ -266,6 +299,7 @@ class _Decoder:
         self.shared_fd = os.memfd_create("nsfw-decoder", os.MFD_CLOEXEC)
         self.shared: mmap.mmap | None = None
         self.killed = False
+        self.ended: str | None = None  # why it ended, once it has (see nsfw.pipeline.Observer.decoder)
         config = json.dumps({**json.loads(config), "shared_fd": self.shared_fd})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nsfw.imaging.decoder", config],
@@ -303,21 +337,24 @@ class _Decoder:
             write_message(self.proc.stdin, {"size": size, "shared_bytes": len(self.shared)}, data)
             header, _ = read_message(self.proc.stdout, deadline)
             while "frame" in header:  # a video's next frame, in the first slot of the shared memory
+                pdq = _pdq(header.get("pdq"), CorruptVideo)
                 if header.get("size") != size or header.get("frame") != frames_seen:
                     raise CorruptVideo("the decoder answered nonsense")
                 frames_seen += 1
                 # copied out at once: no view of the shared memory may outlive this line
                 tensor = np.frombuffer(self.shared, np.float32, count=size * size * 3).reshape(1, size, size, 3).copy()
-                go_on = on_frame is None or on_frame(tensor, float(header.get("t", 0.0)))
+                go_on = on_frame is None or on_frame(tensor, float(header.get("t", 0.0)), pdq)
                 write_message(self.proc.stdin, {"continue": bool(go_on)})
                 header, _ = read_message(self.proc.stdout, deadline)
         except TimeoutError:
+            self.ended = "deadline"
             self.kill()
             raise DeadlineExceeded("the image was not decoded before the request's deadline") from None
         except (EOFError, OSError, ValueError):
             self.kill()
             raise self._death(video=frames_seen > 0 or _is_video(data)) from None
         except BaseException:  # inference failed or missed the deadline mid-video: the decoder waits on us
+            self.ended = self.ended or "abandoned"
             self.kill()
             raise
         if "error" in header:
@@ -326,10 +363,17 @@ class _Decoder:
             raise cls(str(error.get("message") or cls.default_message)[:500])
         if isinstance(header.get("video"), dict):
             return _video_prepared(header, frames_seen)
-        frames = header.get("frames")
-        if header.get("size") != size or type(frames) is not int or not 1 <= frames <= max_frames:
+        frames, hashes = header.get("frames"), header.get("pdq")
+        try:
+            if header.get("size") != size or type(frames) is not int or not 1 <= frames <= max_frames:
+                raise ValueError("frames")
+            if not isinstance(hashes, list) or len(hashes) != frames:
+                raise ValueError("hashes")
+            frame_hashes = tuple(_pdq(value, CorruptImage) for value in hashes)
+        except (ValueError, CorruptImage):
+            self.ended = "crashed"
             self.kill()
-            raise CorruptImage("the decoder answered nonsense")
+            raise CorruptImage("the decoder answered nonsense") from None
         # copied out: the next image's reply overwrites this memory
         tensors = np.frombuffer(self.shared, np.float32, count=frames * size * size * 3).copy()
         return Prepared(
@@ -340,13 +384,17 @@ class _Decoder:
             tensors=tuple(tensors.reshape(frames, 1, size, size, 3)),
             decode_ms=float(header["decode_ms"]),
             preprocess_ms=float(header["preprocess_ms"]),
+            pdq=frame_hashes,
         )
 
     def _death(self, video: bool = False) -> ServiceError:
         code = self.proc.returncode
+        self.ended = "crashed"
         if code in (-signal.SIGPROF, -signal.SIGXCPU):
+            self.ended = "cpu"
             return VideoTooComplex() if video else ImageTooComplex()
         if code == -signal.SIGKILL:  # the kernel's OOM killer; RLIMIT_DATA should have come first
+            self.ended = "memory"
             what = "video" if video else "image"
             return (VideoTooLarge if video else ImageTooLarge)(
                 f"decoding the {what} needs more memory than this service allows"
@@ -354,6 +402,14 @@ class _Decoder:
         if video:
             return CorruptVideo("the decoder failed on this video")
         return CorruptImage("the decoder failed on this image")
+
+
+def _pdq(value: object, error: type[ServiceError]) -> Pdq:
+    """A hash as the decoder sent it; a decoder subverted by its input can send only a well-formed one."""
+    try:
+        return Pdq.parse(value)
+    except ValueError:
+        raise error("the decoder answered nonsense") from None
 
 
 def _is_video(data: bytes) -> bool:

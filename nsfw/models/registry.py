@@ -9,19 +9,16 @@ SavedModel directory runs on TensorFlow, which is imported only then.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from pathlib import Path
+from typing import Any
 
-from nsfw.errors import ServiceError
-from nsfw.models.runner import Model, ModelError, ModelSpec
+from nsfw.errors import ModelError, UnknownModel
+from nsfw.models import manifest as manifest_file
+from nsfw.models.runner import Model, ModelSpec, Runner
 from nsfw.settings import Settings
 
 CUSTOM = "custom"
-
-
-class UnknownModel(ServiceError):
-    status, code, default_message = 400, "unknown_model", "this service does not serve that model"
 
 
 class ModelRegistry:
@@ -29,14 +26,14 @@ class ModelRegistry:
         self.settings = settings
         self.names: tuple[str, ...] = settings.models
         self.default: str = settings.models[0]
-        self._loaded: dict = {}
+        self._loaded: dict[str, Runner] = {}
         self._lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
         return len(self._loaded) == len(self.names)
 
-    def get(self, name: str | None = None):
+    def get(self, name: str | None = None) -> Runner:
         """The loaded model called ``name`` (the default when None), loading it on first use."""
         name = name or self.default
         model = self._loaded.get(name)
@@ -55,13 +52,13 @@ class ModelRegistry:
         for name in self.names:
             self.get(name)
 
-    def describe(self) -> list[dict]:
+    def describe(self) -> list[dict[str, Any]]:
         """What /v1/models shows: each served model's input, classes, provenance and checksum."""
-        manifest = self._manifest()
+        manifest = manifest_file.read_or_empty(self.settings.model_dir)
         described = []
         for name in self.names:
             spec = self.get(name).spec
-            entry = {
+            entry: dict[str, Any] = {
                 "name": name,
                 "default": name == self.default,
                 "input_size": spec.input_size,
@@ -83,11 +80,13 @@ class ModelRegistry:
             described.append(entry)
         return described
 
-    def _create(self, name: str):
+    def _create(self, name: str) -> Runner:
         settings = self.settings
         if name != CUSTOM:
             spec = ModelSpec.from_manifest(settings.model_dir, name)
             return Model(spec, threads=settings.inference_threads, pool_size=settings.interpreters)
+        if settings.model_path is None:
+            raise ModelError("the custom model needs NSFW_MODEL_PATH")
         path = Path(settings.model_path)
         if not path.exists():
             raise ModelError(f"NSFW_MODEL_PATH {path} does not exist")
@@ -105,12 +104,6 @@ class ModelRegistry:
 
             return TensorFlowModel(spec)
         raise ModelError(f"NSFW_MODEL_PATH {path}: expected a .tflite, .keras, .h5 or SavedModel directory")
-
-    def _manifest(self) -> dict:
-        try:
-            return json.loads((Path(self.settings.model_dir) / "manifest.json").read_text())
-        except (OSError, ValueError):
-            return {}
 
 
 def _file_sha256(path: Path) -> str:

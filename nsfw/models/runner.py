@@ -13,23 +13,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
 import queue
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nsfw.errors import ServiceError
-
-
-class ModelError(ServiceError):
-    """The model files are missing or do not match their manifest."""
-
-    status, code, default_message = 500, "model_error", "the model could not be loaded"
+from nsfw.errors import ModelError
+from nsfw.models import manifest as manifest_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +44,9 @@ class ModelSpec:
         sha256 of every file under ``"files"``; optional models (built locally by
         ``model/build.py --model NAME``, never committed) may be absent.
         """
-        manifest_path = Path(model_dir) / "manifest.json"
+        manifest_path = manifest_file.path(model_dir)
         try:
-            manifest = json.loads(manifest_path.read_text())
+            manifest = manifest_file.read(model_dir)
             models = manifest["models"]
             if name not in models:
                 raise KeyError(f"no model {name!r} in the manifest (it has {sorted(models)})")
@@ -94,6 +90,7 @@ class Runner:
 
     @property
     def input_size(self) -> int:
+        assert self.spec.input_size is not None, "known once the model is loaded"
         return self.spec.input_size
 
     def load(self) -> None:
@@ -110,7 +107,7 @@ class Model(Runner):
         self.spec = spec
         self._threads = threads
         self._pool_size = max(1, pool_size)
-        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._created = 0
         self._lock = threading.Lock()
 
@@ -125,8 +122,7 @@ class Model(Runner):
             self._check_shape(interpreter)
         finally:
             self._idle.put(interpreter)
-        size = self.spec.input_size
-        self.predict(np.zeros((1, size, size, 3), dtype=np.float32))
+        self.predict(np.zeros((1, self.input_size, self.input_size, 3), dtype=np.float32))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """float32 (1, size, size, 3) in [0, 1] -> float32 probabilities in class order."""
@@ -134,11 +130,12 @@ class Model(Runner):
         try:
             interpreter.set_tensor(self._input_index, batch)
             interpreter.invoke()
-            return interpreter.get_tensor(self._output_index)[0].copy()
+            probs: np.ndarray = interpreter.get_tensor(self._output_index)[0].copy()
+            return probs
         finally:
             self._idle.put(interpreter)
 
-    def _check_shape(self, interpreter) -> None:
+    def _check_shape(self, interpreter: Any) -> None:
         """The model must take NxSxSx3 and give one score per configured class."""
         (inp,) = interpreter.get_input_details()
         out = interpreter.get_output_details()[0]
@@ -152,7 +149,7 @@ class Model(Runner):
         self.spec = dataclasses.replace(self.spec, input_size=int(shape[1]))
         self._input_index, self._output_index = inp["index"], out["index"]
 
-    def _borrow(self):
+    def _borrow(self) -> Any:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
@@ -170,7 +167,7 @@ class Model(Runner):
                 raise
         return self._idle.get()
 
-    def _new_interpreter(self):
+    def _new_interpreter(self) -> Any:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -194,7 +191,7 @@ _LITERT_INFO = b"INFO: "
 
 
 @contextlib.contextmanager
-def _without_litert_info():
+def _without_litert_info() -> Iterator[None]:
     try:
         held = tempfile.TemporaryFile()
     except OSError:  # no writable temp dir: let the line through rather than fail

@@ -11,17 +11,20 @@ data pipeline on every call.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nsfw.models.runner import ModelError, ModelSpec, Runner
+from nsfw.errors import ModelError
+from nsfw.models.runner import ModelSpec, Runner
 
 
 class TensorFlowModel(Runner):
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self._call = None
+        self._call: Callable[[np.ndarray], Any] | None = None
 
     def load(self) -> None:
         import tensorflow as tf
@@ -34,17 +37,17 @@ class TensorFlowModel(Runner):
                 (spec,) = serve.structured_input_signature[1].values()
                 size = self._size(spec.shape)
 
-                def forward(x):
+                def forward(x: Any) -> Any:
                     outputs = serve(x)
                     return outputs[sorted(outputs)[0]]
 
             else:
-                import keras
+                import keras  # type: ignore[import-untyped]
 
                 loaded = keras.models.load_model(str(path), compile=False)
                 size = self._size(loaded.input_shape)
 
-                def forward(x):
+                def forward(x: Any) -> Any:
                     return loaded(x, training=False)
 
             self._keep = loaded  # the traced function needs its model alive
@@ -60,7 +63,7 @@ class TensorFlowModel(Runner):
                 f"{path} outputs {probs.shape[0]} scores but NSFW_MODEL_CLASSES names {len(self.spec.classes)} classes"
             )
 
-    def _size(self, shape) -> int:
+    def _size(self, shape: Any) -> int:
         """The configured input size, else the model's own (NHWC, square)."""
         size = self.spec.input_size or (shape[1] if len(shape) == 4 else None)
         if not size:
@@ -69,4 +72,6 @@ class TensorFlowModel(Runner):
         return int(size)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self._call(batch))[0].astype(np.float32)
+        assert self._call is not None, "load() first"
+        probs: np.ndarray = np.asarray(self._call(batch))[0].astype(np.float32)
+        return probs

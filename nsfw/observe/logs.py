@@ -37,19 +37,54 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Control characters (C0, DEL, C1) and Unicode's line and paragraph separators, as Python escapes:
+# a request path holding "%0a" must not start a line of its own in a text log.
+_ESCAPES = {code: ascii(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)} | {
+    ord("\\"): "\\\\"
+}
+
+
+def escape(text: str) -> str:
+    """``text`` on one line: each control character as its Python escape (``\\n``, ``\\x1b``), backslashes doubled."""
+    return text.translate(_ESCAPES)
+
+
 class TextFormatter(logging.Formatter):
-    """The human format: time, level, logger, [request id], message, then the extra fields as key=value."""
+    """The human format: time, level, logger, [request id], message, then the extra fields as key=value.
+
+    Each record is one line: the message and the fields are escaped (see :func:`escape`), so no
+    text a client sent can forge a record. A traceback follows on lines of its own, each indented
+    by four spaces; only a record's first line starts in the first column.
+    """
 
     def __init__(self):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = escape(super().formatMessage(record))
         # "_"-names are other libraries' bookkeeping (Ray stamps every record once imported)
         extra = " ".join(
-            f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and v is not None and k[0] != "_"
+            f"{escape(str(k))}={escape(str(v))}"
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD and v is not None and k[0] != "_"
         )
         return f"{line} {extra}" if extra else line
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        if record.exc_info:  # formatted here, not from record.exc_text: another handler may have cached its own
+            line += "\n" + _indented(self.formatException(record.exc_info))
+        if record.stack_info:
+            line += "\n" + _indented(self.formatStack(record.stack_info))
+        return line
+
+
+def _indented(text: str) -> str:
+    """A traceback's lines, each escaped and indented, so none of them reads as a record."""
+    return "\n".join("    " + escape(line) for line in text.splitlines())
 
 
 def formatter(kind: str) -> logging.Formatter:
@@ -72,7 +107,7 @@ def configure(kind: str, level: str, stream=None) -> logging.Handler:
     package = logging.getLogger("nsfw")
     for old in [h for h in package.handlers if getattr(h, "_nsfw", False)]:
         package.removeHandler(old)
-    handler._nsfw = True
+    handler._nsfw = True  # type: ignore[attr-defined]  # marks the handler this module installed
     package.addHandler(handler)
     package.setLevel(level.upper())
     package.propagate = False

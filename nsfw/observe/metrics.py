@@ -87,11 +87,42 @@ REVIEW_EVENTS = frozenset(
         "capped_items",  # undecided items deleted, oldest first, to keep NSFW_REVIEW_MAX_ITEMS
     }
 )
+#: Why a decoder process ended (nsfw.imaging.sandbox); a new one is started for the next image.
+DECODER_DEATHS = (
+    "deadline",  # killed: the request's deadline came first
+    "cpu",  # over its CPU budget (NSFW_DECODE_CPU_S, NSFW_VIDEO_CPU_S)
+    "memory",  # over its memory budget (or the kernel's OOM killer)
+    "crashed",  # died otherwise, or answered nonsense
+    "abandoned",  # its caller stopped mid-video (inference failed or the deadline passed)
+)
+DECODER_STARTS = Counter("nsfw_decoder_starts", "Decoder processes started (the first ones and every replacement)")
+DECODER_ENDS = Counter(
+    "nsfw_decoder_deaths", "Decoder processes killed or dead, by reason (see DECODER_DEATHS)", ["reason"]
+)
+#: The dependencies the service works without (nsfw.breaker), each its own label value.
+DEPENDENCIES = ("cache_redis", "rate_limit_redis", "review_database")
+DEPENDENCY_UP = Gauge(
+    "nsfw_dependency_up",
+    "1 while a dependency answers, 0 from its failure until it answers again (the lowest of the workers)",
+    ["dependency"],
+    multiprocess_mode="livemin",
+)
+REVIEW_PENDING = Gauge(
+    "nsfw_review_pending",
+    "Review queue items waiting for a decision, counted when /metrics is scraped",
+    multiprocess_mode="livemostrecent",
+)
 INFLIGHT = Gauge("nsfw_inflight_requests", "Requests being served now", multiprocess_mode="livesum")
 QUEUE_DEPTH = Gauge("nsfw_queue_depth", "Images waiting for a decoder", multiprocess_mode="livesum")
 MODEL_INFO = Gauge(
     "nsfw_model_info", "The models served (value 1)", ["model", "sha256", "runtime"], multiprocess_mode="livemax"
 )
+
+
+# The series alerts take a rate of exist from the start at 0: a counter first seen at 1 hides that increase.
+for _reason in DECODER_DEATHS:
+    DECODER_ENDS.labels(_reason)
+REJECTED.labels("overloaded")
 
 
 @functools.cache
@@ -148,6 +179,26 @@ def review(event: str, count: int = 1) -> None:
         raise ValueError(f"not a review event: {event}")
     if count:
         _child(REVIEW, event).inc(count)
+
+
+def decoder(event: str) -> None:
+    """A decoder process ``"started"`` or ended for one of DECODER_DEATHS."""
+    if event == "started":
+        DECODER_STARTS.inc()
+    elif event in DECODER_DEATHS:
+        _child(DECODER_ENDS, event).inc()
+    else:
+        raise ValueError(f"not a decoder event: {event}")
+
+
+def dependency_up(name: str, up: bool) -> None:
+    if name not in DEPENDENCIES:
+        raise ValueError(f"not a dependency: {name}")
+    _child(DEPENDENCY_UP, name).set(1 if up else 0)
+
+
+def review_pending(count: int) -> None:
+    REVIEW_PENDING.set(count)
 
 
 def fetched(nbytes: int) -> None:

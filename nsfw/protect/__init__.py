@@ -15,7 +15,7 @@ import logging
 
 from flask import Flask, current_app, g, request
 
-from nsfw.protect import keys, limits
+from nsfw.protect import costs, keys, limits
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         log.warning("NSFW_API_KEYS_FILE is not set: the API is open to anyone who can reach it")
     if key_set is None and settings.rate_limit is None:
         return
-    counter = limits.ImageCounter(settings.max_batch) if settings.rate_limit else None
+    counter = costs.ImageCounter(settings.max_batch, costs.video_cost(settings)) if settings.rate_limit else None
 
     def admit():
         if is_open():

@@ -1,9 +1,12 @@
 """Rate limits in images, per API key or per client address, with Flask-Limiter.
 
 One application-wide limit (NSFW_RATE_LIMIT, e.g. ``600/minute;20/second``) is shared by every
-protected route, and a request spends as many units as it carries images: a 16-image batch
-spends 16. The count is taken before any work, from what the request already holds (the
-JSON list, the multipart fields), never by downloading or decoding anything.
+protected route, and a request spends as many units as it has classified: an image is one, a
+video NSFW_VIDEO_FRAMES (see :class:`nsfw.protect.costs.ImageCounter`), and a 16-item batch under any multipart
+field names spends at least 16. The count is taken before any work, from what the request already
+holds (the JSON list, the multipart files, the first bytes of each), never by downloading or
+decoding anything; only a URL that turns out to be a video spends its rest afterwards
+(:mod:`nsfw.protect.costs`).
 
 Counters live in NSFW_RATE_LIMIT_STORAGE: ``memory://`` (each worker process counts alone)
 or Redis (every worker and instance counts together). When that Redis does not answer,
@@ -23,40 +26,18 @@ import math
 import time
 
 from flask import Flask, current_app, g, request
-from flask_limiter import ApplicationLimit, Limiter
+from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 
-from nsfw.cache import REDIS_OPTIONS
+from nsfw.breaker import Breaker
+from nsfw.cache import REDIS_OPTIONS, REDIS_SLOW_S
 from nsfw.errors import RateLimited, RateLimitUnavailable
+from nsfw.observe import metrics
+from nsfw.protect import costs
+from nsfw.protect.redis_window import RedisWindows
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class ImageCounter:
-    """How many images a request carries, from what is already parsed or cheap to parse."""
-
-    def __init__(self, max_batch: int):
-        self.max_batch = max_batch
-
-    def images(self, req) -> int:
-        if req.endpoint != "v1.classify":
-            return 1  # /predict, /compute: one image; /v1/models: one unit
-        count = 1
-        mimetype = req.mimetype or ""
-        if mimetype == "application/json":
-            try:
-                body = req.get_json(silent=True)  # cached: the view does not parse it again
-            except RecursionError:  # the view answers invalid_request
-                body = None
-            if isinstance(body, dict):
-                for field in ("urls", "images"):
-                    if isinstance(body.get(field), list):
-                        count = len(body[field])
-        elif mimetype == "multipart/form-data":
-            count = len(req.files.getlist("image"))
-        # a batch over NSFW_MAX_BATCH is refused before any work: it spends what the largest allowed one does
-        return max(1, min(count, self.max_batch))
 
 
 def client_address(trusted: tuple) -> str:
@@ -91,38 +72,86 @@ def _within(address: str, networks: tuple) -> bool:
 
 
 class _Limiter(Limiter):
-    """Flask-Limiter, with a storage outage logged once and, when failing closed, answered as a 503.
+    """Flask-Limiter, with a Redis storage spent in one round trip, and its outages and slowness handled.
 
-    Failing open, Flask-Limiter itself falls back to per-process memory and goes back to the
-    storage when it answers a ping again; its own log line goes to a logger with no handler, so
-    this one says it. Failing closed, the storage's error would escape Flask-Limiter's hook as
-    whatever Redis raised (a 500); it becomes ``rate_limit_unavailable`` instead.
+    On Redis, every limit of a request is checked, spent and read back for the headers by one
+    script (:mod:`nsfw.protect.redis_window`), behind a :class:`nsfw.breaker.Breaker` that also
+    counts slow answers: a Redis that answers each call in 0.4 s (past the 0.15 s socket timeout),
+    or three calls in a row in 100 ms or more, is down. While it is, failing open counts in this
+    process's memory (Flask-Limiter's fallback) and tries Redis again after the breaker's pause;
+    failing closed refuses limited requests at once with 503 ``rate_limit_unavailable``, without
+    waiting on Redis. Either way the outage and the return are logged once.
     """
 
     _nsfw_outage = False
+    _nsfw_windows: RedisWindows | None = None  # set by init_app for a Redis storage
+    _nsfw_breaker: Breaker | None = None
 
     def _check_request_limit(self, callable_name=None, in_middleware=True):
-        try:
-            super()._check_request_limit(callable_name, in_middleware)
-        except RateLimitExceeded:
-            raise
-        except Exception as exc:  # only when failing closed: failing open, Flask-Limiter swallows it
-            self._outage(True, f"{type(exc).__name__}: {exc}; refusing limited requests until it answers")
-            raise RateLimitUnavailable() from None
-        finally:
-            if self._storage_dead != self._nsfw_outage and self._in_memory_fallback_enabled:
-                self._outage(self._storage_dead, "counting in this process's memory until it answers")
-        if self._nsfw_outage and not self._in_memory_fallback_enabled:
-            self._outage(False, "")
+        windows, breaker = self._nsfw_windows, self._nsfw_breaker
+        if windows is None or breaker is None:  # memory://: Flask-Limiter as it is
+            return super()._check_request_limit(callable_name, in_middleware)
+        endpoint = request.endpoint or ""
+        if not endpoint or endpoint.split(".")[-1] == "static" or g.get("nsfw_open", False):
+            return None  # an open route: never counted, so never refused
+        if not breaker.open:
+            self._storage_dead = False
+            started = time.monotonic()
+            try:
+                self._spend_in_redis(windows)
+            except RateLimitExceeded:
+                breaker.succeeded(time.monotonic() - started)
+                raise
+            except Exception as exc:
+                breaker.failed(exc)
+                self._outage(True, f"{type(exc).__name__}: {exc}")
+            else:
+                breaker.succeeded(time.monotonic() - started)
+                if not breaker.open:
+                    return self._outage(False)
+                self._outage(True, "its answers are too slow")  # this request was counted there
+                return None
+        if not self._in_memory_fallback_enabled:
+            raise RateLimitUnavailable()
+        self._storage_dead = True  # Flask-Limiter's per-process memory until the breaker's pause is over
+        self.context.seen_limits.clear()
+        return super()._check_request_limit(callable_name, in_middleware)
 
-    def _outage(self, down: bool, detail: str) -> None:
+    def _spend_in_redis(self, windows: RedisWindows) -> None:
+        """All application limits of this request, in one round trip; RateLimitExceeded when over one."""
+        endpoint = request.endpoint or ""
+        runtime = [lim for lim in self._nsfw_limits if not lim.is_exempt]
+        if not runtime:
+            return
+        scope = request.method
+        items = [(lim.limit, [self._key_prefix, lim.key_func(), lim.scope_for(endpoint, scope)]) for lim in runtime]
+        cost = runtime[0].deduction_amount
+        outcome = windows.hit(items, cost)
+        requests = []
+        for (item, args), window, lim in zip(items, outcome.windows, runtime, strict=True):
+            request_limit = RequestLimit(self, item, args, False, lim.shared)
+            request_limit._window = window  # read back by the script: no second round trip for the headers
+            requests.append(request_limit)
+        self.context.view_rate_limits = requests
+        self.context.view_rate_limit = min(requests, key=lambda r: r.remaining)
+        if not outcome.spent:  # refused by the limit with the fewest units left for this cost
+            short = [r.remaining - min(cost, r.limit.amount) for r in requests]
+            refused = short.index(min(short))
+            requests[refused].breached = True
+            self.context.view_rate_limit = requests[refused]
+            raise RateLimitExceeded(runtime[refused])
+
+    def _outage(self, down: bool, detail: str = "") -> None:
         if down == self._nsfw_outage:
             return
         self._nsfw_outage = down
-        if down:
-            log.warning("rate limit storage is unreachable (%s)", detail)
-        else:
+        metrics.dependency_up("rate_limit_redis", not down)
+        if not down:
             log.warning("rate limit storage answers again; limits are shared again")
+        elif self._in_memory_fallback_enabled:
+            log.warning("rate limit storage is unreachable (%s); counting in this process's memory", detail)
+        else:
+            log.warning("rate limit storage is unreachable (%s); refusing limited requests until it answers", detail)
 
 
 def _key(trusted: tuple):
@@ -137,9 +166,10 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     """Register the limiter; the caller's hook has already set ``g.nsfw_cost`` (images) and ``g.client_name``."""
     fail_open = settings.rate_limit_fail == "open"
     redis = not settings.rate_limit_storage.startswith("memory://")
+    application = ApplicationLimit(settings.rate_limit, cost=lambda: g.get("nsfw_cost", 1))
     limiter = _Limiter(
         _key(settings.trusted_proxies),
-        application_limits=[ApplicationLimit(settings.rate_limit, cost=lambda: g.get("nsfw_cost", 1))],
+        application_limits=[application],
         storage_uri=settings.rate_limit_storage,
         storage_options=dict(REDIS_OPTIONS) if redis else {},
         # a refused request spends nothing, and no burst of twice the limit across a window's edge
@@ -150,9 +180,16 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=fail_open and redis,
     )
     limiter.request_filter(lambda: g.get("nsfw_open", False))
+    if redis:  # shared counters: their Redis is watched like the cache's (nsfw_dependency_up)
+        metrics.dependency_up("rate_limit_redis", True)
     limiter.init_app(app)
+    if redis:
+        limiter._nsfw_limits = list(application)
+        limiter._nsfw_windows = RedisWindows(limiter.storage)
+        limiter._nsfw_breaker = Breaker("rate_limit_redis", "rate limit storage", "", slow_s=REDIS_SLOW_S, quiet=True)
     app.extensions["nsfw_limiter"] = limiter
     app.after_request(_headers)
+    app.after_request(costs.spend_after(costs.video_cost(settings)))  # runs first: the headers show what it spent
     app.register_error_handler(RateLimitExceeded, _breached)
     return limiter
 

@@ -7,6 +7,7 @@ sees from the model's own input; ``service.Review`` ties them to a running servi
 background thread, retention, the webhook of ``webhook``).
 """
 
+from nsfw.extras import hint
 from nsfw.settings import ConfigError
 
 #: The largest item id: a signed 64-bit integer, what both databases' keys can hold. A larger id in a
@@ -16,13 +17,13 @@ MAX_ITEM_ID = 2**63 - 1
 ITEM_ID_RULE = f"<int(min=1, max={MAX_ITEM_ID}):item_id>"
 
 #: What to install for the queue: the serving install leaves its database stack out (about 35 MB).
-EXTRA = "the review queue (NSFW_REVIEW, nsfw db) needs the 'review' extra: pip install 'nsfw-service[review]'"
+EXTRA = f"the review queue (NSFW_REVIEW, nsfw db) needs SQLAlchemy and Alembic: {hint('review')}"
 
 try:
     from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 except ImportError:  # without the extra there is no database, so nothing can raise it
 
-    class DatabaseError(Exception):
+    class DatabaseError(Exception):  # type: ignore[no-redef]
         """Stands in for SQLAlchemyError where the review extra is not installed; never raised."""
 
 

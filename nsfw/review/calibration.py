@@ -26,8 +26,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from nsfw.errors import ServiceError
-from nsfw.verdict import Thresholds, nsfw_score
+from nsfw.errors import InvalidTarget
+from nsfw.verdict import DECISIONS, Thresholds, Verdict, nsfw_score
 
 GRID = 1000  # thresholds tried: 0/1000 .. 1000/1000
 THRESHOLDS = np.arange(GRID + 1) / GRID  # each exactly the float i/1000, as typed in NSFW_*_THRESHOLD
@@ -39,12 +39,6 @@ DEFAULT_TARGET = 0.95
 # Precision on one side cannot be measured without examples of the other: with no safe decisions
 # every adult call looks right. Below this many decisions of each kind there is no suggestion.
 MIN_PER_KIND = 10
-DECISIONS = ("adult", "safe")
-
-
-class InvalidTarget(ServiceError):
-    status, code = 400, "invalid_target"
-    default_message = "target must be a precision between 0.5 and 1 (e.g. 0.95)"
 
 
 def parse_target(value) -> float:
@@ -137,29 +131,29 @@ class Calibration:
     is_adult: np.ndarray  # aligned with scores
     version: str  # changes whenever anything above would: the key of the cached plot
 
-    def precision(self, side: str) -> np.ndarray:
+    def precision(self, side: Verdict) -> np.ndarray:
         """Precision of the automatic ``side`` verdict at each grid threshold; nan where nothing is called."""
-        if side == "adult":
+        if side == Verdict.ADULT:
             called, right = self.adult_called, self.adult_right
         else:
             called, right = self.safe_called, self.safe_right
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(called > 0, right / np.maximum(called, 1), np.nan)
 
-    def coverage(self, side: str) -> np.ndarray:
+    def coverage(self, side: Verdict) -> np.ndarray:
         """Share of the decided items the model would decide as ``side`` by itself, at each grid threshold."""
-        called = self.adult_called if side == "adult" else self.safe_called
+        called = self.adult_called if side == Verdict.ADULT else self.safe_called
         return called / self.decided if self.decided else np.full(len(called), np.nan)
 
     def to_dict(self) -> dict:
         def number(value):
             return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
-        adult_precision, safe_precision = self.precision("adult"), self.precision("safe")
+        adult_precision, safe_precision = self.precision(Verdict.ADULT), self.precision(Verdict.SAFE)
         return {
             "target": self.target,
             "decided": self.decided,
-            "decisions": {"adult": self.adult, "safe": self.safe},
+            "decisions": {Verdict.ADULT: self.adult, Verdict.SAFE: self.safe},
             "by_verdict": self.by_verdict,
             "current": self.current.to_dict(),
             "suggested": self.suggested.to_dict() if self.suggested else None,
@@ -184,7 +178,7 @@ def calibrate(items: Iterable[Decided], current: Thresholds, target: float = DEF
     """The counts at every grid threshold, at the current thresholds, and the suggested thresholds."""
     rows = [d for d in items if d.decision in DECISIONS and math.isfinite(d.nsfw)]
     scores = np.array([d.nsfw for d in rows], dtype=np.float64)
-    adult_mask = np.array([d.decision == "adult" for d in rows], dtype=bool)
+    adult_mask = np.array([d.decision == Verdict.ADULT for d in rows], dtype=bool)
     order = np.argsort(scores, kind="stable")
     scores, adult_mask = scores[order], adult_mask[order]
     adult_scores, safe_scores = scores[adult_mask], scores[~adult_mask]
@@ -206,7 +200,7 @@ def calibrate(items: Iterable[Decided], current: Thresholds, target: float = DEF
 
     current_outcome = outcome(current.adult, current.safe)
     suggested, message = None, ""
-    missing = {kind: MIN_PER_KIND - count for kind, count in (("adult", n_adult), ("safe", n - n_adult))}
+    missing = {kind: MIN_PER_KIND - count for kind, count in ((Verdict.ADULT, n_adult), (Verdict.SAFE, n - n_adult))}
     if n == 0:
         message = "No decisions yet: decide items on the review page, and this page will count them."
     elif any(v > 0 for v in missing.values()):
@@ -288,7 +282,8 @@ def _describe(suggested: Outcome, current: Outcome, target: float) -> str:
         return f"The current thresholds already reach a precision of {target:g} with the fewest reviews."
     return (
         f"To reach a precision of {target:g} with the fewest reviews: NSFW_ADULT_THRESHOLD "
-        f"{side('adult', suggested.adult_threshold)}, NSFW_SAFE_THRESHOLD {side('safe', suggested.safe_threshold)}; "
+        f"{side(Verdict.ADULT, suggested.adult_threshold)}, "
+        f"NSFW_SAFE_THRESHOLD {side(Verdict.SAFE, suggested.safe_threshold)}; "
         f"of the decided items {suggested.review} would be left for review (now {current.review})."
     )
 
@@ -298,7 +293,7 @@ def table(c: Calibration, current: Thresholds) -> list[dict]:
     marks = {round(i / 20, 3) for i in range(21)} | {current.adult, current.safe}
     if c.suggested:
         marks |= {t for t in (c.suggested.adult_threshold, c.suggested.safe_threshold) if t is not None}
-    adult_p, safe_p = c.precision("adult"), c.precision("safe")
+    adult_p, safe_p = c.precision(Verdict.ADULT), c.precision(Verdict.SAFE)
     rows = []
     for t in sorted(marks):
         i = int(round(t * GRID))

@@ -8,7 +8,7 @@ Bottom: where the decided items lie, by decision. Rendered on the server with th
 (about 60 KB) whatever the number of decisions; the last few are kept per process by
 :attr:`Calibration.version`, so an unchanged queue is drawn once.
 
-matplotlib is optional (about 45 MB; ``pip install 'nsfw-service[review]'``): without it
+matplotlib is optional (about 45 MB; the 'review' extra, ``pip install '.[review]'`` from a clone): without it
 :func:`available` is False and the page shows the numbers without the picture. Its cache and
 config directory is a private temporary directory, removed at exit, unless MPLCONFIGDIR is set,
 so a read-only root file system works.
@@ -26,10 +26,11 @@ import threading
 
 import numpy as np
 
-from nsfw.errors import ServiceError
+from nsfw.errors import PlotUnavailable
 from nsfw.review.calibration import THRESHOLDS, Calibration
+from nsfw.verdict import Verdict
 
-EXTRA = "review"  # pip install 'nsfw-service[review]'
+EXTRA = "review"  # the extra that brings matplotlib
 SIZE = (10.0, 5.6)  # inches, at DPI: 1000 x 560 pixels
 DPI = 100
 CACHED = 8  # plots kept per process, by calibration version
@@ -37,11 +38,6 @@ ADULT, SAFE, MUTED = "#b3261e", "#1e7a34", "#5a6270"
 
 _lock = threading.Lock()  # matplotlib's font and text caches are not made for concurrent drawing
 _cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
-
-
-class PlotUnavailable(ServiceError):
-    status, code = 501, "plot_unavailable"
-    default_message = f"matplotlib is not installed: pip install 'nsfw-service[{EXTRA}]' draws the plot"
 
 
 def available() -> bool:
@@ -90,10 +86,10 @@ def _draw(c: Calibration, Figure, FigureCanvasAgg) -> bytes:
     title = f"{c.decided} decided items ({c.adult} adult, {c.safe} safe), target precision {c.target:g}"
     figure.suptitle(title, fontsize=11)
 
-    top.plot(THRESHOLDS, c.precision("adult"), color=ADULT, lw=2, label="adult calls right (nsfw ≥ t)")
-    top.plot(THRESHOLDS, c.precision("safe"), color=SAFE, lw=2, label="safe calls right (nsfw ≤ t)")
-    top.plot(THRESHOLDS, c.coverage("adult"), color=ADULT, lw=1.2, ls="--", label="share called adult")
-    top.plot(THRESHOLDS, c.coverage("safe"), color=SAFE, lw=1.2, ls="--", label="share called safe")
+    top.plot(THRESHOLDS, c.precision(Verdict.ADULT), color=ADULT, lw=2, label="adult calls right (nsfw ≥ t)")
+    top.plot(THRESHOLDS, c.precision(Verdict.SAFE), color=SAFE, lw=2, label="safe calls right (nsfw ≤ t)")
+    top.plot(THRESHOLDS, c.coverage(Verdict.ADULT), color=ADULT, lw=1.2, ls="--", label="share called adult")
+    top.plot(THRESHOLDS, c.coverage(Verdict.SAFE), color=SAFE, lw=1.2, ls="--", label="share called safe")
     top.axhline(c.target, color="black", lw=0.8, ls=(0, (1, 3)), label=f"target precision {c.target:g}")
 
     def mark(value, colour, style, label):

@@ -88,8 +88,12 @@ class DecisionLookups:
         dialect = self.engine.dialect
         cargs, cparams = dialect.create_connect_args(self.engine.url)
         cparams.update(schema.connect_args(self.engine.url.get_backend_name(), self.budget / 2))
+        path = schema.sqlite_file(self.engine.url.render_as_string(hide_password=False)) if self._sqlite else None
         try:
-            conn = dialect.loaded_dbapi.connect(*cargs, **cparams)
+            if path is not None:  # as the engine's: an existing file only, never a new empty one
+                conn = schema.open_existing(path, self.budget / 2)
+            else:
+                conn = dialect.loaded_dbapi.connect(*cargs, **cparams)
         except dialect.loaded_dbapi.Error as exc:
             raise OperationalError("connecting for a decision lookup", None, exc) from exc
         if not self._sqlite:

@@ -28,13 +28,15 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from nsfw.breaker import Breaker
+from nsfw.imaging.pdq import Pdq
 from nsfw.observe import metrics
 from nsfw.pipeline import Observer
 from nsfw.review import schema, thumbnails
+from nsfw.review.known import KnownContent
 from nsfw.review.reviewers import Reviewers
 from nsfw.review.store import Decision, Item, ReviewStore, Sighting
 from nsfw.review.webhook import Webhook
-from nsfw.verdict import Thresholds, verdict
+from nsfw.verdict import Thresholds, Verdict, verdict
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class Review(Observer):
         self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
         self.lookup_budget = settings.review_lookup_timeout
         self.breaker = Breaker(
+            "review_database",
             f"review queue: the database at {store.engine.url.render_as_string(hide_password=True)}",
             "classifying without it until it answers",
         )
@@ -85,11 +88,15 @@ class Review(Observer):
         self._closed = False
         self._next_prune = 0.0  # time.monotonic(); the first round prunes
         self._new_items = 0  # since the item cap was last checked
+        # decisions that follow near-duplicates, and the hash lists: the Detector's matcher (match_with)
+        self.known = KnownContent.from_settings(settings, store)
+        self.lists = self.known.lists
 
     @classmethod
     def from_settings(cls, settings, fetcher=None) -> Review:
         """Migrate first when NSFW_DB_AUTO_MIGRATE is on; a database that cannot be reached does not stop
         the service (it classifies as without review, and the queue works once the database answers)."""
+        log.info("review queue: the database is %s", schema.shown(settings.database_url))  # never a surprise
         if settings.db_auto_migrate:
             try:
                 schema.upgrade(settings.database_url)
@@ -103,9 +110,24 @@ class Review(Observer):
     def classified(self, result, url: str | None, model_input) -> None:
         """A sighting for the queue, if NSFW_REVIEW asks for it; never blocks."""
         model_verdict = verdict(result.scores, self.thresholds)
-        if self.mode == "unknown" and model_verdict != "unknown":
+        if self.mode == "unknown" and model_verdict != Verdict.UNKNOWN:
             return
-        sighting = Sighting(result.sha256, url, result.model, dict(result.scores), model_verdict)
+        match, pdq = result.match, result.pdq
+        if match is not None and match.source == "list":
+            return  # decided by a list: nothing for a person to see
+        follows = match if match is not None and match.source == "review" else None
+        sighting = Sighting(
+            result.sha256,
+            url,
+            result.model,
+            dict(result.scores),
+            model_verdict,
+            pdq=pdq.hash if pdq else None,
+            pdq_quality=pdq.quality if pdq else None,
+            follows=follows.item if follows else None,
+            follows_decision=follows.verdict if follows else None,
+            match_distance=follows.distance if follows else None,
+        )
         self._start()
         if self._buffered + SIGHTING_BYTES > BUFFER_BYTES:  # full: not even the thumbnail is made
             metrics.review("dropped")
@@ -160,6 +182,19 @@ class Review(Observer):
         if not self.breaker.open:
             self.breaker.failed(exc)
 
+    def pending(self) -> int | None:
+        """Items waiting for a decision (``nsfw_review_pending``); None while the database is left alone
+        or fails. Each scrape of /metrics asks, so it also tells the breaker when the database is back."""
+        if self.breaker.open:
+            return None
+        try:
+            count = self.store.counts()["pending"]
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        self.breaker.succeeded()
+        return count
+
     # --- the reviewer side ------------------------------------------------------------
     def item(self, item_id: int) -> Item | None:
         return self.store.get(item_id)
@@ -172,7 +207,17 @@ class Review(Observer):
         return self.store.items(status=status, cursor=cursor, limit=limit, order=order)
 
     def thumbnail(self, item_id: int) -> bytes | None:
+        """The item's thumbnail; None for one whose hash a ``reject`` list names (listed after it was queued)."""
+        item = self.store.get(item_id)
+        if item is None or self.listed(item):
+            return None
         return self.store.thumbnail(item_id)
+
+    def listed(self, item: Item) -> bool:
+        """True when a ``reject`` list names this item's hash: a reviewer never sees its picture."""
+        if item.pdq is None or item.pdq_quality is None:
+            return False
+        return self.known.rejected(Pdq(item.pdq, item.pdq_quality)) is not None
 
     def decided(self) -> Iterator[Item]:
         """Every decided item (the export)."""
@@ -248,6 +293,7 @@ class Review(Observer):
             self._writer.join(timeout=10)
         if self.webhook is not None:
             self.webhook.close()
+        self.known.close()
         self.store.close()
 
     def _write_loop(self) -> None:

@@ -28,17 +28,18 @@ from sqlalchemy.exc import IntegrityError
 
 from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound, UndoRefused
 from nsfw.review import MAX_ITEM_ID, bounds, schema
+from nsfw.review.hashlists import bump
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
 from nsfw.review.sessions import Sessions
 from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
+from nsfw.verdict import DECISIONS as DECISION_VALUES
 
 ITEMS = ReviewItem.__table__
 THUMBS = ReviewThumbnail.__table__
 DECISIONS = ReviewDecision.__table__
 OUTBOX = WebhookOutbox.__table__
 
-DECISION_VALUES = ("adult", "safe")
 STATUSES = ("pending", "decided")
 ORDERS = ("oldest", "most_seen")
 MAX_LIMIT = 200
@@ -64,6 +65,10 @@ class Item:
     decided_at: dt.datetime | None
     has_thumbnail: bool
     version: int  # one more with every decision and undo, assigned under the row's lock
+    pdq: str | None = None  # the image's PDQ hash (64 hex), when it was hashed
+    pdq_quality: int | None = None
+    follows: int | None = None  # the decided item whose decision this near-duplicate follows
+    match_distance: int | None = None  # bits between this item's hash and that item's
 
     def to_dict(self) -> dict:
         fields = dataclasses.asdict(self)
@@ -97,6 +102,11 @@ class Sighting:
     model: str
     scores: dict
     verdict: str
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    follows: int | None = None  # a decided item this near-duplicate matched: queued decided as it is
+    follows_decision: str | None = None
+    match_distance: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +152,7 @@ class ReviewStore:
             schema.upgrade(settings.database_url)
         timeout = settings.review_db_timeout if bounded else None
         return cls(
-            schema.engine(settings.database_url, timeout, settings.review_db_pool),
+            schema.engine(settings.database_url, timeout=timeout, pool=settings.review_db_pool),
             max_sources=settings.review_max_sources,
             retention_days=settings.review_retention_days,
             keep_decided_thumbnails=settings.review_keep_decided_thumbnails,
@@ -197,6 +207,9 @@ class ReviewStore:
                         model=sighting.model,
                         scores=sighting.scores,
                         verdict=sighting.verdict,
+                        pdq=sighting.pdq,
+                        pdq_quality=sighting.pdq_quality,
+                        **_following(sighting, now),
                     )
                     .returning(ITEMS.c.id)
                 ).scalar_one()
@@ -298,6 +311,9 @@ class ReviewStore:
         return self._set(item_id, None, reviewer)
 
     def _set(self, item_id: int, decision: str | None, reviewer: str) -> Item:
+        """A person's decision: the item stops following another (it is a source now), its followers
+        take the decision (an undo sends them back to pending), and every matcher reloads. An undo
+        takes back only ``reviewer``'s own decision (UndoRefused otherwise)."""
         if not _valid_id(item_id):
             raise ReviewItemNotFound()
         mine = ITEMS.c.decided_by == reviewer if decision is None else true()
@@ -307,13 +323,25 @@ class ReviewStore:
             version = conn.execute(
                 update(ITEMS)
                 .where(ITEMS.c.id == item_id, mine)
-                .values(version=ITEMS.c.version + 1, decision=decision, decided_by=reviewer if decision else None)
+                .values(
+                    version=ITEMS.c.version + 1,
+                    decision=decision,
+                    decided_by=reviewer if decision else None,
+                    follows=None,
+                    match_distance=None,
+                )
                 .returning(ITEMS.c.version)
             ).scalar()
             if version is None:
                 raise self._not_set(conn, item_id, reviewer)
             now = self.clock()
             conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(decided_at=now if decision else None))
+            conn.execute(
+                update(ITEMS)
+                .where(ITEMS.c.follows == item_id)
+                .values(decision=decision, decided_at=now if decision else None)
+            )
+            bump(conn, "decisions")
             history = {"item_id": item_id, "decision": decision, "reviewer": reviewer, "decided_at": now}
             conn.execute(insert(DECISIONS).values(**history))
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).one()
@@ -384,6 +412,18 @@ class ReviewStore:
             if len(rows) < batch:
                 return
             last = rows[-1].id
+
+    def decided_hashes(self, min_quality: int) -> list[tuple[int, str, str]]:
+        """``(id, pdq, decision)`` of every item a person decided whose hash may be matched: what each
+        worker's matcher indexes. Followers are left out, so a match never chains further than one step."""
+        query = select(ITEMS.c.id, ITEMS.c.pdq, ITEMS.c.decision).where(
+            ITEMS.c.decision.is_not(None),
+            ITEMS.c.follows.is_(None),
+            ITEMS.c.pdq.is_not(None),
+            ITEMS.c.pdq_quality >= min_quality,
+        )
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
 
     def counts(self) -> dict[str, int]:
         query = select(ITEMS.c.decision.is_(None).label("pending"), func.count()).group_by("pending")
@@ -465,12 +505,28 @@ def _item(row, keep_url_queries: bool = False) -> Item:
         decided_at=row.decided_at,
         has_thumbnail=bool(row.has_thumbnail),
         version=row.version,
+        pdq=row.pdq,
+        pdq_quality=row.pdq_quality,
+        follows=row.follows,
+        match_distance=row.match_distance,
     )
 
 
 def _valid_id(item_id: int) -> bool:
     """An id a row can have: a larger one would overflow the driver's 64-bit integer (500 or 503, not 404)."""
     return type(item_id) is int and 1 <= item_id <= MAX_ITEM_ID
+
+
+def _following(sighting: Sighting, now: dt.datetime) -> dict:
+    """A new item that follows a decided one is queued decided, linked to it."""
+    if sighting.follows is None:
+        return {}
+    return {
+        "decision": sighting.follows_decision,
+        "decided_at": now,
+        "follows": sighting.follows,
+        "match_distance": sighting.match_distance,
+    }
 
 
 def _iso(value: dt.datetime | None) -> str | None:

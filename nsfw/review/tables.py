@@ -4,7 +4,8 @@ One row per image in ``review_items``, keyed by the sha256 of its bytes; its thu
 of its own, so listing items never reads image data and retention drops thumbnails with one
 DELETE; every decision (and undo) in ``review_decisions``; webhook deliveries still to make in
 ``review_webhook_outbox``, written in the same transaction as the decision they announce;
-reviewers' page sessions in ``review_sessions``, so that a sign-out ends one on the server.
+reviewers' page sessions in ``review_sessions``, so that a sign-out ends one on the server. Known content
+(issue 20): an item's PDQ hash, the operators' ``hash_lists`` with their entries, and ``known_versions``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class ReviewItem(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # one more with every decision and undo, under the row's lock: the webhook's per-item order
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # known content (migration 0003): the image's PDQ, and the decided item a near-duplicate followed
+    pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdq_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    follows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    match_distance: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("sha256", name="uq_review_items_sha256"),
@@ -105,3 +111,36 @@ class ReviewSession(Base):
     key: Mapped[str] = mapped_column(String(64))  # which of the reviewer's tokens signed in (a changed one ends it)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class HashList(Base):
+    """An operator's named list of PDQ hashes and what a match does (``adult``, ``safe``, ``reject``)."""
+
+    __tablename__ = "hash_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("name", name="uq_hash_lists_name"),)
+
+
+class HashListEntry(Base):
+    __tablename__ = "hash_list_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="CASCADE"), index=True)
+    pdq: Mapped[str] = mapped_column(String(64))
+    distance: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class KnownVersion(Base):
+    """A counter per kind of known content (``decisions``, ``lists``), raised in the transaction of every
+    change: each worker polls these two rows and reloads its in-memory index only when one moved."""
+
+    __tablename__ = "known_versions"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)

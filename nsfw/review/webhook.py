@@ -13,7 +13,8 @@ the log. Guarantees: at least once (a lease that runs out mid-send may send it t
 The receiver checks ``X-NSFW-Signature: sha256=<hex>``, the HMAC-SHA256 of ``<timestamp>.<body>``
 with NSFW_REVIEW_WEBHOOK_SECRET as the key, where ``X-NSFW-Timestamp`` is the Unix time of the
 attempt: an old body replayed is stale however well signed (docs/review-trust.md has a receiver).
-The POST goes through the fetcher's address policy (``Fetcher.post``).
+The POST goes through the fetcher's address policy (``Fetcher.post``): a private address is refused
+unless NSFW_WEBHOOK_ALLOW_NETS exempts it (the webhook's own exemption: image downloads never use it).
 """
 
 from __future__ import annotations

@@ -114,6 +114,8 @@ class BalancedAccept:
     worker's ``accept`` and keeps ``nr_conns`` (gthread's count of open connections) published.
     """
 
+    alive: bool  # the gthread worker's
+    worker_connections: int
     balancer: Balancer | None = None
     _paused_until = 0.0
     _deferring_since = 0.0
@@ -163,7 +165,7 @@ class BalancedAccept:
     def set_accept_enabled(self, enabled):
         if enabled and self.alive and time.monotonic() < self._paused_until:
             return  # gthread's loop turns accepting back on each round; not before the pause ends
-        super().set_accept_enabled(enabled)
+        super().set_accept_enabled(enabled)  # type: ignore[misc]  # the gthread worker's, after this mixin
 
     def wait_for_and_dispatch_events(self, timeout):
         if self.balancer is not None:
@@ -177,4 +179,4 @@ class BalancedAccept:
                     self.set_accept_enabled(True)
             else:
                 timeout = min(timeout, left)
-        super().wait_for_and_dispatch_events(timeout)
+        super().wait_for_and_dispatch_events(timeout)  # type: ignore[misc]

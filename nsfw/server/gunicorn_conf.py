@@ -11,6 +11,7 @@ purpose: the gunicorn master reads it, and importing ``nsfw.web`` would load
 Flask and numpy (about 40 MB and a thread) into a process that serves nothing.
 """
 
+import atexit
 import os
 import secrets
 import shutil
@@ -18,9 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from nsfw.settings import Settings
+from nsfw.settings import ConfigError, Settings
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except ConfigError as exc:  # one line, not gunicorn's "Failed to read config file" and a traceback
+    print(f"not starting: {exc}", file=sys.stderr, flush=True)
+    sys.exit(1)  # SystemExit passes through gunicorn's loader, which catches only Exception
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.workers
@@ -47,12 +52,38 @@ control_socket_disable = True
 
 
 def on_starting(server):
+    """Stop at once, in one line, when the start cannot work (nsfw.server.preflight); else share a secret.
+
+    Before any socket or file exists, so a refused start leaves nothing behind.
+    """
+    from nsfw.server import preflight
+
+    reason = preflight.missing_extra(_settings) or preflight.unavailable_address(
+        server.cfg.address, preflight.sockets_inherited() or server.cfg.reuse_port
+    )
+    if reason:
+        server.log.error("not starting: %s", reason)
+        if server.pidfile is not None:
+            server.pidfile.unlink()
+        sys.exit(preflight.EXIT_FAILED)
+    # The reviewer page's session cookies (nsfw/web/review_page.py) must verify on every worker: without
+    # NSFW_SECRET_KEY the workers share one made here. Sign-ins then end when the service restarts, and
+    # instances behind one address need the variable set to the same value.
+    if not os.environ.get("NSFW_SECRET_KEY"):
+        os.environ["NSFW_SECRET_KEY"] = secrets.token_urlsafe(32)
+
+
+def when_ready(server):
     """Prepare the directory every worker writes its metrics to (prometheus-client's multiprocess mode).
 
     ``PROMETHEUS_MULTIPROC_DIR`` when set (emptied of an earlier run's files), else a fresh
-    temporary directory removed at exit. Set here, in the master, before any worker imports
+    temporary directory removed at exit. Made once the sockets are bound (a start that fails to
+    bind leaves no directory behind) and before the first worker is forked and imports
     prometheus-client: the variable decides at import whether samples go to files.
     """
+    from nsfw.imaging import confinement
+
+    confinement.non_dumpable()  # the master holds the same secrets as the workers (post_fork)
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if "prometheus_client" in sys.modules and not path:  # the app was loaded in the master (preload_app)
         server.log.warning("prometheus-client was loaded before PROMETHEUS_MULTIPROC_DIR: /metrics shows one worker")
@@ -64,11 +95,24 @@ def on_starting(server):
         path = tempfile.mkdtemp(prefix="nsfw-metrics-", dir=_settings.tmp_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         server.nsfw_metrics_tmp = path
-    # The reviewer page's session cookies (nsfw/web/review_page.py) must verify on every worker: without
-    # NSFW_SECRET_KEY the workers share one made here. Sign-ins then end when the service restarts, and
-    # instances behind one address need the variable set to the same value.
-    if not os.environ.get("NSFW_SECRET_KEY"):
-        os.environ["NSFW_SECRET_KEY"] = secrets.token_urlsafe(32)
+        # on_exit is skipped when gunicorn's halt itself fails (two workers refusing to boot at once
+        # raise HaltServer again while it stops them): the master's own exit still removes it.
+        atexit.register(_remove_if_master, os.getpid(), path)
+
+
+def _remove_if_master(master: int, path: str) -> None:
+    """Workers inherit the handler through fork; only the master removes the directory."""
+    if os.getpid() == master:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def post_fork(server, worker):
+    """The worker is non-dumpable: no process of the same user (a subverted decoder among them) can read
+    its environment, with the ``NSFW_*`` secrets, or its memory (see nsfw/imaging/confinement.py)."""
+    from nsfw.imaging import confinement
+
+    if not confinement.non_dumpable():
+        server.log.warning("the worker could not be made non-dumpable: same-user processes can read its secrets")
 
 
 def pre_fork(server, worker):

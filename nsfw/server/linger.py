@@ -20,6 +20,8 @@ LINGER_BYTES = 64 * 1024
 class LingeringClose:
     """A mixin for a gthread worker (it needs ``self.poller``)."""
 
+    poller: selectors.BaseSelector  # the gthread worker's
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.lingering = {}  # socket -> [time it gets closed, bytes drained]

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
+
+from gunicorn import util
+
+from nsfw.observe import request_ids
 
 #: A header line gunicorn accepts as it is (a token, a colon, visible characters and blanks).
 FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t\x21-\x7e\x80-\xff]{0,8190}")
-#: The liveness probe, answered by the poller itself (see ``Worker.answer_health``).
+#: The liveness probe, answered by the poller itself (see ``health_answer``, ``Worker.answer_health``).
 HEALTH_BODY = b'{"status":"ok"}\n'
 
 # gunicorn's status for a parse error, as the service's stable error code.
@@ -117,3 +122,56 @@ def health_bytes(close: bool, with_body: bool, request_id: str = "") -> bytes:
         + b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(HEALTH_BODY), b"close" if close else b"keep-alive")
     )
     return head + (HEALTH_BODY if with_body else b"")
+
+
+def health_answer(head: bytes, max_fields: int, stopping: bool) -> tuple[bytes, bool] | None:
+    """For a complete head of ``GET`` or ``HEAD /health`` that gunicorn's parser would accept as it
+    is, with no body: the response and whether to close after it. None for any other request."""
+    line, _, rest = head.partition(b"\r\n")
+    method, _, line = line.partition(b" ")
+    target, _, version = line.partition(b" ")
+    if method not in (b"GET", b"HEAD") or target != b"/health" or version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        return None
+    lines = rest.split(b"\r\n")[:-2]  # the head ends with an empty line
+    if len(lines) > max_fields or not all(FIELD.fullmatch(line) for line in lines):
+        return None  # gunicorn's parser refuses it, with its own status
+    parsed = [(name.lower(), value.strip()) for name, _, value in (ln.partition(b":") for ln in lines)]
+    fields = {name: value.lower() for name, value in parsed}
+    if b"transfer-encoding" in fields or b"content-length" in fields:
+        return None  # a body the parser must see
+    close = version == b"HTTP/1.0" or b"close" in fields.get(b"connection", b"") or stopping
+    given = next((value for name, value in parsed if name == b"x-request-id"), None)
+    return health_bytes(close, with_body=method == b"GET", request_id=request_ids.accept_bytes(given)), close
+
+
+class ErrorsAsJSON:
+    """A mixin for a gthread worker: gunicorn's own errors (a bad request line, a head too large)
+    answered in the service's JSON shape instead of gunicorn's HTML."""
+
+    log: Any  # the gthread worker's
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's error handling (status, log lines, access log), answered as JSON."""
+        capture = Capture()
+        request_id = request_ids.new()
+        token = request_ids.current.set(request_id)  # gunicorn's log lines about it carry the id
+        try:
+            super().handle_error(req, capture, addr, exc)  # type: ignore[misc]  # the gthread worker's
+        finally:
+            request_ids.current.reset(token)
+        status = capture.status()
+        count_rejection(status)
+        try:
+            util.write_nonblock(client, error_bytes(status, request_id=request_id))
+        except Exception:
+            self.log.debug("Failed to send error message.")
+
+
+def count_rejection(status: int) -> None:
+    """A refusal the worker answers itself (slow or oversized heads) counts in nsfw_rejected_total too.
+
+    Imported here, in the worker (after the fork and the app), never in the gunicorn master.
+    """
+    from nsfw.observe import metrics
+
+    metrics.rejected(error_code(status), status)

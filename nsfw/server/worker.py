@@ -39,92 +39,21 @@ import errno
 import selectors
 import time
 from functools import partial
+from typing import Any
 
-from gunicorn import http, util
+from gunicorn import http
+from gunicorn.errors import AppImportError
 from gunicorn.workers import gthread
-from werkzeug.exceptions import RequestTimeout
 
 from nsfw.observe import request_ids
 from nsfw.server.balance import BalancedAccept
+from nsfw.server.conn import BUFFER_BUDGET, HEAD_CAP, MIN_BODY_RATE, READ_AHEAD, STOP_HEAD_LINGER, Conn, TimedBody
 from nsfw.server.linger import LingeringClose
-from nsfw.server.responses import FIELD, Capture, body_to_wait_for, error_bytes, error_code, health_bytes
-from nsfw.settings import Settings
-
-#: Most bytes of one request head waited for on the poller; a head that is
-#: longer gets a 431 (gunicorn's own default allows up to ~800 KB of header).
-HEAD_CAP = 64 * 1024
-#: Most bytes of one request body read ahead on the poller. A longer body is
-#: read by the pool thread once this much has arrived.
-READ_AHEAD = 1024 * 1024
-#: Most bytes buffered on the poller across all connections of a worker; over
-#: it, connections go to the pool as they are (still bounded by the socket
-#: timeout), so many clients cannot make the worker hold gigabytes.
-BUFFER_BUDGET = 64 * 1024 * 1024
-#: Slowest average rate a body may arrive at, after NSFW_BODY_TIMEOUT seconds of grace
-#: (as Apache's mod_reqtimeout MinRate): a client dripping a byte every few seconds
-#: never goes silent long enough for the per-read timeout, but falls behind this.
-MIN_BODY_RATE = 16 * 1024
-#: How long in-progress heads get once the worker is stopping.
-STOP_HEAD_LINGER = 2.0
+from nsfw.server.responses import ErrorsAsJSON, body_to_wait_for, count_rejection, error_bytes, health_answer
+from nsfw.settings import ConfigError, Settings
 
 
-class _TimedBody:
-    """A request body reader whose socket timeout answers 408 while the application reads it.
-
-    werkzeug turns any OSError from ``wsgi.input`` into a 400 "client
-    disconnected"; a stalled upload deserves the 408 it is.
-    """
-
-    def __init__(self, reader, req, sock, timeout: float):
-        self.reader = reader
-        self.req = req
-        self.sock = sock
-        self.timeout = timeout
-        self.start = time.monotonic()
-        self.received = 0
-
-    def read(self, size=None):
-        # each read may wait at most the time left at MIN_BODY_RATE, and never longer than the timeout
-        left = self.start + self.timeout + self.received / MIN_BODY_RATE - time.monotonic()
-        if left <= 0:
-            self.req.force_close()
-            raise RequestTimeout(f"the request body arrived slower than {MIN_BODY_RATE // 1024} KiB/s")
-        self.sock.settimeout(min(self.timeout, left))
-        try:
-            data = self.reader.read(size)
-        except TimeoutError:
-            self.req.force_close()
-            raise RequestTimeout(f"the request body stalled for {self.timeout:g} s") from None
-        self.received += len(data)
-        return data
-
-
-class Conn(gthread.TConn):
-    """A client connection: gthread's, plus the bytes read ahead on the poller."""
-
-    def __init__(self, cfg, sock, client, server, worker):
-        super().__init__(cfg, sock, client, server)
-        self.worker = worker
-        self.inbox = bytearray()
-        self.deadline = 0.0
-        self.scanned = 0  # inbox[:scanned] holds no end of head and no bare LF
-        self.head_len = None  # set once the head is complete
-        self.want = 0  # bytes (head + body) to have before handing over
-        self.body_start = 0.0  # when the head was complete
-
-    def init(self):
-        super().init()
-        # Blocking from here on (pool thread): every read, and every write, is bounded.
-        self.sock.settimeout(self.worker.body_timeout)
-
-    def close(self, graceful=False):
-        if graceful:
-            self.worker.linger(self.sock)
-        else:
-            super().close()
-
-
-class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
+class Worker(BalancedAccept, LingeringClose, ErrorsAsJSON, gthread.ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         settings = Settings.from_env()
@@ -215,7 +144,7 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
         """Hand the connection over once the pool thread will not wait on the client; reject what never will."""
         inbox = conn.inbox
         if conn.head_len is None:
-            verdict = self.scan_head(conn)
+            verdict = conn.scan_head(self.line_limit)
             if verdict == "more":
                 if len(inbox) >= HEAD_CAP:
                     self.reject(conn, 414 if b"\r\n" not in inbox else 431)
@@ -240,21 +169,11 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
         busy the pool is. The answer is the app's own (``{"status":"ok"}``); whether the
         app can serve is what ``/ready`` says. False (and nothing sent) for any other request.
         """
-        line, _, rest = bytes(conn.inbox[: conn.head_len]).partition(b"\r\n")
-        method, _, line = line.partition(b" ")
-        target, _, version = line.partition(b" ")
-        if method not in (b"GET", b"HEAD") or target != b"/health" or version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        head = bytes(conn.inbox[: conn.head_len])
+        answer = health_answer(head, self.cfg.limit_request_fields, stopping=self.stop_at is not None)
+        if answer is None:
             return False
-        lines = rest.split(b"\r\n")[:-2]  # the head ends with an empty line
-        if len(lines) > self.cfg.limit_request_fields or not all(FIELD.fullmatch(line) for line in lines):
-            return False  # gunicorn's parser refuses it, with its own status
-        parsed = [(name.lower(), value.strip()) for name, _, value in (ln.partition(b":") for ln in lines)]
-        fields = {name: value.lower() for name, value in parsed}
-        if b"transfer-encoding" in fields or b"content-length" in fields:
-            return False  # a body the parser must see
-        close = version == b"HTTP/1.0" or b"close" in fields.get(b"connection", b"") or self.stop_at is not None
-        given = next((value for name, value in parsed if name == b"x-request-id"), None)
-        response = health_bytes(close, with_body=method == b"GET", request_id=request_ids.accept_bytes(given))
+        response, close = answer
         try:
             sent = conn.sock.send(response)
         except OSError:
@@ -273,27 +192,6 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
         conn.deadline = time.monotonic() + self.header_timeout
         self.advance(conn)
         return True
-
-    def scan_head(self, conn):
-        """The head's length once complete, "parser" if gunicorn can already refuse it, else "more"."""
-        inbox = conn.inbox
-        start = max(conn.scanned - 3, 0)
-        end = inbox.find(b"\r\n\r\n", start)
-        limit = len(inbox) if end < 0 else end + 4
-        lf = inbox.find(b"\n", conn.scanned, limit)
-        while lf >= 0:
-            if lf == 0 or inbox[lf - 1] != 0x0D:
-                return "parser"  # a bare LF: refused as soon as the parser sees it
-            lf = inbox.find(b"\n", lf + 1, limit)
-        conn.scanned = len(inbox)
-        if end >= 0:
-            return end + 4
-        if self.line_limit:
-            line = inbox[2:] if inbox[:2] == b"\r\n" else inbox
-            eol = line.find(b"\r\n")
-            if eol > self.line_limit or (eol < 0 and len(line) - 2 > self.line_limit):
-                return "parser"  # LimitRequestLine, raised before anything else is read
-        return "more"
 
     def hand_over(self, conn):
         self.drop(conn)
@@ -331,7 +229,7 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
             status,
             extra={"request_id": request_id},
         )
-        _count_rejection(status)
+        count_rejection(status)
         try:
             conn.sock.send(error_bytes(status, message=message, request_id=request_id))
         except OSError:
@@ -360,6 +258,16 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
                 self.forget(conn)
         self.sweep_lingering(now)
 
+    def load_wsgi(self):
+        """A configuration the app refuses (a bad reviewers or keys file...) ends this worker with one
+        line and gunicorn's "App failed to load" exit (4), which stops the master: no traceback per
+        worker, no boot loop. The master refuses what it can check itself before any worker starts
+        (nsfw.server.preflight)."""
+        try:
+            super().load_wsgi()
+        except ConfigError as exc:
+            raise AppImportError(f"not starting: {exc}") from None
+
     def run(self):
         self.start_balancing()  # only now: a worker still loading its model must not draw connections
         try:
@@ -376,39 +284,13 @@ class Worker(BalancedAccept, LingeringClose, gthread.ThreadWorker):
     def handle_request(self, req, conn):
         if self.balancer is not None and self.balancer.should_shed(self.nr_conns):
             req.force_close()  # the client reconnects, and the worker with fewer connections accepts
-        body = getattr(req, "body", None)
+        body: Any = getattr(req, "body", None)
         reader = getattr(body, "reader", None)
         if reader is not None:
-            body.reader = _TimedBody(reader, req, conn.sock, self.body_timeout)
+            body.reader = TimedBody(reader, req, conn.sock, self.body_timeout)
         try:
             return super().handle_request(req, conn)
         finally:
             if reader is not None:
                 body.reader = reader  # gunicorn's own drain expects the socket's TimeoutError
                 conn.sock.settimeout(self.body_timeout)
-
-    def handle_error(self, req, client, addr, exc):
-        """gunicorn's error handling (status, log lines, access log), answered as JSON."""
-        capture = Capture()
-        request_id = request_ids.new()
-        token = request_ids.current.set(request_id)  # gunicorn's log lines about it carry the id
-        try:
-            super().handle_error(req, capture, addr, exc)
-        finally:
-            request_ids.current.reset(token)
-        status = capture.status()
-        _count_rejection(status)
-        try:
-            util.write_nonblock(client, error_bytes(status, request_id=request_id))
-        except Exception:
-            self.log.debug("Failed to send error message.")
-
-
-def _count_rejection(status: int) -> None:
-    """A refusal the worker answers itself (slow or oversized heads) counts in nsfw_rejected_total too.
-
-    Imported here, in the worker (after the fork and the app), never in the gunicorn master.
-    """
-    from nsfw.observe import metrics
-
-    metrics.rejected(error_code(status), status)

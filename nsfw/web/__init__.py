@@ -15,10 +15,10 @@ from nsfw.pipeline import Detector
 from nsfw.settings import Settings
 from nsfw.web import current, error_handlers, headers, inputs, observability
 from nsfw.web.api import compute, predict, v1
-from nsfw.web.openapi import spec
+from nsfw.web.openapi import views as openapi_views
 from nsfw.web.page import views as page
 from nsfw.web.review import api as review_api
-from nsfw.web.review import pages as review_pages
+from nsfw.web.review import calibration_page, frame, pages, sign_in  # noqa: F401 - their routes on frame.bp
 from nsfw.web.review import session as review_session
 
 
@@ -43,9 +43,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(predict.bp)
     app.register_blueprint(v1.bp)
     app.register_blueprint(compute.bp)
-    app.register_blueprint(spec.bp)  # GET /openapi.json, /docs
+    app.register_blueprint(openapi_views.bp)  # GET /openapi.json, /docs
     app.register_blueprint(page.bp)  # GET /: a page to try the API in a browser
     review_api.init_app(app, settings)  # /v1/review/*; with NSFW_REVIEW on, the queue observing the Detector
     review_session.init_app(app, settings)  # the reviewers' session cookie
-    app.register_blueprint(review_pages.bp)  # GET /review, /review/calibration: the reviewers' pages
+    app.register_blueprint(frame.bp)  # GET /review, /review/calibration: the reviewers' pages
     return app

@@ -19,8 +19,8 @@ from nsfw.web import observability
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str):
-    error = {"code": code, "message": message}
+def error_response(status: int, code: str, message: str, details: dict | None = None):
+    error = {"code": code, "message": message, **(details or {})}
     if has_request_context():
         # the code is what the metrics and the request log report; the id ties the answer to the log line
         g.error_code = code
@@ -31,7 +31,7 @@ def error_response(status: int, code: str, message: str):
 
 
 def _service_error(exc: ServiceError):
-    response = error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message, exc.details())
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     response.headers.update(exc.headers)
@@ -44,11 +44,12 @@ _CODES = {413: TooLarge.code}
 
 
 def _http_error(exc: HTTPException):
-    code = _CODES.get(exc.code) or (exc.name or "error").lower().replace(" ", "_")
+    code = _CODES.get(exc.code or 0) or (exc.name or "error").lower().replace(" ", "_")
     message = TooLarge.default_message if exc.code == 413 else exc.description or exc.name
     response = error_response(exc.code or 500, code, message)
-    if exc.code == 405 and exc.valid_methods:
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    allowed = getattr(exc, "valid_methods", None)  # MethodNotAllowed's
+    if exc.code == 405 and allowed:
+        response.headers["Allow"] = ", ".join(allowed)
     return response
 
 

@@ -16,22 +16,10 @@ import tempfile
 
 from flask import Request
 
-from nsfw.errors import MissingURL, ServiceError, TooLarge
+from nsfw.errors import BatchTooLarge, InvalidBase64, InvalidRequest, MissingURL, ServiceError, TooLarge
 from nsfw.imaging import video_headers
 
 RAW_TYPES = ("application/octet-stream",)
-
-
-class InvalidRequest(ServiceError):
-    status, code, default_message = 400, "invalid_request", "the request body is not understood"
-
-
-class InvalidBase64(ServiceError):
-    status, code, default_message = 400, "invalid_base64", "the image is not valid base64"
-
-
-class BatchTooLarge(ServiceError):
-    status, code, default_message = 413, "batch_too_large", "the batch has more images than this service accepts"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +61,7 @@ def single_upload(request: Request, max_bytes: int, max_video_bytes: int = 0) ->
         )
     if items[0].error is not None:
         raise items[0].error
+    assert items[0].data is not None  # an item without an error has its bytes
     return items[0].data
 
 

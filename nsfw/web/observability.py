@@ -75,7 +75,7 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     # One look-up of the request behind the proxy: each ``request.x`` goes through werkzeug's
     # LocalProxy and its context variable, a dozen of them per request otherwise.
-    req = request._get_current_object()
+    req = request._get_current_object()  # type: ignore[attr-defined]
     ctx = g._get_current_object()
     rid = request_id()
     response.headers[request_ids.HEADER] = rid
@@ -122,7 +122,7 @@ def _fields(req, ctx, route: str, path: str, status: int, code, seconds, rid: st
             fields["url"] = url
         else:
             fields["verdicts"] = dict(collections.Counter(v for _, v, _ in results))
-            totals = collections.Counter()
+            totals: collections.Counter[str] = collections.Counter()
             for result, _, _ in results:
                 totals.update(result.timings_ms)
             fields["timings_ms"] = {stage: round(ms, 3) for stage, ms in totals.items()}
@@ -169,18 +169,26 @@ def metrics_view():
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), state.token):
             raise MetricsUnauthorized()
     _publish_models(current.detector())
+    review = current.review_or_none()
+    if review is not None:
+        pending = review.pending()
+        if pending is not None:
+            metrics.review_pending(pending)
     body, content_type = metrics.exposition(request.headers.get("Accept"))
     return Response(body, content_type=content_type)
 
 
 class _Metrics(Observer):
-    """The core's downloads and decoder queue, as metrics."""
+    """The core's downloads, decoder queue and decoder processes, as metrics."""
 
     def fetched(self, size: int) -> None:
         metrics.fetched(size)
 
     def queued(self, depth: int) -> None:
         metrics.QUEUE_DEPTH.set(depth)
+
+    def decoder(self, event: str) -> None:
+        metrics.decoder(event)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CLASSES, IMAGES, TESTS
+from helpers import CLASSES, IMAGES, TESTS
 
 # Ray must not phone home from a test run, and listens on loopback only (read when it is imported)
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -32,6 +34,25 @@ from nsfw.settings import Settings  # noqa: E402
 
 ROOT = TESTS.parent
 BLOCKED = "http://10.0.0.1/x.jpg"  # a private address: refused before any packet is sent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_tmpdir():
+    """Where every Ray of this module (in-process and the command's) keeps its session directories,
+    removed after the module: by default each start leaves a /tmp/ray/session_* behind. A short path
+    of its own (RAY_TMPDIR, read when Ray starts): Ray's Unix sockets lie deep inside it, and a
+    socket's path may not exceed 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="nsfw-ray-"))
+    before = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            del os.environ["RAY_TMPDIR"]
+        else:
+            os.environ["RAY_TMPDIR"] = before
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +150,11 @@ def test_a_directory_gives_one_row_per_image_in_order(directory_rows, photos):
     assert all(row["error_code"] is None and row["error_message"] is None for row in directory_rows)
 
 
-def test_the_parquet_schema_is_strings_and_float64(directory_output):
+def test_the_parquet_schema_is_strings_float64_and_the_pdq_quality_int64(directory_output):
     schema = pq.read_schema(directory_output)
     assert schema.names == list(records.COLUMNS)
     for name in records.COLUMNS:
-        expected = pa.float64() if name in (*CLASSES, "nsfw") else pa.string()
+        expected = pa.float64() if name in (*CLASSES, "nsfw") else pa.int64() if name == "pdq_quality" else pa.string()
         assert schema.field(name).type == expected, name
 
 
@@ -226,7 +247,8 @@ def test_failures_are_rows_with_the_apis_codes(ray_cluster, mixed_list, httpserv
     cat = json.loads(subprocess.check_output([sys.executable, "-m", "nsfw", str(IMAGES / "chelsea.png")], cwd=ROOT))
     for index in (1, 5):  # the served URL and the file:// URI: the same cat
         assert {cls: lines[index][cls] for cls in CLASSES} == {cls: cat[cls] for cls in CLASSES}
-        assert set(lines[index]) == {name for name in records.COLUMNS if not name.startswith("error_")}
+        assert set(lines[index]) == {name for name in records.COLUMNS if not name.startswith(("error_", "pdq_"))}
+        assert len(lines[index]["pdq"]["hash"]) == 64 and lines[index]["pdq"]["quality"] >= 50
     assert all(set(lines[i]) == {"source", "error"} for i, code in enumerate(EXPECTED_CODES) if code)
     assert all(line["error"]["message"] for line in lines if "error" in line)
     # the private address was refused before any traffic: the local server saw only its own image
@@ -329,7 +351,7 @@ def wait_for_no_processes(marker: str, timeout: float = 30) -> list[int]:
     return left
 
 
-def test_the_command_starts_its_own_ray_and_leaves_nothing_behind(mixed_list, httpserver, tmp_path):
+def test_the_command_starts_its_own_ray_and_leaves_nothing_behind(mixed_list, httpserver, tmp_path, ray_tmpdir):
     listing, sources = mixed_list
     marker = f"NSFW_BULK_TEST_RUN={uuid.uuid4().hex}"
     env = environ(**allow_loopback(httpserver), **dict([marker.split("=")]))
@@ -344,6 +366,7 @@ def test_the_command_starts_its_own_ray_and_leaves_nothing_behind(mixed_list, ht
     assert [row["error_code"] for row in rows] == EXPECTED_CODES
     assert wait_for_no_processes(marker) == [], "the run left processes behind"
     assert _repo_state() == before, "the run wrote into the repository"
+    assert list((ray_tmpdir / "ray").glob("session_*")), "Ray kept its session elsewhere (/tmp/ray?)"
 
 
 def test_the_command_writes_the_same_scores_for_the_test_images(tmp_path):
@@ -414,7 +437,7 @@ def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "pip install 'nsfw-service[bulk]'" in done.stderr
+    assert "pip install '.[bulk]'" in done.stderr
 
 
 def test_importing_nsfw_and_its_cli_never_imports_ray():
@@ -437,6 +460,7 @@ def test_help_names_the_inputs_outputs_and_exit_codes():
 
 def test_unflat_reverses_flat():
     ok = {"source": "a.jpg", "model": "m", **dict.fromkeys(CLASSES, 0.2), "nsfw": 0.6, "verdict": "unknown", "top": "x"}
+    ok["pdq"] = {"hash": "5a" * 32, "quality": 87}
     bad = records.failure("b.jpg", "unreadable", "gone")
     for record in (ok, bad):
         assert records.unflat(records.flat(record)) == record

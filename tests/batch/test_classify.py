@@ -19,13 +19,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CLASSES, IMAGES, TESTS
+from helpers import CLASSES, IMAGES, TESTS
 
 from nsfw.batch import records
+from nsfw.imaging.decode import decode
+from nsfw.imaging.pdq import hash_frame
+from nsfw.settings import Settings
 
 ROOT = TESTS.parent
 IMAGE_NAMES = sorted(p.name for p in IMAGES.iterdir() if p.suffix in (".jpg", ".png"))
-SUCCESS_KEYS = {"source", "model", *CLASSES, "nsfw", "verdict", "top"}
+SUCCESS_KEYS = {"source", "model", *CLASSES, "nsfw", "verdict", "top", "pdq"}
 
 
 def environ(**changes):
@@ -78,6 +81,8 @@ def test_a_folder_gives_one_record_per_image_with_the_api_scores(golden):
         assert record["nsfw"] == pytest.approx(record["porn"] + record["hentai"] + record["sexy"])
         assert record["top"] == max(CLASSES, key=record.get)
         assert record["verdict"] == "safe" and record["model"] == "mobilenet_v2"
+        data = (IMAGES / name).read_bytes()
+        assert record["pdq"] == hash_frame(decode(data, Settings()).frames[0]).to_dict()  # what the API answers
     # no progress bar when stderr is not a terminal; the summary is there
     assert result.stderr.startswith(f"{len(IMAGE_NAMES)} images in ")
     assert f"classified: {len(IMAGE_NAMES)} (safe {len(IMAGE_NAMES)}, unknown 0, adult 0)" in result.stderr
@@ -150,6 +155,9 @@ def test_csv_into_a_file(tmp_path):
     cat = rows[str(IMAGES / "chelsea.png")]
     assert float(cat["neutral"]) > 0.9 and cat["verdict"] == "safe" and cat["top"] == "neutral"
     assert cat["error_code"] == cat["error_message"] == ""
+    pdq = hash_frame(decode((IMAGES / "chelsea.png").read_bytes(), Settings()).frames[0])
+    assert (cat["pdq"], int(cat["pdq_quality"])) == (pdq.hash, pdq.quality)
+    assert rows["missing.jpg"]["pdq"] == rows["missing.jpg"]["pdq_quality"] == ""
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

@@ -6,7 +6,7 @@ import io
 import itertools
 
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 
 from nsfw.batch import inputs
 

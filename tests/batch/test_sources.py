@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import IMAGES
+from helpers import IMAGES
 
 from nsfw.batch.sources import is_image, walk_images
 

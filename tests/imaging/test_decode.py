@@ -12,131 +12,34 @@ import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from decode_helpers import (
+    PALETTE,
+    S,
+    animation,
+    bomb_png,
+    check,
+    encode,
+    expect,
+    gif_frame,
+    mpo,
+    oriented,
+    photo,
+    png_chunk,
+    raw_gif,
+    raw_png,
+    short,
+    top_left,
+)
+from PIL import Image
 
-from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
+from nsfw.errors import CorruptImage, ImageTooLarge, UnsupportedMedia
 from nsfw.imaging import decode as decode_module
-from nsfw.imaging.decode import FRAME_CEILING, FRAME_PIXEL_BUDGET, DecodedImage, decode
+from nsfw.imaging.decode import decode
 from nsfw.imaging.headers import scan_gif, sniff_format, webp_canvas_size
-from nsfw.settings import Settings
-
-S = Settings()
-
-
-# --- builders -----------------------------------------------------------------
-def encode(im: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def colour(i: int) -> tuple[int, int, int]:
-    """A distinct colour for each frame index below 256."""
-    return (i * 37) % 256, (i * 91) % 256, (i * 13) % 256
-
-
-def animation(fmt: str, n: int, size=(64, 48), **kw) -> bytes:
-    frames = [Image.new("RGB", size, colour(i)) for i in range(n)]
-    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], **kw)
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def raw_png(width, height, depth, colour_type, rows, extra=b"", idat=None) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    if idat is None:
-        idat = zlib.compress(b"".join(b"\0" + row for row in rows))
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
-
-
-PALETTE = [(i, (i * 3) % 256, 255 - i) for i in range(256)]  # 256 distinct colours
-
-
-def lzw(indices) -> bytes:
-    """GIF LZW data (code size 8) that never grows past 9-bit codes."""
-    codes = []
-    for i, index in enumerate(indices):
-        if i % 200 == 0:
-            codes.append(256)  # clear
-        codes.append(index)
-    codes.append(257)  # end of information
-    acc = bits = 0
-    out = bytearray()
-    for code in codes:
-        acc |= code << bits
-        bits += 9
-        while bits >= 8:
-            out.append(acc & 0xFF)
-            acc >>= 8
-            bits -= 8
-    if bits:
-        out.append(acc)
-    return bytes(out)
-
-
-def sub_blocks(data: bytes) -> bytes:
-    return b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255)) + b"\0"
-
-
-def gif_frame(rect, index=None, pixels=None, disposal=1, transparency=None) -> bytes:
-    x, y, w, h = rect
-    pixels = pixels if pixels is not None else [index] * (w * h)
-    flags = (disposal << 2) | (transparency is not None)
-    gce = b"!\xf9\x04" + bytes([flags]) + struct.pack("<H", 10) + bytes([transparency or 0]) + b"\0"
-    return gce + b"," + struct.pack("<4H", x, y, w, h) + b"\0" + b"\x08" + sub_blocks(lzw(pixels))
-
-
-def raw_gif(screen, frames: list[bytes], trailer=b";") -> bytes:
-    head = b"GIF89a" + struct.pack("<HH", *screen) + bytes([0xF7, 0, 0])
-    palette = b"".join(bytes(c) for c in PALETTE)
-    return head + palette + b"".join(frames) + trailer
-
-
-def exif_block(entries, magic=b"II*\x00", ifd_offset=8) -> bytes:
-    """b"Exif\\0\\0" + a little-endian TIFF IFD0 of (tag, type, count, 4-byte value)."""
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        ifd += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0")[:4]
-    return b"Exif\x00\x00" + magic + struct.pack("<I", ifd_offset) + ifd + b"\0\0\0\0"
-
-
-def short(value: int) -> bytes:
-    return struct.pack("<H", value)
-
-
-def check(result: DecodedImage, fmt=None, size=None, n_frames=None) -> None:
-    """The invariants every DecodedImage keeps."""
-    assert isinstance(result, DecodedImage)
-    assert result.frames and result.frame_count >= len(result.frames)
-    for frame in result.frames:
-        assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
-        assert frame.flags["C_CONTIGUOUS"] and not frame.flags["WRITEABLE"]
-        assert frame.shape[:2] == (result.height, result.width)
-    if fmt is not None:
-        assert result.format == fmt
-    if size is not None:
-        assert (result.width, result.height) == size
-    if n_frames is not None:
-        assert len(result.frames) == n_frames
-
-
-def expect(error, data, settings=S) -> ServiceError:
-    with pytest.raises(error) as info:
-        decode(data, settings)
-    message = info.value.message
-    assert message and "Traceback" not in message and "\n" not in message
-    return info.value
-
-
-def top_left(result: DecodedImage) -> list[tuple[int, int, int]]:
-    return [tuple(int(v) for v in frame[0, 0]) for frame in result.frames]
 
 
 # --- formats ------------------------------------------------------------------
@@ -216,14 +119,6 @@ def test_sniffing():
 
 
 # --- pixel cap ------------------------------------------------------------------
-def bomb_png(side: int) -> bytes:
-    """A valid one-colour (bilevel) PNG of side x side pixels: a few KB."""
-    row = b"\0" + b"\0" * ((side + 7) // 8)
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(row * 100) for _ in range(side // 100)) + packer.flush()
-    return raw_png(side, side, 1, 0, None, idat=idat)
-
-
 def test_decompression_bomb_png():
     data = bomb_png(20000)  # 400 Mpx, over twice Pillow's own limit
     assert len(data) < 100_000
@@ -383,12 +278,6 @@ def test_no_global_state_changed():
 
 
 # --- truncated and corrupt -------------------------------------------------------
-def photo(size=(64, 48)) -> Image.Image:
-    rng = np.random.default_rng(7)
-    small = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
-    return Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
-
-
 @pytest.mark.parametrize(
     "fmt, kw",
     [
@@ -610,222 +499,6 @@ def test_int_mode_out_of_range_is_clipped():
 def test_float_mode():
     im = Image.frombytes("F", (3, 1), np.array([-1.0, 127.6, 999.0], "<f4").tobytes())
     assert decode_module._to_rgb(im)[0, :, 0].tolist() == [0, 128, 255]
-
-
-# --- EXIF orientation --------------------------------------------------------------
-def oriented(orientation: int, fmt="PNG") -> tuple[bytes, Image.Image]:
-    rng = np.random.default_rng(orientation)
-    im = Image.fromarray(rng.integers(0, 256, (4, 6, 3), dtype=np.uint8))  # 6 wide, 4 high
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return encode(im, fmt, exif=exif.tobytes()), im
-
-
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_orientation_matches_exif_transpose(orientation):
-    data, _ = oriented(orientation)
-    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
-    result = decode(data, S)
-    check(result, "PNG")
-    assert np.array_equal(result.frames[0], expected)
-    assert (result.width, result.height) == ((4, 6) if orientation >= 5 else (6, 4))
-
-
-def jpeg_quadrants(exif: bytes | None) -> bytes:
-    im = Image.new("RGB", (64, 32), (255, 0, 0))  # left red
-    im.paste((0, 0, 255), (32, 0, 64, 32))  # right blue
-    return encode(im, "JPEG", quality=95, **({"exif": exif} if exif is not None else {}))
-
-
-def near(pixel, colour) -> bool:
-    return np.abs(pixel.astype(int) - colour).max() <= 16
-
-
-@pytest.mark.parametrize(
-    "orientation, top, bottom",
-    [
-        (6, (255, 0, 0), (0, 0, 255)),  # rotate 90 clockwise: left edge comes to the top
-        (8, (0, 0, 255), (255, 0, 0)),  # rotate 90 counter-clockwise
-    ],
-)
-def test_jpeg_orientation_6_and_8(orientation, top, bottom):
-    result = decode(jpeg_quadrants(exif_block([(0x0112, 3, 1, short(orientation))])), S)
-    check(result, "JPEG", (32, 64))
-    assert near(result.frames[0][5, 16], top) and near(result.frames[0][58, 16], bottom)
-
-
-BAD_EXIF = {
-    "orientation as ascii": exif_block([(0x0112, 2, 2, b"6\0")]),
-    "orientation 9": exif_block([(0x0112, 3, 1, short(9))]),
-    "orientation 0": exif_block([(0x0112, 3, 1, short(0))]),
-    "orientation 65535": exif_block([(0x0112, 3, 1, short(65535))]),
-    "orientation rational": exif_block([(0x0112, 5, 1, struct.pack("<I", 8))]),
-    "orientation far offset": exif_block([(0x0112, 3, 4000, struct.pack("<I", 0xFFFFFF00))]),
-    "unknown type": exif_block([(0x0112, 99, 1, short(6))]),
-    "entry count lies": b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff" + b"\x12\x01\x03\x00" * 3,
-    "ifd offset past end": exif_block([(0x0112, 3, 1, short(6))], ifd_offset=0xFFFFFFF0),
-    "bad tiff magic": exif_block([(0x0112, 3, 1, short(6))], magic=b"XX*\x00"),
-    "exif header only": b"Exif\x00\x00",
-    "random bytes": b"Exif\x00\x00" + bytes(np.random.default_rng(3).integers(0, 256, 300, dtype=np.uint8)),
-    "ifd loop": b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00"
-    + struct.pack("<HHII", 0x8769, 4, 1, 8)
-    + struct.pack("<I", 8),
-}
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow says what it skipped
-@pytest.mark.parametrize("name", sorted(BAD_EXIF))
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
-def test_malformed_exif_never_fails(name, fmt):
-    im = Image.new("RGB", (64, 32), (255, 0, 0))
-    result = decode(encode(im, fmt, exif=BAD_EXIF[name]), S)
-    check(result, fmt, (64, 32))  # not rotated: the orientation is unusable
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")
-def test_orientation_with_extra_values_uses_the_first():
-    # Pillow reads the first of two values (with a warning); so do we
-    exif = exif_block([(0x0112, 3, 2, short(6) + short(6))])
-    check(decode(jpeg_quadrants(exif), S), "JPEG", (32, 64))
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")
-def test_zero_denominator_rationals_do_not_block_orientation():
-    exif = (
-        exif_block(
-            [
-                (0x011A, 5, 1, struct.pack("<I", 50)),  # XResolution: 0/0, right after the IFD
-                (0x0112, 3, 1, short(6)),
-                (0x011B, 5, 1, struct.pack("<I", 58)),  # YResolution: 0/0
-            ]
-        )
-        + b"\0" * 16
-    )
-    result = decode(jpeg_quadrants(exif), S)
-    check(result, "JPEG", (32, 64))
-
-
-def test_exif_read_failure_falls_back_to_unrotated(monkeypatch):
-    def broken(self):
-        raise ZeroDivisionError("bad rational")
-
-    monkeypatch.setattr(Image.Image, "getexif", broken)
-    result = decode(jpeg_quadrants(exif_block([(0x0112, 3, 1, short(6))])), S)
-    check(result, "JPEG", (64, 32))
-
-
-# --- animation ----------------------------------------------------------------------
-@pytest.mark.parametrize("fmt, kw", [("GIF", {}), ("WEBP", {"lossless": True}), ("PNG", {})])
-def test_200_frames_pick_max_frames_evenly(fmt, kw):
-    data = animation(fmt, 200, (256, 256), **kw)
-    started = time.perf_counter()
-    result = decode(data, S)
-    elapsed = time.perf_counter() - started
-    check(result, fmt, (256, 256), S.max_frames)
-    assert result.frame_count == 200
-    assert top_left(result) == [colour(i) for i in range(0, 200, 25)]
-    for frame, i in zip(result.frames, range(0, 200, 25)):
-        assert (frame == colour(i)).all()
-    print(f"\n{fmt}: 200 frames of 256x256 decoded in {elapsed * 1000:.0f} ms")
-    assert elapsed < 5.0  # generous; measured well under 0.2 s
-
-
-@pytest.mark.parametrize("fmt, kw", [("GIF", {}), ("WEBP", {"lossless": True}), ("PNG", {})])
-def test_short_animations_and_max_frames(fmt, kw):
-    data = animation(fmt, 3, **kw)
-    result = decode(data, S)
-    check(result, fmt, n_frames=3)
-    assert top_left(result) == [colour(i) for i in range(3)]
-    one = decode(data, S.replace(max_frames=1))
-    assert top_left(one) == [colour(0)] and one.frame_count == 3
-    ten = decode(animation(fmt, 10, **kw), S.replace(max_frames=4))
-    assert top_left(ten) == [colour(i) for i in (0, 2, 5, 7)]
-
-
-def test_frame_ceiling():
-    frames = [gif_frame((0, 0, 1, 1), i % 256) for i in range(FRAME_CEILING + 500)]
-    result = decode(raw_gif((1, 1), frames), S)
-    assert result.frame_count == FRAME_CEILING
-    step = FRAME_CEILING // S.max_frames
-    assert top_left(result) == [PALETTE[(i * step) % 256] for i in range(S.max_frames)]
-
-
-def test_frame_pixel_budget_limits_the_window():
-    side = 2000
-    window = FRAME_PIXEL_BUDGET // (side * side)  # 12 frames
-    frames = [gif_frame((0, 0, 1, 1), i) for i in range(30)]
-    result = decode(raw_gif((side, side), frames), S)
-    assert result.frame_count == 30
-    picks = [i * window // S.max_frames for i in range(S.max_frames)]
-    assert top_left(result) == [PALETTE[i] for i in picks]
-
-
-def test_gif_composited_as_displayed():
-    frames = [
-        gif_frame((0, 0, 4, 4), 1),  # background
-        gif_frame((1, 1, 2, 2), 2),  # small patch, kept
-        gif_frame((0, 0, 4, 1), pixels=[5, 3, 3, 5], transparency=3, disposal=2),
-        gif_frame((3, 3, 1, 1), 4),  # after a disposal to background
-    ]
-    result = decode(raw_gif((4, 4), frames), S.replace(max_frames=4))
-    f0, f1, f2, f3 = result.frames
-    assert (f0 == PALETTE[1]).all()
-    assert tuple(f1[1, 1]) == PALETTE[2] and tuple(f1[0, 0]) == PALETTE[1]
-    assert tuple(f2[0, 1]) == PALETTE[1] and tuple(f2[0, 0]) == PALETTE[5]  # transparent shows through
-    assert tuple(f3[2, 2]) == PALETTE[2] and tuple(f3[3, 3]) == PALETTE[4]
-
-
-def test_animated_webp_with_alpha_onto_black():
-    frames = [Image.new("RGBA", (8, 8), (200, 10, 10, 0)), Image.new("RGBA", (8, 8), (10, 200, 10, 255))]
-    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
-    result = decode(data, S)
-    check(result, "WEBP", (8, 8), 2)
-    assert (result.frames[0] == 0).all() and (result.frames[1] == (10, 200, 10)).all()
-
-
-def test_apng_announcing_more_frames_than_it_holds_is_corrupt():
-    data = bytearray(animation("PNG", 3))
-    actl = data.index(b"acTL")
-    data[actl + 4 : actl + 8] = struct.pack(">I", 1000)
-    data[actl + 12 : actl + 16] = struct.pack(">I", zlib.crc32(bytes(data[actl : actl + 12])))
-    expect(CorruptImage, bytes(data))
-
-
-def test_apng_default_image_is_the_first_frame():
-    default = Image.new("RGB", (8, 8), (1, 1, 1))
-    frames = [Image.new("RGB", (8, 8), colour(i)) for i in (1, 2)]
-    data = encode(default, "PNG", save_all=True, append_images=frames, default_image=True)
-    result = decode(data, S)
-    assert top_left(result) == [(1, 1, 1), colour(1), colour(2)]
-
-
-# --- MPO -------------------------------------------------------------------------
-def mpo() -> bytes:
-    return encode(
-        Image.new("RGB", (40, 30), (255, 0, 0)),
-        "MPO",
-        save_all=True,
-        append_images=[Image.new("RGB", (40, 30), (0, 0, 255))],
-    )
-
-
-def test_mpo_is_a_jpeg():
-    data = mpo()
-    assert Image.open(io.BytesIO(data)).format == "MPO"
-    result = decode(data, S)
-    check(result, "JPEG", (40, 30), 1)
-    assert result.frame_count == 1 and near(result.frames[0][15, 20], (255, 0, 0))
-
-
-def test_mpo_with_a_broken_index_still_decodes_as_jpeg():
-    data = bytearray(mpo())
-    mpf = data.index(b"MPF\0")
-    big = data[mpf + 4] == 0x4D  # "MM"
-    count = data.index(b"\xb0\x01" if big else b"\x01\xb0", mpf)  # NumberOfImages entry
-    data[count + 8 : count + 12] = struct.pack(">I" if big else "<I", 7)  # 7 images, 2 entries
-    with pytest.warns(UserWarning):
-        result = decode(bytes(data), S)
-    check(result, "JPEG", (40, 30), 1)
 
 
 # --- hygiene -----------------------------------------------------------------------

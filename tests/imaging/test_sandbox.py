@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 from hostile_images import lossless_webp_bomb, scan_bomb_jpeg
 
 from nsfw.errors import (
@@ -70,9 +70,13 @@ def test_the_decoder_inherits_no_nsfw_variable_so_no_secret(make_pool, monkeypat
     monkeypatch.setenv("NSFW_REVIEW_WEBHOOK_SECRET", "hook-secret")
     pool = make_pool()
     pool.start()
-    environs = [(Path("/proc") / str(pid) / "environ").read_bytes() for pid in pool.pids()]
-    assert environs and all(b"NSFW_" not in environ and b"PYTHONPATH=" in environ for environ in environs)
     pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())  # and decoding needs none of them
+    for _ in range(100):  # a decoder still starting shows an empty environment until it has exec'd
+        environs = [(Path("/proc") / str(pid) / "environ").read_bytes() for pid in pool.pids()]
+        if all(environs):
+            break
+        time.sleep(0.05)
+    assert environs and all(b"NSFW_" not in environ and b"PYTHONPATH=" in environ for environ in environs)
 
 
 def test_typed_errors_come_back_typed_and_the_decoder_survives(make_pool):
@@ -269,3 +273,21 @@ def test_waiting_images_are_served_smallest_first_and_a_full_queue_sheds_the_lar
         thread.join(30)
     # the queue held one place: the bigger image had it, the smaller one took it over
     assert outcomes == {"hog": "image_too_complex", "bigger": "overloaded", "smaller": "ok"}
+
+
+def test_every_decoder_start_and_death_is_reported_with_its_reason():
+    """What nsfw_decoder_starts_total and nsfw_decoder_deaths_total count (through the Detector's observers)."""
+    events = []
+    pool = DecoderPool(Settings().replace(decoders=1, decode_cpu_s=1.0), on_decoder=events.append)
+    try:
+        pool.start()
+        assert events == ["started", "started"]  # the general decoder and the express one
+        bomb = scan_bomb_jpeg(3000, 2048)
+        with pytest.raises(DeadlineExceeded):
+            pool.prepare(bomb, 224, soon(0.3))
+        with pytest.raises(ImageTooComplex):
+            pool.prepare(bomb, 224, soon(30))
+        pool.prepare((IMAGES / "chelsea.png").read_bytes(), 224, soon())
+    finally:
+        pool.close()
+    assert events[2:] == ["deadline", "started", "cpu", "started"]  # each replaced for the next image

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CLASSES, IMAGES, TESTS
+from helpers import CLASSES, IMAGES, TESTS
 
 from nsfw import create_app
 from nsfw.settings import ConfigError, Settings

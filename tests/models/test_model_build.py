@@ -31,8 +31,9 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image, ImageOps
 
+from nsfw.errors import ModelError
 from nsfw.imaging.preprocess import to_model_input
-from nsfw.models.runner import ModelError, ModelSpec
+from nsfw.models.runner import ModelSpec
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "model"

@@ -78,3 +78,28 @@ def test_raw_request_ids_as_the_worker_reads_them(value):
 def test_unsafe_raw_request_ids_are_replaced(value):
     new = request_ids.accept_bytes(value)
     assert len(new) == 32 and new != (value or b"").decode("latin-1")
+
+
+def test_text_lines_cannot_be_forged(package_logger):
+    """A path holding %0a (decoded to a newline) or a terminal escape stays inside its own record."""
+    stream = package_logger("text")
+    forged = "/x\n2026-01-01 00:00:00,000 INFO nsfw.request [admin] GET /admin 200\r\x1b[2J\u2028"
+    logging.getLogger("nsfw.request").info("GET %s 404", forged, extra={"path": forged, "request_id": "r2"})
+    try:
+        raise ValueError(forged)
+    except ValueError:
+        logging.getLogger("nsfw.web").exception("failed on %s", forged)
+    lines = stream.getvalue().splitlines()
+    records = [line for line in lines if not line.startswith("    ")]
+    assert len(records) == 2, lines  # the request line and the error line; the traceback is indented
+    assert records[0].count("\\n2026-01-01") == 2 and "\\r\\x1b[2J\\u2028" in records[0]
+    assert all("\x1b" not in line and "\r" not in line for line in lines)
+    assert "    ValueError: /x" in lines
+    assert "    2026-01-01 00:00:00,000 INFO nsfw.request [admin] GET /admin 200" in lines
+
+
+def test_json_lines_cannot_be_forged(package_logger):
+    stream = package_logger("json")
+    logging.getLogger("nsfw.request").info("GET %s 404", "/x\n{}", extra={"path": "/x\n{}"})
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["path"] == "/x\n{}"

@@ -92,7 +92,7 @@ def test_the_bearer_scheme_is_case_insensitive(keyed, key):
 
 
 def test_a_keyed_classification_works(keyed, key, httpserver):
-    from conftest import IMAGES
+    from helpers import IMAGES
 
     httpserver.expect_request("/a.png").respond_with_data(
         (IMAGES / "chelsea.png").read_bytes(), content_type="image/png"

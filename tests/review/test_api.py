@@ -10,7 +10,7 @@ import json
 import jsonschema
 import pytest
 import review_helpers
-from conftest import IMAGES
+from helpers import IMAGES
 from PIL import Image
 from review_helpers import TOKENS, bearer
 

@@ -51,7 +51,7 @@ def test_source_urls_are_kept_without_query_fragment_or_user_info(store):  # noq
 def test_a_big_delete_leaves_no_big_wal_behind(tmp_path):
     url = f"sqlite:///{tmp_path / 'review.db'}"
     schema.upgrade(url)
-    store = ReviewStore(schema.engine(url, 3.0), max_items=10)  # noqa: F811
+    store = ReviewStore(schema.engine(url, timeout=3.0), max_items=10)  # noqa: F811
     wal = tmp_path / "review.db-wal"
     try:
         thumbnail = os.urandom(64 * 1024)
@@ -87,7 +87,13 @@ def test_the_service_keeps_the_cap_as_it_queues_and_counts_what_it_dropped(
     before = events("capped_items")
     for n in range(1, 11):
         result = types.SimpleNamespace(
-            sha256=f"{n:064x}", model="mobilenet_v2", scores=dict(review_helpers.SCORES), width=10, height=10
+            sha256=f"{n:064x}",
+            model="mobilenet_v2",
+            scores=dict(review_helpers.SCORES),
+            width=10,
+            height=10,
+            match=None,
+            pdq=None,
         )
         review.classified(result, f"https://images.example/{n}.jpg?key=secret", None)
         review.flush()

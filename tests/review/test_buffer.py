@@ -41,7 +41,13 @@ def test_a_slow_database_keeps_the_buffer_within_its_bytes_and_holds_no_model_in
         for n in range(600):
             model_input = rng.random((1, 224, 224, 3), dtype=np.float32)  # 602 kB, as the model sees it
             result = types.SimpleNamespace(
-                sha256=f"{n:064x}", model="mobilenet_v2", scores=dict(review_helpers.SCORES), width=640, height=480
+                sha256=f"{n:064x}",
+                model="mobilenet_v2",
+                scores=dict(review_helpers.SCORES),
+                width=640,
+                height=480,
+                match=None,
+                pdq=None,
             )
             review.classified(result, f"https://images.example/{n}.jpg", model_input)
             del model_input
@@ -61,7 +67,13 @@ def test_a_slow_database_keeps_the_buffer_within_its_bytes_and_holds_no_model_in
     while review.breaker.open and time.monotonic() < deadline:  # the pause after the writes that failed
         time.sleep(0.1)
     result = types.SimpleNamespace(
-        sha256="f" * 64, model="mobilenet_v2", scores=dict(review_helpers.SCORES), width=640, height=480
+        sha256="f" * 64,
+        model="mobilenet_v2",
+        scores=dict(review_helpers.SCORES),
+        width=640,
+        height=480,
+        match=None,
+        pdq=None,
     )
     review.classified(result, None, np.zeros((1, 224, 224, 3), dtype=np.float32))
     review.flush()

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nsfw.errors import InvalidTarget
 from nsfw.review.calibration import (
     DEFAULT_TARGET,
     GRID,
     MIN_PER_KIND,
     THRESHOLDS,
     Decided,
-    InvalidTarget,
     calibrate,
     parse_target,
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from nsfw.errors import PlotUnavailable
 from nsfw.review import calibration_plot
 from nsfw.review.calibration import Decided, calibrate
 from nsfw.verdict import Thresholds
@@ -51,10 +52,10 @@ def test_an_unchanged_calibration_is_drawn_once_and_the_cache_is_bounded():
 def test_without_matplotlib_the_plot_is_unavailable_and_says_which_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what Python does for a package that is not there
     assert calibration_plot.available() is False
-    with pytest.raises(calibration_plot.PlotUnavailable) as caught:
+    with pytest.raises(PlotUnavailable) as caught:
         calibration_plot.png(calibrate(spread(20, 20), NOW, 0.93))
     assert caught.value.status == 501 and caught.value.code == "plot_unavailable"
-    assert "nsfw-service[review]" in caught.value.message
+    assert "pip install '.[review]'" in caught.value.message
 
 
 DRAW = """

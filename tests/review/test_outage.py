@@ -6,7 +6,7 @@ import time
 
 import postgres_helpers
 import review_helpers
-from conftest import IMAGES
+from helpers import IMAGES
 from prometheus_client import REGISTRY
 from review_helpers import bearer
 

@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-import review_helpers
-from conftest import IMAGES
+from alembic.script import ScriptDirectory
+from helpers import IMAGES
 from PIL import Image
 from prometheus_client import REGISTRY
 
@@ -99,11 +99,14 @@ def test_a_reviewers_file_with_a_pasted_token_stops_start_up_without_echoing_it(
 def test_nsfw_db_upgrade_current_and_prune(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("NSFW_DATA_DIR", str(tmp_path))
     assert cli.main(["db", "current"]) == cli.EXIT_OK
-    assert capsys.readouterr().out == "\n"  # an empty database has no revision
+    assert capsys.readouterr().out.endswith(
+        "exists: no (`nsfw db upgrade` creates it, as the service does at start)\nrevision: none\n"
+    )
+    head = ScriptDirectory.from_config(schema.alembic_config(f"sqlite:///{tmp_path}/x.db")).get_current_head()
     assert cli.main(["db", "upgrade"]) == cli.EXIT_OK
-    assert review_helpers.head_revision() in capsys.readouterr().out
+    assert head in capsys.readouterr().out
     assert cli.main(["db", "current"]) == cli.EXIT_OK
-    assert capsys.readouterr().out == review_helpers.head_revision() + "\n"
+    assert capsys.readouterr().out.endswith(f"exists: yes\nrevision: {head}\n")
     assert cli.main(["db", "prune"]) == cli.EXIT_OK
     assert json.loads(capsys.readouterr().out) == {"items": 0, "thumbnails": 0}
 
@@ -178,6 +181,24 @@ def test_the_serving_install_runs_without_the_review_extra_and_says_what_turning
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout.strip().splitlines()[-1])
     assert (answers["health"], answers["predict"], answers["review"]) == (200, 200, "review_disabled")
-    assert "pip install 'nsfw-service[review]'" in answers["review_on"]
-    assert answers["db"] == 2 and "nsfw-service[review]" in done.stderr
+    assert "pip install '.[review]'" in answers["review_on"]
+    assert answers["db"] == 2 and "pip install '.[review]'" in done.stderr
     assert answers["files"] == []  # no database file was made
+
+
+def test_metrics_count_the_backlog_and_say_when_the_database_is_down(make_app, tmp_path):
+    """nsfw_review_pending and nsfw_dependency_up{dependency="review_database"}, read at each scrape."""
+    from nsfw.web import current
+
+    def up() -> float | None:
+        return REGISTRY.get_sample_value("nsfw_dependency_up", {"dependency": "review_database"})
+
+    client = make_app(review="all", database_url=f"sqlite:///{tmp_path / 'r.db'}", db_auto_migrate=True)
+    assert client.post("/v1/classify", data=PNG, content_type="image/png").status_code == 200
+    current.review_or_none(client.application).flush()
+    assert client.get("/metrics").status_code == 200
+    assert REGISTRY.get_sample_value("nsfw_review_pending") == 1 and up() == 1
+    (tmp_path / "garbage.db").write_bytes(b"not a database" * 100)
+    down = make_app(review="all", database_url=f"sqlite:///{tmp_path / 'garbage.db'}", db_auto_migrate=True)
+    assert down.get("/metrics").status_code == 200  # the scrape answers; the database's state is in it
+    assert up() == 0

@@ -18,7 +18,7 @@ import time
 import psycopg
 import pytest
 import review_helpers
-from conftest import IMAGES
+from helpers import IMAGES
 from review_helpers import bearer, postgres_server  # noqa: F401
 
 from nsfw.settings import ConfigError, Settings

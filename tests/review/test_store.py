@@ -9,6 +9,7 @@ import pytest
 import review_helpers
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from review_helpers import sighting
 from sqlalchemy import inspect
 
@@ -27,7 +28,8 @@ def test_migrations_upgrade_an_empty_database_to_the_tables_the_code_uses(databa
     assert schema.current(database_url) is None
     schema.upgrade(database_url)
     schema.upgrade(database_url)  # a second run (every worker at start-up) changes nothing
-    assert schema.current(database_url) == review_helpers.head_revision()
+    head = ScriptDirectory.from_config(schema.alembic_config(database_url)).get_current_head()
+    assert schema.current(database_url) == head == review_helpers.head_revision()
     engine = schema.engine(database_url)
     try:
         with engine.connect() as conn:
@@ -38,6 +40,7 @@ def test_migrations_upgrade_an_empty_database_to_the_tables_the_code_uses(databa
         engine.dispose()
     assert diff == []
     assert {"review_items", "review_thumbnails", "review_decisions", "review_webhook_outbox"} <= tables
+    assert {"hash_lists", "hash_list_entries", "known_versions"} <= tables
 
 
 def test_an_image_is_queued_once_however_often_it_is_seen(store):

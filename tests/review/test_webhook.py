@@ -15,7 +15,7 @@ import time
 
 import pytest
 import review_helpers
-from conftest import IMAGES
+from helpers import IMAGES
 from review_helpers import bearer, sighting
 from werkzeug import Response
 
@@ -115,7 +115,8 @@ def test_a_delivery_is_dropped_after_its_last_attempt(store, webhook, httpserver
 
 
 def test_a_receiver_on_a_private_address_is_refused_by_the_fetch_policy(store, settings, httpserver):
-    fetcher = Fetcher(settings.replace(fetch_allow_nets=()))  # loopback is not public
+    # loopback is not public, and the image fetches' exemption is not the webhook's
+    fetcher = Fetcher(settings.replace(webhook_allow_nets=()))
     webhook = Webhook(store, httpserver.url_for("/hook"), SECRET, fetcher, attempts=3)
     try:
         store.record(sighting(1))
@@ -124,6 +125,42 @@ def test_a_receiver_on_a_private_address_is_refused_by_the_fetch_policy(store, s
         assert httpserver.log == [] and store.outbox.pending() == 1  # kept for a retry
     finally:
         fetcher.close()
+
+
+def test_the_webhook_exemption_never_opens_its_network_to_image_urls(make_app, tmp_path, reviewers_file, httpserver):
+    """A receiver allowed at 127.0.0.1:<port> gets its deliveries; clients' image URLs there are refused unsent."""
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/admin.png").respond_with_data((IMAGES / "chelsea.png").read_bytes())
+    client = make_app(
+        fetch_allow_nets=(),
+        fetch_allow_ports=frozenset({80, 443}),
+        review="all",
+        database_url=f"sqlite:///{tmp_path / 'review.db'}",
+        db_auto_migrate=True,
+        reviewers_file=reviewers_file,
+        review_webhook_url=httpserver.url_for("/hook"),
+        review_webhook_secret=SECRET,
+    )
+    for path in ("/admin.png", "/hook"):
+        url = httpserver.url_for(path)
+        assert client.post("/predict", query_string={"url": url}).get_json()["error"]["code"] == "blocked_address"
+        (result,) = client.post("/v1/classify", json={"url": url}).get_json()["results"]
+        assert result["error"]["code"] == "blocked_address"
+    # the same answer for a port that listens and ports that do not: no port scanning either
+    probe = [f"http://127.0.0.1:{port}/" for port in (httpserver.port, 80, 443)]
+    assert {client.post("/predict", query_string={"url": url}).get_json()["error"]["code"] for url in probe} == {
+        "blocked_address"
+    }
+    assert httpserver.log == []  # nothing was sent to the receiver's host by a client
+    client.post("/v1/classify", data=(IMAGES / "chelsea.png").read_bytes(), content_type="image/png")
+    current.review_or_none(client.application).flush()
+    assert (
+        client.post("/v1/review/items/1/decision", json={"decision": "adult"}, headers=bearer("bob")).status_code == 200
+    )
+    deadline = time.monotonic() + 30
+    while not httpserver.log and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [request.path for request, _ in httpserver.log] == ["/hook"]
 
 
 def test_two_processes_sharing_the_outbox_send_a_delivery_once(store, webhook, httpserver):

@@ -6,7 +6,7 @@ import hashlib
 import io
 
 import pytest
-from conftest import IMAGES, TESTS
+from helpers import IMAGES, TESTS
 
 from nsfw.web import current
 
@@ -100,7 +100,7 @@ def test_several_models_each_faithful_to_nsfwjs(settings, golden):
 
 def test_a_model_that_is_not_built_stops_start_up(settings):
     from nsfw import create_app
-    from nsfw.models.runner import ModelError
+    from nsfw.errors import ModelError
 
     app = create_app(settings.replace(models=("mobilenet_v2", "no_such_model")))
     with pytest.raises(ModelError):
@@ -108,7 +108,8 @@ def test_a_model_that_is_not_built_stops_start_up(settings):
 
 
 def test_a_model_that_is_not_built_names_the_build_and_what_it_needs(tmp_path):
-    from nsfw.models.runner import ModelError, ModelSpec
+    from nsfw.errors import ModelError
+    from nsfw.models.runner import ModelSpec
 
     (tmp_path / "manifest.json").write_bytes((TESTS.parent / "model" / "manifest.json").read_bytes())
     with pytest.raises(ModelError) as failure:

@@ -1,6 +1,6 @@
 """Hostile requests through the app: the right JSON error, quickly, and nothing leaks.
 
-Real gunicorn runs these classes of attack in tests/web/test_gunicorn_hostile.py; here the
+Real gunicorn runs these classes of attack in tests/server/test_gunicorn.py; here the
 Flask app itself, with real decoder processes.
 """
 
@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import IMAGES
+from helpers import IMAGES
 from hostile_images import lossless_webp_bomb, scan_bomb_jpeg
 from werkzeug.test import EnvironBuilder
 

@@ -14,8 +14,8 @@ import threading
 import time
 
 import pytest
-from conftest import IMAGES
 from flask import g
+from helpers import IMAGES
 from prometheus_client import REGISTRY
 
 from nsfw import create_app

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -150,14 +151,23 @@ def test_every_line_is_json_and_no_query_string_is_logged(httpserver, tmp_path):
 
 def test_text_logs_for_people(httpserver, tmp_path):
     proc, base = start(httpserver, tmp_path, NSFW_LOG_FORMAT="text")
+    forged = "2026-01-01%2000:00:00,000%20INFO%20nsfw.request%20[x]%20FORGED"
     try:
         requests.get(f"{base}/ready", headers={"X-Request-ID": "txt-1"}, timeout=5)
+        # a path that decodes to a newline, to the app (a 404) and to gunicorn's own access log (a 400)
+        assert requests.get(f"{base}/x%0a{forged}", timeout=5).status_code == 404
+        assert requests.get(f"{base}/x%0d%0a{forged}%1b[2J", timeout=5).status_code == 404
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=5) as conn:
+            conn.sendall(f"GET /x%0a{forged} HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n".encode())
+            assert conn.recv(100).startswith(b"HTTP/1.1 400")
     finally:
         log = stop(proc)
     assert proc.returncode == 0, log
     assert "INFO gunicorn.error [None] Starting gunicorn" in log
     assert "INFO nsfw.request [txt-1] GET /ready 200" in log
     assert not log.lstrip().startswith("{")
+    assert "FORGED" in log and not [line for line in log.splitlines() if line.startswith("2026-01-01")]
+    assert "\x1b" not in log
 
 
 # --- graceful shutdown ------------------------------------------------------------------

@@ -17,7 +17,7 @@ import tomllib
 import pillow_heif
 import pytest
 import schemathesis
-from conftest import IMAGES, TESTS
+from helpers import IMAGES, TESTS
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -184,7 +184,8 @@ def test_every_error_code_is_documented(document):
 
 def test_error_responses_come_from_the_error_classes(document):
     predict = document["paths"]["/predict"]["post"]["responses"]
-    assert _error_codes(predict["403"]["content"]["application/json"]["schema"]) == [errors.BlockedAddress.code]
+    codes = _error_codes(predict["403"]["content"]["application/json"]["schema"])
+    assert codes == [errors.BlockedAddress.code, errors.ListedContent.code]  # a reject-listed image: 403 too
     assert errors.BlockedAddress.default_message in predict["403"]["description"]
     assert document["paths"]["/ready"]["get"]["responses"]["503"]["description"].startswith("`not_ready`")
 

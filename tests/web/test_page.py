@@ -18,8 +18,8 @@ from pathlib import Path
 import gunicorn_helpers
 import pytest
 import requests
-from conftest import IMAGES
 from gunicorn_helpers import free_port, stop
+from helpers import IMAGES
 from PIL import Image
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout

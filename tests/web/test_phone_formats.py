@@ -12,13 +12,13 @@ import io
 import numpy as np
 import pytest
 import redis_helpers
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
 from hostile_images import avif, heic, heic_grid, with_free_boxes, with_grid_size, with_ispe, with_items
 from PIL import Image
 
 from nsfw.settings import Settings
 
-# NSFW_FAST_DECODE's documented bound (README, Performance): the largest move of any score
+# NSFW_FAST_DECODE's documented bound (docs/performance.md): the largest move of any score
 # against nsfwjs on the golden images; measured 0.027 (retina.jpg).
 FAST_DECODE_BOUND = 0.03
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
 
 
 def serve(httpserver, name, content_type):

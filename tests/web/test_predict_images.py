@@ -6,12 +6,11 @@ Each answer is a 200 or a documented 4xx, never a 5xx, and the service keeps ser
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
+from hostile_images import HOSTILE
 from PIL import Image
 
 
@@ -58,29 +57,6 @@ def test_colour_hidden_under_transparent_pixels_does_not_matter(client):
     a = predict_upload(client, png_bytes(Image.fromarray(garbage, "RGBA"))).get_json()
     b = predict_upload(client, png_bytes(Image.fromarray(black, "RGBA"))).get_json()
     assert a == b
-
-
-def _png_bomb(side: int) -> bytes:
-    """A valid single-colour PNG of side x side pixels that compresses to a few KB."""
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (side + 1)  # filter byte + one grey byte per pixel
-    raw = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-
-
-HOSTILE = {
-    "decompression bomb": (_png_bomb(8_000), 413, "image_too_large"),
-    "truncated jpeg": ((IMAGES / "astronaut_640x480.jpg").read_bytes()[:5000], 422, "corrupt_image"),
-    "html": (b"<!doctype html><title>x</title>", 415, "unsupported_media"),
-    "bmp": (b"BM" + b"\x00" * 60, 415, "unsupported_media"),
-    "random bytes": (bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8)), 415, "unsupported_media"),
-    "png magic then garbage": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, 422, "corrupt_image"),
-}
 
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE))

@@ -6,7 +6,7 @@ import base64
 import io
 
 import pytest
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
 
 JPEG = "astronaut_640x480.jpg"
 PNG = "chelsea.png"

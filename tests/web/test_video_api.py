@@ -10,7 +10,7 @@ import base64
 import io
 
 import pytest
-from conftest import CLASSES, IMAGES
+from helpers import CLASSES, IMAGES
 
 pytest.importorskip("av", reason="the `video` extra (PyAV) is not installed")
 

@@ -34,7 +34,7 @@ if context.is_offline_mode():
 elif connection is not None:
     run(connection)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     try:
         with engine.connect() as conn:
             run(conn)

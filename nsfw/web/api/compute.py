@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from nsfw.errors import MissingURL
+from nsfw.errors import MissingURL, ModelError, TooLarge
 from nsfw.verdict import SUBCATEGORIES, categories
 from nsfw.web import current, inputs, observability
-from nsfw.web.openapi.schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS, ModelError, TooLarge
+from nsfw.web.openapi.schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS
 from nsfw.web.openapi.spec import doc, image_body, json_response, ref
 
 bp = Blueprint("compute", __name__)
@@ -44,8 +44,8 @@ def compute():
     subcategories = dict(sorted(view["subcategories"].items()))
     # That service takes the first of equal scores, in this (alphabetical) order.
     return jsonify(
-        prediction_category=max(by_category, key=by_category.get),
-        prediction_subcategory=max(subcategories, key=subcategories.get),
+        prediction_category=max(by_category, key=lambda name: by_category[name]),
+        prediction_subcategory=max(subcategories, key=lambda name: subcategories[name]),
         scores_dict_cat={name: str(float(value)) for name, value in by_category.items()},
         scores_dict_sub_cat={name: str(float(value)) for name, value in subcategories.items()},
     )

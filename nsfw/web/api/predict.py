@@ -12,7 +12,7 @@ import time
 
 from flask import Blueprint, jsonify, request
 
-from nsfw.errors import MissingURL, NotReady
+from nsfw.errors import MissingURL, ModelError, NotReady, UnknownModel
 from nsfw.web import inputs, observability
 from nsfw.web.current import detector
 from nsfw.web.openapi.schemas import (
@@ -21,8 +21,6 @@ from nsfw.web.openapi.schemas import (
     DECODE_ERRORS,
     FETCH_ERRORS,
     URL,
-    ModelError,
-    UnknownModel,
 )
 from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 

@@ -2,26 +2,28 @@
 
 ``POST /v1/classify`` answers ``{"results": [...]}`` in input order; each item
 is a full classification or ``{"source", "error"}``: one failing image never
-fails the batch. ``GET /v1/models`` describes what this worker serves.
+fails the batch. ``POST /v1/hash`` takes the same inputs and answers their PDQ
+hashes without classifying them. ``GET /v1/models`` describes what this worker serves.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from nsfw.errors import MissingURL, ServiceError
-from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
-from nsfw.web import current, inputs, observability
-from nsfw.web.current import detector
-from nsfw.web.openapi.schemas import (
-    BODY_TOO_LARGE,
-    THRESHOLD,
+from nsfw import hashing
+from nsfw.errors import (
     BatchTooLarge,
     InvalidRequest,
     InvalidThresholds,
+    MissingURL,
     ModelError,
+    ServiceError,
     UnknownModel,
 )
+from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
+from nsfw.web import current, inputs, observability
+from nsfw.web.current import detector
+from nsfw.web.openapi.schemas import BODY_TOO_LARGE, THRESHOLD
 from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -84,11 +86,78 @@ def classify():
             observability.note(outcome, item.url)
             result = result_json(item.source, outcome, thresholds)
             if reviewing:
-                decision = decisions.get(outcome.sha256)
-                result["verdict"] = decision or result["verdict"]
-                result["decided_by"] = "review" if decision else "model"
+                decide(result, decisions.get(outcome.sha256), outcome.match)
             results.append(result)
     return jsonify(results=results)
+
+
+@bp.post("/hash")
+@doc(
+    "Perceptual hashes of a batch, without classifying it",
+    description="The same inputs as `/v1/classify` (`url`, `urls`, `image`, `images`, multipart `image` or "
+    "`video` fields, a raw `image/*` or `video/*` body); each item answers the PDQ hash and quality of the "
+    "image (of its first frame; an animation adds `frames_pdq`, a video a `timeline` of its sampled frames), "
+    "exactly as classifying it would compute them, for building hash lists. Counted by the rate limit as "
+    "`/v1/classify` is: one unit an image.",
+    body=image_body(
+        required=True,
+        json_schema=ref("HashRequest"),
+        multipart={
+            "type": "object",
+            "properties": {
+                "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                "video": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            },
+        },
+    ),
+    responses={200: json_response("one result per image, in input order", ref("HashResponse"))},
+    errors=(InvalidRequest, MissingURL, BatchTooLarge, ModelError, BODY_TOO_LARGE),
+)
+def hash_images():
+    settings = detector().settings
+    items, _ = inputs.batch(request, settings.max_bytes, settings.max_batch, detector().video_bytes)
+    runnable = [item for item in items if item.error is None]
+    hashed = iter(hashing.hash_many(detector(), [item.data if item.url is None else item.url for item in runnable]))
+    results = []
+    for item in items:
+        outcome = item.error or next(hashed)
+        if isinstance(outcome, ServiceError):
+            results.append({"source": item.source, "error": outcome.to_dict()})
+        else:
+            results.append(hashes_json(item.source, outcome))
+    return jsonify(results=results)
+
+
+def hashes_json(source: str, hashes: hashing.Hashes) -> dict:
+    answer = {
+        "source": source,
+        "sha256": hashes.sha256,
+        "pdq": hashes.pdq.to_dict(),
+        "frames": len(hashes.frames_pdq),
+        "image": {"format": hashes.image_format, "width": hashes.width, "height": hashes.height},
+        "timing_ms": hashes.timings_ms,
+    }
+    if hashes.times:  # a video: every sampled frame's time and hash
+        answer["timeline"] = [{"t": t, "pdq": pdq.to_dict()} for t, pdq in zip(hashes.times, hashes.frames_pdq)]
+    elif len(hashes.frames_pdq) > 1:
+        answer["frames_pdq"] = [pdq.to_dict() for pdq in hashes.frames_pdq]
+    return answer
+
+
+def decide(result: dict, decision: str | None, match) -> None:
+    """Who decides the verdict, in the documented precedence (``reject`` lists have answered 403 before):
+    a reviewer's decision of these bytes, the decision a near-duplicate follows, an ``adult``/``safe``
+    list, the model. A near-duplicate queued as following a decision has that decision for its exact bytes
+    too (written as this answer is made): it is answered with its match."""
+    if match is not None and match.source == "review" and decision == match.verdict:
+        decision = None
+    if decision is not None:
+        result["verdict"], result["decided_by"] = decision, "review"
+    elif match is not None:
+        result["verdict"], result["decided_by"] = match.verdict, match.source
+        result["match"] = match.to_dict()
+    else:
+        result["decided_by"] = "model"
 
 
 @bp.get("/models")
@@ -115,7 +184,10 @@ def result_json(source: str, result, thresholds: Thresholds) -> dict:
         "image": {"format": result.image_format, "width": result.width, "height": result.height},
         "timing_ms": result.timings_ms,
         "cached": result.cached,
+        "pdq": result.pdq.to_dict() if result.pdq is not None else None,
     }
+    if result.video is None and len(result.frames_pdq) > 1:  # an animation: every classified frame's hash
+        answer["frames_pdq"] = [pdq.to_dict() for pdq in result.frames_pdq]
     if result.video is not None:  # a video: what was sampled, and every classified frame's scores
         answer["video"] = {
             "duration_s": result.video["duration_s"],
@@ -125,5 +197,11 @@ def result_json(source: str, result, thresholds: Thresholds) -> dict:
             "frames_classified": result.video["frames_classified"],
             "frames_decoded": result.video["frames_decoded"],
         }
-        answer["timeline"] = [{"t": frame["t"], "scores": frame["scores"]} for frame in result.timeline]
+        answer["timeline"] = [_frame_json(frame) for frame in result.timeline]
     return answer
+
+
+def _frame_json(frame: dict) -> dict:
+    """One classified video frame: its time, its scores and its hash."""
+    pdq = frame.get("pdq")
+    return {"t": frame["t"], "scores": frame["scores"], "pdq": pdq.to_dict() if pdq is not None else None}

@@ -11,26 +11,31 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
 
 from nsfw import errors as e
-from nsfw.models.registry import UnknownModel  # noqa: F401
-from nsfw.models.runner import ModelError  # noqa: F401
+from nsfw.imaging.pdq import MIN_QUALITY
 from nsfw.verdict import (  # noqa: F401
+    DECISIONS,
     NSFW_CLASSES,
     SAFE_CLASSES,
     SUBCATEGORIES,
     UNMAPPED_SUBCATEGORIES,
     V1_SUBCATEGORIES,
-    InvalidThresholds,
+    Verdict,
 )
-from nsfw.web.inputs import BatchTooLarge, InvalidBase64, InvalidRequest  # noqa: F401
+from nsfw.web.openapi.known_schemas import KNOWN_SCHEMAS, REVIEW_ITEM_KNOWN
 
 CLASSES = sorted(SUBCATEGORIES)
-VERDICTS = ["adult", "safe", "unknown"]
+VERDICTS = [v.value for v in Verdict]
 FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"]  # what decode.sniff_format recognises
 
 # Error groups that views name in @doc(errors=...). Werkzeug's own errors are
 # rendered through the app's handlers to learn their status and code.
 FETCH_ERRORS = (e.InvalidURL, e.BlockedAddress, e.UpstreamStatus, e.FetchFailed, e.FetchTimeout, e.TooLarge)
-DECODE_ERRORS = (e.UnsupportedMedia, e.CorruptImage, e.ImageTooLarge, e.ImageTooComplex)
+DECODE_ERRORS: tuple[type[e.ServiceError], ...] = (
+    e.UnsupportedMedia,
+    e.CorruptImage,
+    e.ImageTooLarge,
+    e.ImageTooComplex,
+)
 # video (nsfw/imaging/video.py): answered where images are, so every view that decodes names them
 VIDEO_FORMATS = ["MP4", "MOV", "WEBM", "MATROSKA"]
 VIDEO_ERRORS = (
@@ -43,11 +48,9 @@ VIDEO_ERRORS = (
 )
 DECODE_ERRORS = (*DECODE_ERRORS, *VIDEO_ERRORS)
 ADMISSION_ERRORS = (e.Overloaded, e.DeadlineExceeded)  # the worker is full, or the request ran out of time
-ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, InvalidBase64, e.ServiceError)
+DECODE_ERRORS = (*DECODE_ERRORS, e.ListedContent)  # a reject-listed hash is known once decoded
+ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, e.InvalidBase64, e.ServiceError)
 BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
-# Re-exported so a view's @doc needs one import: BatchTooLarge, InvalidRequest,
-# InvalidThresholds, ModelError, NotFound, TooLarge, UnknownModel.
-TooLarge = e.TooLarge
 
 
 def codes(classes) -> list[str]:
@@ -87,6 +90,7 @@ def error_object(code_enum: list[str]) -> dict:
             "code": {"type": "string", "enum": code_enum},
             "message": {"type": "string"},
             "request_id": {"type": "string", "description": "the request's X-Request-ID (not on batch items)"},
+            "match": {"$ref": "#/components/schemas/Match", "description": "listed_content: the list it matched"},
         },
         required=["code", "message"],
     )
@@ -96,7 +100,7 @@ def error_body(code_enum: list[str]) -> dict:
     return closed({"error": error_object(code_enum)})
 
 
-DECISION = {"enum": ["adult", "safe", None]}
+DECISION = {"enum": [*(d.value for d in DECISIONS), None]}
 REVIEW_ITEM = {
     "id": {"type": "integer", "minimum": 1},
     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the image's bytes"},
@@ -116,6 +120,7 @@ REVIEW_ITEM = {
         "minimum": 0,
         "description": "one more with every decision and undo: the webhook's item.version",
     },
+    **REVIEW_ITEM_KNOWN,
 }
 
 SCHEMAS = {
@@ -157,21 +162,33 @@ SCHEMAS = {
             "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
             "cached": {"type": "boolean"},
             "video": {"$ref": "#/components/schemas/Video"},
+            "pdq": {
+                "oneOf": [{"$ref": "#/components/schemas/Pdq"}, {"type": "null"}],
+                "description": "the perceptual hash of the answered frame",
+            },
+            "frames_pdq": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Pdq"},
+                "description": "an animation's classified frames' hashes, in order",
+            },
             "timeline": {
                 "type": "array",
                 "items": closed(
                     {
                         "t": {"type": "number", "description": "seconds"},
                         "scores": {"$ref": "#/components/schemas/Scores"},
+                        "pdq": {"oneOf": [{"$ref": "#/components/schemas/Pdq"}, {"type": "null"}]},
                     }
                 ),
                 "description": "a video's classified frames in order; `scores` above are the worst frame's",
             },
             "decided_by": {
                 "type": "string",
-                "enum": ["model", "review"],
-                "description": "review: `verdict` is a reviewer's decision for these bytes (only with NSFW_REVIEW on)",
+                "enum": ["model", "review", "list"],
+                "description": "review: `verdict` is a reviewer's decision for these bytes or, with `match`, for a "
+                "near-duplicate; list: a hash list's action (only with NSFW_REVIEW on)",
             },
+            "match": {"$ref": "#/components/schemas/Match"},
         },
         required=[
             "source",
@@ -187,6 +204,19 @@ SCHEMAS = {
             "cached",
         ],
         description="one image (or video) classified",
+    ),
+    "Pdq": closed(
+        {
+            "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "256 bits, ThreatExchange's hex"},
+            "quality": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 100,
+                "description": f"PDQ's quality; below {MIN_QUALITY} the hash matches nothing",
+            },
+        },
+        required=["hash", "quality"],
+        description="a PDQ perceptual hash (docs/known-content.md)",
     ),
     "Video": closed(
         {
@@ -214,6 +244,62 @@ SCHEMAS = {
                 "items": {
                     "oneOf": [
                         {"$ref": "#/components/schemas/Classification"},
+                        {"$ref": "#/components/schemas/ItemError"},
+                    ]
+                },
+            }
+        }
+    ),
+    "HashRequest": {
+        "type": "object",
+        "description": 'exactly one of "url", "urls", "image" or "images"',
+        "properties": {
+            "url": URL,
+            "urls": {"type": "array", "items": URL, "minItems": 1},
+            "image": BASE64,
+            "images": {"type": "array", "items": BASE64, "minItems": 1},
+        },
+        "oneOf": [{"title": key, "required": [key]} for key in ("url", "urls", "image", "images")],
+        "examples": [{"image": TINY_PNG}],
+    },
+    "Hashes": closed(
+        {
+            "source": {"type": "string", "description": "the URL, the file name, image[i] or body"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the bytes"},
+            "pdq": {"$ref": "#/components/schemas/Pdq"},
+            "frames": {"type": "integer", "minimum": 1, "description": "frames hashed"},
+            "image": closed(
+                {
+                    "format": {"type": "string", "enum": FORMATS + VIDEO_FORMATS},
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                }
+            ),
+            "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "frames_pdq": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Pdq"},
+                "description": "an animation's hashed frames, in order (the ones /v1/classify classifies)",
+            },
+            "timeline": {
+                "type": "array",
+                "items": closed(
+                    {"t": {"type": "number", "description": "seconds"}, "pdq": {"$ref": "#/components/schemas/Pdq"}}
+                ),
+                "description": "a video's sampled frames, in order",
+            },
+        },
+        required=["source", "sha256", "pdq", "frames", "image", "timing_ms"],
+        description="one image's (or video's) perceptual hashes; `pdq` is the first frame's",
+    ),
+    "HashResponse": closed(
+        {
+            "results": {
+                "type": "array",
+                "description": "one item per input, in input order",
+                "items": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Hashes"},
                         {"$ref": "#/components/schemas/ItemError"},
                     ]
                 },
@@ -274,6 +360,7 @@ SCHEMAS = {
         }
     ),
     "ReviewDecisionRequest": closed({"decision": {**DECISION, "description": "null: undo, back to pending"}}),
+    **KNOWN_SCHEMAS,
     "ComputeResponse": closed(
         {
             "prediction_category": {"type": "string", "enum": ["nsfw", "safe"]},

@@ -9,33 +9,25 @@ The document must not drift from the code, so nothing in it is written twice:
   gives its ``status`` and ``code``, a Werkzeug error is rendered by the app's
   own handlers to learn its; every operation may also answer ``internal_error``.
 
-Swagger UI's files come from the pinned ``flask-swagger-ui`` wheel and are served
-by this app, so the page works offline and nothing is fetched at run time.
+The routes that serve it, and Swagger UI, are in ``views.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
-import hashlib
-import importlib.util
 import inspect
-import json
 import re
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 from apispec import APISpec
-from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_directory, url_for
-from markupsafe import escape
-from werkzeug.exceptions import HTTPException, NotFound
+from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from nsfw import protect
 from nsfw.errors import RateLimited, RateLimitUnavailable, ServiceError, Unauthorized
 from nsfw.web import current
-from nsfw.web.headers import html_policy
 from nsfw.web.openapi.schemas import SCHEMAS, error_body
 
 TITLE = "nsfw-service"
@@ -56,7 +48,11 @@ SECURITY_SCHEMES = {
         "description": "the session cookie POST /review/sign-in sets for a reviewer token",
     },
 }
-SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: anonymous, when no NSFW_API_KEYS_FILE is set
+SECURITY: list[dict[str, list[str]]] = [
+    {},
+    {"bearer": []},
+    {"apiKey": []},
+]  # {}: anonymous, when no NSFW_API_KEYS_FILE is set
 RATE_LIMIT_HEADERS = {
     name: {"description": description, "schema": {"type": "integer", "minimum": 0}}
     for name, description in (
@@ -167,7 +163,7 @@ def build(app: Flask) -> dict:
     api.components.parameter(
         "model", "query", {"schema": ref("ModelName"), "description": f"the model to use (default {models[0]})"}
     )
-    tags = {}
+    tags: dict[str, str] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint in IGNORED_ENDPOINTS:
             continue
@@ -176,7 +172,7 @@ def build(app: Flask) -> dict:
             raise UndocumentedRoute(f"{rule.rule} ({rule.endpoint}) has no @doc")
         tag = rule.endpoint.rpartition(".")[0] or "app"
         tags.setdefault(tag, _tag_description(app, tag))
-        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         api.path(
             path=_openapi_path(rule.rule),
             operations={
@@ -255,80 +251,3 @@ def _tag_description(app: Flask, tag: str) -> str:
     blueprint = app.blueprints.get(tag)
     module = sys.modules.get(blueprint.import_name) if blueprint else None
     return ((module and module.__doc__) or "").strip().split("\n\n")[0].replace("\n", " ")
-
-
-# --- the routes -----------------------------------------------------------------
-bp = Blueprint("docs", __name__)
-
-SWAGGER_UI = Path(importlib.util.find_spec("flask_swagger_ui").origin).parent / "dist"
-SWAGGER_UI_VERSION = (SWAGGER_UI / "VERSION").read_text().strip()
-ASSETS = {  # the files /docs uses, with the type each is served as
-    "swagger-ui.css": "text/css",
-    "swagger-ui-bundle.js": "text/javascript",
-    "favicon-32x32.png": "image/png",
-}
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="swagger-ui-version" content="{version}">
-<title>{title} API</title>
-<link rel="stylesheet" href="{css}">
-<link rel="icon" type="image/png" href="{icon}">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{bundle}"></script>
-<script>{script}</script>
-</body>
-</html>
-"""
-
-
-@bp.get("/openapi.json")
-@doc("This OpenAPI 3.1 document", responses={200: json_response("the document", {"type": "object"})})
-def openapi_json():
-    """Generated from the routes and error classes of this very app."""
-    return jsonify(spec(current_app))
-
-
-@bp.get("/docs")
-@doc("Swagger UI for this document", responses={200: {"description": "a page", "content": {"text/html": {}}}})
-def swagger_ui():
-    """The one HTML page; its scripts and styles are served by /docs/{asset}, nothing from elsewhere."""
-
-    def asset(name):
-        return escape(url_for("docs.swagger_asset", asset=name))
-
-    spec_url = json.dumps(url_for("docs.openapi_json")).replace("<", "\\u003c")
-    script = (
-        f'window.ui = SwaggerUIBundle({{url: {spec_url}, dom_id: "#swagger-ui", '
-        "deepLinking: true, validatorUrl: null});"
-    )
-    page = PAGE.format(
-        version=escape(SWAGGER_UI_VERSION),
-        title=TITLE,
-        css=asset("swagger-ui.css"),
-        icon=asset("favicon-32x32.png"),
-        bundle=asset("swagger-ui-bundle.js"),
-        script=script,
-    )
-    response = Response(page, mimetype="text/html")
-    # The inline script is allowed by its hash, and nothing else inline is.
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    response.headers["Content-Security-Policy"] = html_policy((digest,))
-    return response
-
-
-@bp.get("/docs/<asset>")
-@doc(
-    "A Swagger UI file",
-    parameters=[{"in": "path", "name": "asset", "required": True, "schema": {"enum": sorted(ASSETS)}}],
-    responses={200: {"description": "the file", "content": {kind: {} for kind in sorted(set(ASSETS.values()))}}},
-    errors=(NotFound,),
-)
-def swagger_asset(asset: str):
-    """From the pinned flask-swagger-ui package."""
-    if asset not in ASSETS:
-        raise NotFound()
-    return send_from_directory(SWAGGER_UI, asset, mimetype=ASSETS[asset])

@@ -5,8 +5,8 @@ Reviewers send ``Authorization: Bearer <token>`` (a line of NSFW_REVIEWERS_FILE,
 routes are not behind the API keys or the rate limit: reviewers are their own, named, clients.
 With NSFW_REVIEW=off there is no queue and every route answers 404 ``review_disabled``.
 
-For other blueprints (the reviewer page): :func:`review` is the one ``nsfw.review.service.Review``
-of the app (``app.extensions["nsfw_review"]``), :func:`reviewer` the name behind the request's token.
+For other blueprints (the reviewer page): ``nsfw.web.current.review()`` is the one
+``nsfw.review.service.Review`` of the app, :func:`reviewer` the name behind the request's token.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from werkzeug.exceptions import NotFound
 from nsfw.errors import (
     InvalidCursor,
     InvalidDecision,
+    InvalidRequest,
     InvalidReviewQuery,
     NotReviewer,
     ReviewDisabled,
@@ -34,16 +35,15 @@ from nsfw.protect import public
 from nsfw.protect.keys import presented_key
 from nsfw.review import ITEM_ID_RULE, MAX_ITEM_ID, DatabaseError
 from nsfw.review import require as require_review_extra
-from nsfw.verdict import nsfw_score
+from nsfw.verdict import DECISIONS, nsfw_score
 from nsfw.web import current
 from nsfw.web.current import review
-from nsfw.web.openapi.schemas import InvalidRequest
 from nsfw.web.openapi.spec import doc, json_response, query, ref
 
 log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__, url_prefix="/v1/review")
 
-REVIEWER_SECURITY = [{"reviewer": []}]
+REVIEWER_SECURITY: list[dict[str, list[str]]] = [{"reviewer": []}]
 EXPORT_FIELDS = (
     "id",
     "sha256",
@@ -84,7 +84,11 @@ def init_app(app: Flask, settings) -> None:
             log.warning("NSFW_REVIEW=%s but NSFW_REVIEWERS_FILE names no reviewer: nobody can decide", settings.review)
         current.set_review(app, review_)
         detector.observe(review_)
+        detector.match_with(review_.known)  # reject lists before inference; decisions and lists in answers
     app.register_blueprint(bp)
+    from nsfw.web.review import lists  # its views use this module's reviewer check
+
+    app.register_blueprint(lists.bp)
 
 
 def reviewer() -> str:
@@ -112,8 +116,13 @@ def _reviewed(view):
     return public(wrapper)  # reviewer tokens, not API keys nor the images' rate limit
 
 
+reviewed = _reviewed  # for the other reviewer-token blueprints (hash lists)
+
+
 def _item_json(item, with_history: bool = False) -> dict:
     fields = item.to_dict()
+    if fields["has_thumbnail"] and review().listed(item):  # a reject list names it: never shown
+        fields["has_thumbnail"] = False
     if with_history:
         fields["history"] = [decision.to_dict() for decision in review().history(item.id)]
     return fields
@@ -208,7 +217,7 @@ def decision(name: str, item_id: int):
     value = body["decision"]
     if value is None:
         decided = review().undecide(item_id, name)
-    elif isinstance(value, str) and value in ("adult", "safe"):
+    elif isinstance(value, str) and value in DECISIONS:
         decided = review().decide(item_id, value, name)
     else:
         raise InvalidDecision()

@@ -1,7 +1,7 @@
-"""GET /review, the reviewer page, and GET /review/calibration, what the decisions say about the thresholds.
+"""GET /review, the reviewer page: the queue, deciding, undo, thumbnails (sign-in and calibration: beside it).
 
 Reviewers sign in once with their token and get a session cookie; every form post is checked
-against the session's CSRF token and the browser's Sec-Fetch-Site (``nsfw.web.review_session``).
+against the session's CSRF token and the browser's Sec-Fetch-Site (``nsfw.web.review.session``).
 The thumbnails are served only to a signed-in reviewer, with ``Cache-Control: no-store`` (a
 reviewer's browser keeps no copy of users' images).
 
@@ -15,24 +15,10 @@ works without JavaScript (real forms and buttons); the script adds the keyboard 
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 import re
-import secrets
-import time
-from pathlib import Path
 
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import Response, request, session
 from werkzeug.exceptions import NotFound
 
 from nsfw.errors import (
@@ -41,64 +27,37 @@ from nsfw.errors import (
     InvalidDecision,
     InvalidReviewQuery,
     NothingToUndo,
-    NotReviewer,
     ReviewDisabled,
     ReviewItemNotFound,
     ReviewUnavailable,
     SignInRequired,
     UndoRefused,
 )
+from nsfw.imaging.pdq import Pdq
 from nsfw.protect import public
-from nsfw.review import ITEM_ID_RULE, DatabaseError, calibration, calibration_plot
-from nsfw.settings import Settings
-from nsfw.verdict import NSFW_CLASSES, Thresholds, nsfw_score
-from nsfw.web.assets import static_file
+from nsfw.review import ITEM_ID_RULE
+from nsfw.verdict import DECISIONS, NSFW_CLASSES, nsfw_score
 from nsfw.web.current import review
-from nsfw.web.headers import PAGE_POLICY
 from nsfw.web.openapi.spec import doc, query
 from nsfw.web.review import api as review_api
 from nsfw.web.review import session as review_session
-from nsfw.web.review.session import PREFIX, SESSION_HOURS, reviewer
+from nsfw.web.review.frame import (
+    DATABASE_ERRORS,
+    HTML,
+    SEE_OTHER,
+    SESSION_SECURITY,
+    bp,
+    database,
+    render_page,
+    see_other,
+)
+from nsfw.web.review.session import reviewer
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("review_page", __name__, url_prefix=PREFIX, template_folder="templates")
-STATIC = Path(__file__).resolve().parent / "static"
-
-ASSETS = {"review.js": "text/javascript", "review.css": "text/css", "base.css": "text/css"}
 UNDO_DEPTH = 50  # decisions of a session that `u` can take back, newest first
 ORDERS = {"oldest": "oldest first", "most_seen": "most seen first"}
 CLASSES = ("drawings", "hentai", "neutral", "porn", "sexy")
-
-
-def _settings() -> Settings:
-    return current_app.extensions["nsfw_review_page"]["settings"]
-
-
-def _database(view):
-    """A database that fails is 503 review_unavailable, as in the review API, never a 500."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        try:
-            return view(*args, **kwargs)
-        except DatabaseError as exc:
-            log.warning("review page: the database failed (%s: %s)", type(exc).__name__, exc)
-            raise ReviewUnavailable() from None
-
-    return wrapper
-
-
-def _page(template: str, status: int = 200, **context) -> Response:
-    html = render_template(template, reviewer=reviewer(), csrf=session.get("csrf", ""), hours=SESSION_HOURS, **context)
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = PAGE_POLICY
-    response.cache_control.no_store = True  # pages about users' images stay out of caches
-    return response
-
-
-def _see_other(endpoint: str, **values) -> Response:
-    return redirect(url_for(endpoint, **{k: v for k, v in values.items() if v not in (None, "")}), code=303)
 
 
 def _order(value: str | None) -> str:
@@ -116,93 +75,10 @@ def _item_id(value: str | None) -> int | None:
     return int(value)
 
 
-HTML = {"description": "a page", "content": {"text/html": {}}}
-SEE_OTHER = {"description": "done: on to the page this names", "headers": {"Location": {"schema": {"type": "string"}}}}
 ORDER_PARAM = query("order", {"enum": sorted(ORDERS)}, "which pending item first: the oldest, or the most seen")
-SESSION_SECURITY = [{"reviewerSession": []}]  # the cookie /review/sign-in sets (nsfw.web.openapi)
-DATABASE_ERRORS = (ReviewDisabled, ReviewUnavailable)
 ITEM_ERRORS = (ReviewItemNotFound, NotFound)  # NotFound: an id that is not a number matches no route
 ITEM_ID = review_api.ITEM_ID
 CURSOR_PARAM = query("cursor", {"type": "string"}, "where in the queue to go on (from the page's Skip)")
-
-
-# --- sign-in -----------------------------------------------------------------------------
-@bp.get("/sign-in")
-@doc("The reviewers' sign-in form", responses={200: HTML}, errors=(ReviewDisabled,))
-@public  # reviewers have their own tokens (NSFW_REVIEWERS_FILE), not API keys
-def sign_in_form():
-    """A reviewer pastes their token (a line of NSFW_REVIEWERS_FILE is its digest); the answer sets the cookie.
-    The form carries a CSRF token held in the (still anonymous) session, as the decision forms do."""
-    review_session.sign_in_csrf()
-    return _page("review/sign_in.html", configured=len(review().reviewers) > 0)
-
-
-@bp.post("/sign-in")
-@doc(
-    "Sign in with a reviewer token",
-    body={
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"token": {"type": "string"}, "csrf": {"type": "string"}},
-                    "required": ["token", "csrf"],
-                }
-            }
-        },
-    },
-    responses={
-        303: SEE_OTHER,
-        401: {
-            "description": "not a reviewer's token: the form again",
-            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
-            **HTML,
-        },
-    },
-    errors=(CSRFFailed, *DATABASE_ERRORS),
-)
-@public
-@_database
-def sign_in():
-    """A valid token starts a session (a new CSRF token, an empty undo list); a wrong one gets the form again.
-    The form's CSRF token is required (403 csrf_failed without it): a sign-in is never forced from elsewhere."""
-    reviewers = review().reviewers
-    review_session.check_form()  # the form this browser was given: no other site can sign it in
-    token = request.form.get("token", "").strip()
-    signed_in = review().sign_in(token, review_session.lifetime()) if token else None
-    if signed_in is None:
-        session.clear()
-        review_session.sign_in_csrf()
-        log.warning("review sign-in refused")
-        response = _page("review/sign_in.html", status=401, configured=len(reviewers) > 0, failed=True)
-        response.headers.update(SignInRequired.headers)
-        return response
-    name, secret = signed_in
-    session.clear()
-    session.permanent = True
-    session.update(reviewer=name, sid=secret, since=int(time.time()), csrf=secrets.token_urlsafe(32), undo=[])
-    log.info("reviewer %s signed in", name)
-    return _see_other("review_page.queue")
-
-
-@bp.post("/sign-out")
-@doc(
-    "End the reviewer session, on the server too",
-    responses={303: SEE_OTHER},
-    errors=(CSRFFailed, *DATABASE_ERRORS),
-    security=SESSION_SECURITY,
-)
-@public
-@_database
-def sign_out():
-    """Ends the session on the server (every copy of its cookie) and clears the cookie."""
-    review_session.check_form()
-    secret = session.get("sid")
-    if isinstance(secret, str):
-        review().sign_out(secret)
-    session.clear()
-    return _see_other("review_page.sign_in_form")
 
 
 # --- the queue ---------------------------------------------------------------------------
@@ -219,13 +95,13 @@ def sign_out():
     security=SESSION_SECURITY,
 )
 @public
-@_database
+@database
 def queue():
     """The next pending item: its thumbnail (blurred until revealed), five scores, sources, how often and when
     it was seen; decide adult or safe, skip it, or undo the last decision of this session."""
     name = reviewer()
     if name is None:
-        return _see_other("review_page.sign_in_form")
+        return see_other("review_page.sign_in_form")
     order = _order(request.args.get("order"))
     cursor = request.args.get("cursor") or None
     wanted = _item_id(request.args.get("item"))
@@ -238,10 +114,10 @@ def queue():
         item = page.items[0] if page.items else None
         can_skip, skip_cursor = page.next_cursor is not None, page.next_cursor
     undo = session.get("undo") or []
-    return _page(
+    return render_page(
         "review/queue.html",
         item=item,
-        view=_item_view(item) if item else None,
+        view=_item_view(item, queue) if item else None,
         order=order,
         orders=ORDERS,
         cursor=cursor,
@@ -251,14 +127,24 @@ def queue():
     )
 
 
-def _item_view(item) -> dict:
+def _item_view(item, queue) -> dict:
+    """What the page shows of an item; ``listed`` (a reject list names its hash) hides its thumbnail, and
+    ``match`` is the decided item or list its hash is near, when it does not already follow one."""
     scores = dict(item.scores or {})
     names = [c for c in CLASSES if c in scores] + sorted(set(scores) - set(CLASSES))
+    listed = queue.listed(item)
+    match = None
+    if item.pdq is not None and item.pdq_quality is not None and item.follows is None and not listed:
+        match = queue.known.match(Pdq(item.pdq, item.pdq_quality))
+        if match is not None and match.item == item.id:
+            match = None  # its own decision
     return {
         "scores": [(n, float(scores[n]), n in NSFW_CLASSES) for n in names],
         "nsfw": nsfw_score(scores),
         "first_seen": _when(item.first_seen),
         "last_seen": _when(item.last_seen),
+        "listed": listed,
+        "match": match,
     }
 
 
@@ -285,7 +171,7 @@ def _when(value) -> tuple[str, str]:
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "decision": {"enum": ["adult", "safe"]},
+                        "decision": {"enum": [d.value for d in DECISIONS]},
                         "csrf": {"type": "string"},
                         "order": {"enum": sorted(ORDERS)},
                         "cursor": {"type": "string"},
@@ -300,14 +186,14 @@ def _when(value) -> tuple[str, str]:
     security=SESSION_SECURITY,
 )
 @public
-@_database
+@database
 def decide(item_id: int):
     """Records the decision with the signed-in reviewer's name; back to the page, on to the next item.
     Scripts use ``POST /v1/review/items/{id}/decision`` with a Bearer token instead."""
     name = review_session.require_reviewer()
     review_session.check_form()
     decision = request.form.get("decision", "")
-    if decision not in calibration.DECISIONS:
+    if decision not in DECISIONS:
         raise InvalidDecision()
     order = _order(request.form.get("order"))
     queue = review()
@@ -315,7 +201,7 @@ def decide(item_id: int):
         raise ReviewItemNotFound()
     queue.decide(item_id, decision, name)  # the review service: the webhook hears of it too
     session["undo"] = [*(session.get("undo") or []), [item_id, decision]][-UNDO_DEPTH:]
-    return _see_other("review_page.queue", order=order, cursor=request.form.get("cursor"))
+    return see_other("review_page.queue", order=order, cursor=request.form.get("cursor"))
 
 
 @bp.post("/undo")
@@ -338,7 +224,7 @@ def decide(item_id: int):
     security=SESSION_SECURITY,
 )
 @public
-@_database
+@database
 def undo():
     """The item of the newest decision of this session is pending again (the history keeps both) and shown next.
     Refused (409 undo_refused, and that decision leaves the session's list) when another reviewer decided
@@ -354,7 +240,7 @@ def undo():
     queue = review()
     if queue.item(item_id) is not None:  # gone to retention meanwhile: nothing to take back
         queue.undecide(item_id, name)
-    return _see_other("review_page.queue", order=order, item=item_id)
+    return see_other("review_page.queue", order=order, item=item_id)
 
 
 @bp.get("/items/" + ITEM_ID_RULE + "/thumbnail")
@@ -366,7 +252,7 @@ def undo():
     security=SESSION_SECURITY,
 )
 @public
-@_database
+@database
 def thumbnail(item_id: int):
     """Never public and never cached: users' images stay on the server."""
     review_session.require_reviewer()
@@ -377,86 +263,3 @@ def thumbnail(item_id: int):
     response.cache_control.no_store = True
     response.cache_control.private = True
     return response
-
-
-# --- calibration ---------------------------------------------------------------------------
-FORMATS = ("html", "json", "png")
-
-
-@bp.get("/calibration")
-@doc(
-    "What the decisions say about NSFW_ADULT_THRESHOLD and NSFW_SAFE_THRESHOLD",
-    parameters=[
-        query("target", {"type": "number", "minimum": 0.5, "maximum": 1}, "precision to reach (default 0.95)"),
-        query("format", {"enum": list(FORMATS)}, "html (default: a page), json (for scripts) or png (the plot)"),
-    ],
-    responses={
-        200: {
-            "description": "the counts, the suggestion and the plot",
-            "content": {"text/html": {}, "application/json": {"schema": {"type": "object"}}, "image/png": {}},
-        },
-        303: {"description": "not signed in: the sign-in form", **SEE_OTHER},
-    },
-    errors=(
-        calibration.InvalidTarget,
-        InvalidReviewQuery,
-        SignInRequired,
-        calibration_plot.PlotUnavailable,
-        NotReviewer,
-        *DATABASE_ERRORS,
-    ),
-    security=[*SESSION_SECURITY, {"reviewer": []}],
-)
-@public
-@_database
-def calibration_view():
-    """For each threshold, how many decided items the model alone would have called right; the thresholds that
-    reach the target precision with the fewest items left for review; the plot. Reviewers only: the page's
-    session, or (scripts) a reviewer's `Authorization: Bearer` token."""
-    fmt = request.args.get("format") or "html"
-    if fmt not in FORMATS:
-        raise InvalidReviewQuery(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if request.headers.get("Authorization"):
-        review_api.reviewer()  # a script with a reviewer's token, as for /v1/review/*; else 401 not_reviewer
-    elif reviewer() is None:
-        if fmt == "html":
-            return _see_other("review_page.sign_in_form")
-        raise SignInRequired()
-    target = calibration.parse_target(request.args.get("target"))
-    settings = _settings()
-    current = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
-    result = calibration.calibrate(
-        (calibration.Decided.from_scores(*row) for row in review().decided_scores()), current, target
-    )
-    if fmt == "json":
-        response = jsonify(result.to_dict())
-    elif fmt == "png":
-        response = Response(calibration_plot.png(result), mimetype="image/png")
-        response.set_etag(result.version)
-    else:
-        return _page(
-            "review/calibration.html",
-            c=result,
-            plot=calibration_plot.available(),
-            extra=calibration_plot.EXTRA,
-            review_mode=settings.review,
-            table=calibration.table(result, current),
-        )
-    response.cache_control.no_store = True
-    return response
-
-
-# --- the page's files ----------------------------------------------------------------------
-@bp.get("/assets/<asset>")
-@doc(
-    "A file of the review pages",
-    parameters=[{"in": "path", "name": "asset", "required": True, "schema": {"enum": sorted(ASSETS)}}],
-    responses={200: {"description": "the file", "content": {kind: {} for kind in sorted(set(ASSETS.values()))}}},
-    errors=(NotFound,),
-)
-@public  # the sign-in page needs its style before anyone has signed in
-def asset(asset: str):
-    """The review pages' script and style sheet, shipped in the package."""
-    if asset not in ASSETS:
-        raise NotFound()
-    return static_file(STATIC, asset, ASSETS[asset])

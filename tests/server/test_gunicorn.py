@@ -9,6 +9,7 @@ import gunicorn_helpers
 import pytest
 import requests
 from gunicorn_helpers import free_port, stop, worker_pids
+from hostile_images import HOSTILE
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -63,8 +64,6 @@ def test_gunicorn_answers_bad_input_with_json_not_html(gunicorn_server):
 
 
 def test_hostile_uploads_never_kill_a_worker(gunicorn_server, gunicorn_master):
-    from test_predict_images import HOSTILE
-
     before = worker_pids(gunicorn_master)
     assert len(before) == 2
     for kind, (data, status, code) in sorted(HOSTILE.items()):
