@@ -48,8 +48,13 @@ def reviewers_file(tmp_path) -> str:
 
 @pytest.fixture
 def review_settings(settings, tmp_path, reviewers_file):
+    # review_lookup_timeout: these tests are not about a slow database (tests/review/test_stall.py is); on a
+    # loaded machine a 0.25 s lookup budget opened the breaker and the next sighting was not queued
     return settings.replace(
-        review="all", database_url=f"sqlite:///{tmp_path / 'review.db'}", reviewers_file=reviewers_file
+        review="all",
+        database_url=f"sqlite:///{tmp_path / 'review.db'}",
+        reviewers_file=reviewers_file,
+        review_lookup_timeout=5.0,
     )
 
 
