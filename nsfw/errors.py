@@ -272,6 +272,13 @@ class NothingToUndo(ServiceError):
     status, code, default_message = 409, "nothing_to_undo", "no decision of this session is left to undo"
 
 
+class UndoRefused(ServiceError):
+    """An undo of a decision that is no longer the item's: another reviewer decided (or undid) it since."""
+
+    status, code = 409, "undo_refused"
+    default_message = "undo takes back only your own latest decision, and this item's is no longer yours"
+
+
 # --- calibration (nsfw/review/calibration.py, calibration_plot.py) ------------------
 class InvalidTarget(ServiceError):
     status, code = 400, "invalid_target"

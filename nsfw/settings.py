@@ -292,6 +292,14 @@ class Settings:
         "`1` keeps a decided item's thumbnail past the retention")
     review_max_sources: int = var(
         "NSFW_REVIEW_MAX_SOURCES", 10, Number(int, low=0), "URLs kept per item (the first ones seen)")
+    review_max_items: int = var(
+        "NSFW_REVIEW_MAX_ITEMS", 100_000, Number(int, low=0),
+        "items the review store keeps at most; past it the oldest undecided ones go first "
+        "(`nsfw_review_events_total{event=\"capped_items\"}`); `0`: no cap")
+    review_keep_url_queries: bool = var(
+        "NSFW_REVIEW_KEEP_URL_QUERIES", False, Flag(),
+        "`1` stores and shows an item's source URLs whole; by default without query strings and fragments "
+        "(they can carry secrets)")
     reviewers_file: str | None = var(
         "NSFW_REVIEWERS_FILE", None, Text(),
         "file of `name:sha256-hex` lines (`nsfw reviewer NAME` prints one): who may use `/v1/review/*`; empty: "
@@ -307,6 +315,17 @@ class Settings:
     review_webhook_backoff: float = var(
         "NSFW_REVIEW_WEBHOOK_BACKOFF", 2.0, Number(float, low=0.0),
         "seconds before the first retry; doubled for each next one, at most an hour")
+    review_lookup_timeout: float = var(
+        "NSFW_REVIEW_LOOKUP_TIMEOUT", 0.25, Number(float, low=0.01, high=5.0),
+        "seconds a classification's decision lookup may cost; past it (or with the database stalled) the "
+        "model's verdict stands")
+    review_db_timeout: float = var(
+        "NSFW_REVIEW_DB_TIMEOUT", 3.0, Number(float, low=0.1),
+        "statement (PostgreSQL) and busy (SQLite) timeout of every other review query; under half of "
+        "`NSFW_REQUEST_TIMEOUT`")
+    review_db_pool: int = var(
+        "NSFW_REVIEW_DB_POOL", 4, Number(int, low=1, high=64),
+        "review database connections per worker, for lookups and for the rest each; never more")
     webhook_allow_nets: tuple[Network, ...] = var(
         "NSFW_WEBHOOK_ALLOW_NETS", (), Networks(),
         "CIDRs the review webhook's receiver may be on besides public ones; image URLs never use them")
@@ -367,6 +386,9 @@ class Settings:
             raise ConfigError("NSFW_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
         if self.db_auto_migrate is None:
             object.__setattr__(self, "db_auto_migrate", url.startswith("sqlite"))
+        if not self.review_db_timeout * 2 < self.request_timeout:
+            # a reviewer's request may wait for a pooled connection, then run its statement: both inside the deadline
+            raise ConfigError("NSFW_REVIEW_DB_TIMEOUT must be under half of NSFW_REQUEST_TIMEOUT")
         if self.review_webhook_url is not None:
             if not self.review_webhook_url.startswith(("http://", "https://")):
                 raise ConfigError("NSFW_REVIEW_WEBHOOK_URL must be an http:// or https:// URL")

@@ -6,6 +6,8 @@ Fixtures are used by importing them into a test module (as with redis_helpers):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from postgres_helpers import postgres_server  # noqa: F401  (re-exported: a test module imports it with these)
 
@@ -15,6 +17,23 @@ from nsfw.review.store import ReviewStore, Sighting
 
 SCORES = {"drawings": 0.05, "hentai": 0.05, "neutral": 0.4, "porn": 0.3, "sexy": 0.2}
 TOKENS = {"ann": "ann-token-0123456789", "bob": "bob-token-0123456789"}
+
+
+def receiver_example() -> dict:
+    """The webhook receiver docs/review-trust.md prints (its python block after ``<!-- receiver -->``), run
+    as printed: its ``authentic`` and ``Receiver``."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "review-trust.md").read_text()
+    code = text.split("<!-- receiver -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/review-trust.md", "exec"), namespace)  # our own documentation's example
+    return namespace
+
+
+def head_revision() -> str:
+    """The newest migration's revision (tests do not pin it: several branches add migrations)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(schema.alembic_config("sqlite://")).get_current_head()
 
 
 def sighting(n: int = 1, source: str | None = None, verdict: str = "unknown") -> Sighting:

@@ -83,7 +83,7 @@ def _prune(settings: Settings, prog: str) -> int:
     if path is not None and not path.exists():
         print(f"{prog}: error: no review database at {path} (`nsfw db current` says why there)", file=sys.stderr)
         return EXIT_FAILED
-    store = ReviewStore.from_settings(settings.replace(db_auto_migrate=False))
+    store = ReviewStore.from_settings(settings.replace(db_auto_migrate=False), bounded=False)  # may take long
     try:
         pruned = store.prune()
     finally:

@@ -77,12 +77,14 @@ REVIEW_EVENTS = frozenset(
         "dropped",  # not queued: the writer's buffer was full or the database was down
         "store_error",  # a write to the review database failed
         "lookup_error",  # a decision lookup failed (the model's verdict was answered)
+        "lookup_slow",  # a decision lookup answered past NSFW_REVIEW_LOOKUP_TIMEOUT (the breaker opens)
         "remembered",  # a classification answered with a reviewer's decision
         "webhook_delivered",
         "webhook_failed",  # one failed attempt (it is retried)
         "webhook_gave_up",  # the last attempt failed
         "pruned_items",
         "pruned_thumbnails",
+        "capped_items",  # undecided items deleted, oldest first, to keep NSFW_REVIEW_MAX_ITEMS
     }
 )
 #: Why a decoder process ended (nsfw.imaging.sandbox); a new one is started for the next image.

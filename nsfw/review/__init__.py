@@ -10,6 +10,12 @@ background thread, retention, the webhook of ``webhook``).
 from nsfw.extras import hint
 from nsfw.settings import ConfigError
 
+#: The largest item id: a signed 64-bit integer, what both databases' keys can hold. A larger id in a
+#: URL names no item (404), rather than overflowing the driver (a 500 on SQLite, a 503 on PostgreSQL).
+MAX_ITEM_ID = 2**63 - 1
+#: The URL rule of an item id: a path with a larger one matches no route.
+ITEM_ID_RULE = f"<int(min=1, max={MAX_ITEM_ID}):item_id>"
+
 #: What to install for the queue: the serving install leaves its database stack out (about 35 MB).
 EXTRA = f"the review queue (NSFW_REVIEW, nsfw db) needs SQLAlchemy and Alembic: {hint('review')}"
 

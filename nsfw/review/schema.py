@@ -3,7 +3,11 @@
 ``engine(url)`` gives SQLite in WAL mode with a busy timeout (readers never wait for the writer;
 several gunicorn workers writing take turns instead of failing) and foreign keys on, or a
 PostgreSQL engine (``postgresql://`` means psycopg 3) with a short connect timeout, so an
-unreachable server costs a request at most that long, once (see ``remember.Breaker``).
+unreachable server costs a request at most that long, once (see ``nsfw.breaker``). The service's
+engine (``timeout`` given) bounds every statement: PostgreSQL's ``statement_timeout`` and
+``lock_timeout`` (a table held by a migration or ``VACUUM FULL`` fails the query, not the worker),
+SQLite's busy timeout; and its pool holds at most ``pool`` connections, with no overflow. The
+migrations' engine has no statement timeout (a migration may take long).
 
 ``upgrade(url)`` is ``nsfw db upgrade`` and NSFW_DB_AUTO_MIGRATE: Alembic with its configuration
 built here, so it works from an installed package with no alembic.ini in the working directory.
@@ -23,6 +27,7 @@ import sqlite3
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -32,6 +37,7 @@ from nsfw.settings import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 10.0
+SQLITE_WAL_LIMIT_BYTES = 4 * 1024 * 1024  # the WAL is cut back to this at each checkpoint
 PG_CONNECT_TIMEOUT_S = 2
 _MIGRATION_LOCK_ID = 0x6E736677  # "nsfw": pg_advisory_lock's key for migrations
 
@@ -43,11 +49,16 @@ def normalised(url: str) -> str:
     return url
 
 
-def connect_args(backend: str) -> dict:
-    """The driver's options: SQLite's busy timeout, PostgreSQL's connect timeout."""
+def connect_args(backend: str, timeout: float | None = None) -> dict:
+    """The driver's options: SQLite's busy timeout, PostgreSQL's connect timeout and, with ``timeout``
+    (seconds), its statement and lock timeouts."""
     if backend == "sqlite":
-        return {"timeout": SQLITE_BUSY_TIMEOUT_S}
-    return {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        return {"timeout": SQLITE_BUSY_TIMEOUT_S if timeout is None else timeout}
+    args: dict = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    if timeout is not None:
+        ms = max(1, round(timeout * 1000))
+        args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+    return args
 
 
 def _private_file(path: Path) -> None:
@@ -87,12 +98,14 @@ def shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def engine(url: str, create: bool = False) -> Engine:
+def engine(url: str, create: bool = False, timeout: float | None = None, pool: int = 5) -> Engine:
     """An engine for ``url``; for SQLite, ``create`` makes the file (0600) if it is missing,
-    otherwise a missing file fails at the first connection instead of appearing empty."""
+    otherwise a missing file fails at the first connection instead of appearing empty.
+    ``timeout`` bounds each statement (None: migrations, unbounded); ``pool`` connections at most."""
     url = normalised(url)
+    bounded = {"pool_size": pool, "max_overflow": 0, "pool_timeout": timeout or 30.0}
     if url.startswith("sqlite"):
-        eng = _sqlite_engine(url, create)
+        eng = _sqlite_engine(url, create, timeout, bounded)
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -100,44 +113,41 @@ def engine(url: str, create: bool = False) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # WAL's safe setting: durable at checkpoints
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_LIMIT_BYTES}")  # what a checkpoint leaves
             cursor.close()
 
         return eng
-    return _postgres_engine(url)
+    return _postgres_engine(url, timeout, bounded)
 
 
-def _sqlite_engine(url: str, create: bool) -> Engine:
+def _sqlite_engine(url: str, create: bool, timeout: float | None, bounded: dict[str, Any]) -> Engine:
+    busy = SQLITE_BUSY_TIMEOUT_S if timeout is None else timeout
     path = sqlite_file(url)
-    if path is None:
-        return create_engine(url, connect_args=connect_args("sqlite"))
+    if path is None:  # in memory: one connection per thread, no pool to bound
+        return create_engine(url, connect_args=connect_args("sqlite", timeout))
     if create:
         with contextlib.suppress(OSError):  # an unwritable place fails at the first query, not here
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        eng = create_engine(url, connect_args=connect_args("sqlite"))
+        eng = create_engine(url, connect_args=connect_args("sqlite", timeout), **bounded)
         event.listen(eng, "do_connect", lambda *_: _private_file(path))
         return eng
+    return create_engine(url, creator=lambda: open_existing(path, busy), **bounded)
+
+
+def open_existing(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection to the SQLite file at ``path`` that never creates it (a missing file fails as an outage)."""
     location = f"file:{urllib.parse.quote(str(path))}?mode=rw"
-
-    def open_existing() -> sqlite3.Connection:
-        return sqlite3.connect(location, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False)
-
-    return create_engine(url, creator=open_existing)
+    return sqlite3.connect(location, uri=True, timeout=timeout, check_same_thread=False)
 
 
-def _postgres_engine(url: str) -> Engine:
+def _postgres_engine(url: str, timeout: float | None, bounded: dict[str, Any]) -> Engine:
     try:
         import psycopg  # noqa: F401  (the postgres extra)
     except ImportError:
         raise ConfigError(
             f"NSFW_DATABASE_URL names PostgreSQL but psycopg is not installed: {hint('postgres')}"
         ) from None
-    return create_engine(
-        url,
-        connect_args=connect_args("postgresql"),
-        pool_size=5,
-        max_overflow=10,
-        pool_timeout=2,
-    )
+    return create_engine(url, connect_args=connect_args("postgresql", timeout), **bounded)
 
 
 def alembic_config(url: str, connection=None):

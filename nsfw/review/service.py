@@ -1,10 +1,12 @@
 """The review queue in a running service: queueing off the request path, remembered decisions, retention.
 
 ``Review.classified`` observes the Detector (``nsfw.pipeline.Observer``): it runs after the answer
-is computed and only puts the sighting on a bounded in-memory queue (microseconds); a background thread writes it to the
-database, making the thumbnail only for an image the queue has not seen. When that buffer is full,
-or the database is down, the sighting is dropped and counted (``nsfw_review_events``): queueing
-never slows or fails a classification.
+is computed and puts the sighting on a bounded in-memory queue, with the thumbnail (a JPEG of a few
+kB, made there, about a millisecond) for an image this worker has not queued lately, never the
+model's input (600 kB of floats: 256 of them once took a worker from 133 to 322 MB while the
+database was slow). The queue is bounded in sightings and in bytes (:data:`BUFFER_BYTES`); a
+background thread writes it to the database. When the buffer is full, or the database is down, the
+sighting is dropped and counted (``nsfw_review_events``): queueing never fails a classification.
 
 ``Review.decisions`` is the lookup ``/v1/classify`` makes for its images' human verdicts: one
 indexed query for the whole batch. A failing database is left alone for a growing pause (1 s
@@ -17,10 +19,12 @@ on demand with ``nsfw db prune``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 
 from nsfw.breaker import Breaker
@@ -36,8 +40,12 @@ from nsfw.verdict import Thresholds, Verdict, verdict
 
 log = logging.getLogger(__name__)
 
-BUFFER = 256  # sightings waiting for the writer; a thumbnail's model input is 600 kB of them
+BUFFER = 256  # sightings waiting for the writer
+BUFFER_BYTES = 2 * 1024 * 1024  # what they may hold in all: thumbnails and the sightings themselves
+SIGHTING_BYTES = 1024  # what one costs beside its thumbnail (a generous estimate: URL, scores, objects)
+RECENT = 4096  # sha256s this worker has queued lately: a repeat needs no thumbnail
 PRUNE_EVERY_S = 3600.0
+CAP_EVERY = 100  # new items between two checks of NSFW_REVIEW_MAX_ITEMS (so it is passed by fewer, per worker)
 _STOP = object()
 
 
@@ -55,6 +63,7 @@ class Review(Observer):
         self.store = store
         self.reviewers = reviewers
         self.thresholds = Thresholds(adult=settings.adult_threshold, safe=settings.safe_threshold)
+        self.lookup_budget = settings.review_lookup_timeout
         self.breaker = Breaker(
             "review_database",
             f"review queue: the database at {store.engine.url.render_as_string(hide_password=True)}",
@@ -71,10 +80,14 @@ class Review(Observer):
                 backoff=settings.review_webhook_backoff,
             )
         self._buffer: queue.Queue = queue.Queue(BUFFER)
+        self._buffered = 0  # bytes in the buffer
+        self._buffer_lock = threading.Lock()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # sha256s recorded lately (the writer's)
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
         self._next_prune = 0.0  # time.monotonic(); the first round prunes
+        self._new_items = 0  # since the item cap was last checked
         # decisions that follow near-duplicates, and the hash lists: the Detector's matcher (match_with)
         self.known = KnownContent.from_settings(settings, store)
         self.lists = self.known.lists
@@ -116,25 +129,58 @@ class Review(Observer):
             match_distance=follows.distance if follows else None,
         )
         self._start()
+        if self._buffered + SIGHTING_BYTES > BUFFER_BYTES:  # full: not even the thumbnail is made
+            metrics.review("dropped")
+            return
+        jpeg = None
+        if model_input is not None and result.sha256 not in self._recent:
+            jpeg = thumbnails.from_model_input(model_input, result.width, result.height)
+        size = SIGHTING_BYTES + len(url or "") + len(jpeg or b"")
+        with self._buffer_lock:
+            if self._buffered + size > BUFFER_BYTES:
+                metrics.review("dropped")
+                return
+            self._buffered += size
         try:
-            self._buffer.put_nowait((sighting, model_input, result.width, result.height))
+            self._buffer.put_nowait((sighting, jpeg, size))
         except queue.Full:
+            self._took(size)
             metrics.review("dropped")
 
+    def _took(self, size: int) -> None:
+        with self._buffer_lock:
+            self._buffered -= size
+
     def decisions(self, sha256s) -> dict[str, str]:
-        """sha256 -> a reviewer's decision for these images; {} (the model's verdicts stand) on failure."""
+        """sha256 -> a reviewer's decision for these images; {} (the model's verdicts stand) on failure.
+
+        Slowness counts as failure: a lookup cut at its budget, or one that answered only past it,
+        opens the breaker as an error does, so a stalled database (a held table lock) costs each
+        request at most the budget, and then nothing while the breaker is open."""
         if self.breaker.open:
             return {}
+        started = time.monotonic()
         try:
             found = self.store.decisions(sha256s)
         except Exception as exc:
             metrics.review("lookup_error")
-            self.breaker.failed(exc)
+            self._failed(exc)
             return {}
+        took = time.monotonic() - started
+        if took > self.lookup_budget:
+            metrics.review("lookup_slow")
+            self._failed(TimeoutError(f"a decision lookup took {took * 1000:.0f} ms"))
+            return found
         self.breaker.succeeded()
         if found:
             metrics.review("remembered", len(found))
         return found
+
+    def _failed(self, exc: Exception) -> None:
+        """One failure per pause: lookups in flight when the breaker opened do not each double its pause
+        (24 threads stalled together once made the first pause 30 s instead of 1 s)."""
+        if not self.breaker.open:
+            self.breaker.failed(exc)
 
     def pending(self) -> int | None:
         """Items waiting for a decision (``nsfw_review_pending``); None while the database is left alone
@@ -144,7 +190,7 @@ class Review(Observer):
         try:
             count = self.store.counts()["pending"]
         except Exception as exc:
-            self.breaker.failed(exc)
+            self._failed(exc)
             return None
         self.breaker.succeeded()
         return count
@@ -181,6 +227,31 @@ class Review(Observer):
         """What calibration reads of every decided item."""
         return self.store.decided_scores()
 
+    # --- the page's sessions (nsfw.review.sessions) ------------------------------------
+    def sign_in(self, token: str, lifetime: dt.timedelta) -> tuple[str, str] | None:
+        """``(reviewer, session secret)`` for a reviewer's token, or None: a session the server can end."""
+        found = self.reviewers.identify(token)
+        if found is None:
+            return None
+        name, key = found
+        return name, self.store.sessions.start(name, key, lifetime)
+
+    def session_reviewer(self, secret: str) -> str | None:
+        """The reviewer of a live session: not signed out, not expired, its token still in the file.
+        A session whose reviewer left the file ends here, with all the others of that reviewer."""
+        found = self.store.sessions.find(secret)
+        if found is None:
+            return None
+        name, key = found
+        if not self.reviewers.holds(name, key):
+            ended = self.store.sessions.end_all(name)
+            log.warning("review sessions: %s is no longer in NSFW_REVIEWERS_FILE; %d sessions ended", name, ended)
+            return None
+        return name
+
+    def sign_out(self, secret: str) -> None:
+        self.store.sessions.end(secret)
+
     def decide(self, item_id: int, decision: str, reviewer: str):
         item = self.store.decide(item_id, decision, reviewer)
         if self.webhook is not None:
@@ -209,7 +280,7 @@ class Review(Observer):
         done = threading.Event()
         if self._writer is None:
             return
-        self._buffer.put((done, None, 0, 0), timeout=timeout)
+        self._buffer.put((done, None, 0), timeout=timeout)
         done.wait(timeout)
 
     def close(self) -> None:
@@ -237,27 +308,43 @@ class Review(Observer):
                 if isinstance(job[0], threading.Event):
                     job[0].set()
                     continue
-                self._write(*job)
+                self._took(job[2])
+                self._write(job[0], job[1])
             self._maybe_prune()
 
-    def _write(self, sighting: Sighting, model_input, width: int, height: int) -> None:
+    def _write(self, sighting: Sighting, jpeg: bytes | None) -> None:
         if self.breaker.open:
             metrics.review("dropped")
             return
-
-        def thumbnail():
-            if model_input is None:
-                return None
-            return thumbnails.from_model_input(model_input, width, height)
-
         try:
-            new = self.store.record(sighting, thumbnail)
+            new = self.store.record(sighting, lambda: jpeg)
         except Exception as exc:
             metrics.review("store_error")
             self.breaker.failed(exc)
             return
         self.breaker.succeeded()
+        self._recent[sighting.sha256] = None
+        self._recent.move_to_end(sighting.sha256)
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
         metrics.review("queued" if new else "seen")
+        if new:
+            self._new_items += 1
+            if self._new_items >= CAP_EVERY:
+                self._cap()
+
+    def _cap(self) -> None:
+        """NSFW_REVIEW_MAX_ITEMS, then a WAL checkpoint (SQLite) so what was deleted leaves no big file."""
+        self._new_items = 0
+        try:
+            capped = self.store.cap()
+            self.store.checkpoint()
+        except Exception as exc:
+            log.warning("review queue: the item cap could not be kept (%s: %s)", type(exc).__name__, exc)
+            return
+        if capped:
+            metrics.review("capped_items", capped)
+            log.info("review queue: %d undecided items deleted, oldest first (NSFW_REVIEW_MAX_ITEMS)", capped)
 
     def _maybe_prune(self) -> None:
         if time.monotonic() < self._next_prune or self.breaker.open:
@@ -268,6 +355,11 @@ class Review(Observer):
         except Exception as exc:
             log.warning("review queue: retention could not run (%s: %s)", type(exc).__name__, exc)
             return
+        self._cap()
+        try:
+            self.store.sessions.prune()
+        except Exception as exc:
+            log.warning("review queue: expired sessions could not be deleted (%s: %s)", type(exc).__name__, exc)
         metrics.review("pruned_items", pruned.items)
         metrics.review("pruned_thumbnails", pruned.thumbnails)
         if pruned.items or pruned.thumbnails:

@@ -19,17 +19,19 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound
-from nsfw.review import schema
+from nsfw.errors import InvalidCursor, InvalidDecision, InvalidReviewQuery, ReviewItemNotFound, UndoRefused
+from nsfw.review import MAX_ITEM_ID, bounds, schema
 from nsfw.review.hashlists import bump
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
+from nsfw.review.sessions import Sessions
 from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
 from nsfw.verdict import DECISIONS as DECISION_VALUES
 
@@ -41,7 +43,6 @@ OUTBOX = WebhookOutbox.__table__
 STATUSES = ("pending", "decided")
 ORDERS = ("oldest", "most_seen")
 MAX_LIMIT = 200
-MAX_SOURCE_CHARS = 2048  # a longer URL is kept cut to this
 
 
 def utcnow() -> dt.datetime:
@@ -63,6 +64,7 @@ class Item:
     decided_by: str | None  # the reviewer's name
     decided_at: dt.datetime | None
     has_thumbnail: bool
+    version: int  # one more with every decision and undo, assigned under the row's lock
     pdq: str | None = None  # the image's PDQ hash (64 hex), when it was hashed
     pdq_quality: int | None = None
     follows: int | None = None  # the decided item whose decision this near-duplicate follows
@@ -125,6 +127,10 @@ class ReviewStore:
         keep_decided_thumbnails: bool = False,
         webhook: bool = False,
         clock: Callable[[], dt.datetime] = utcnow,
+        lookup_timeout: float = 0.25,
+        lookup_pool: int = 4,
+        max_items: int = 0,
+        keep_url_queries: bool = False,
     ):
         self.engine = engine
         self.max_sources = max_sources
@@ -132,20 +138,29 @@ class ReviewStore:
         self.keep_decided_thumbnails = keep_decided_thumbnails
         self.webhook = webhook  # write an outbox row with every decision
         self.clock = clock
+        self.max_items = max_items  # 0: no cap
+        self.keep_url_queries = keep_url_queries
         self.outbox = Outbox(engine, clock)
-        self._lookups = DecisionLookups(engine)
+        self.sessions = Sessions(engine, clock)
+        self._lookups = DecisionLookups(engine, lookup_timeout, lookup_pool)
 
     @classmethod
-    def from_settings(cls, settings, **kwargs) -> ReviewStore:
-        """The store NSFW_DATABASE_URL names; migrated first when NSFW_DB_AUTO_MIGRATE is on."""
+    def from_settings(cls, settings, *, bounded: bool = True, **kwargs) -> ReviewStore:
+        """The store NSFW_DATABASE_URL names; migrated first when NSFW_DB_AUTO_MIGRATE is on. ``bounded``:
+        every statement within NSFW_REVIEW_DB_TIMEOUT (the service); False for an operator's command."""
         if settings.db_auto_migrate:
             schema.upgrade(settings.database_url)
+        timeout = settings.review_db_timeout if bounded else None
         return cls(
-            schema.engine(settings.database_url),
+            schema.engine(settings.database_url, timeout=timeout, pool=settings.review_db_pool),
             max_sources=settings.review_max_sources,
             retention_days=settings.review_retention_days,
             keep_decided_thumbnails=settings.review_keep_decided_thumbnails,
             webhook=settings.review_webhook_url is not None,
+            lookup_timeout=settings.review_lookup_timeout,
+            lookup_pool=settings.review_db_pool,
+            max_items=settings.review_max_items,
+            keep_url_queries=settings.review_keep_url_queries,
             **kwargs,
         )
 
@@ -177,7 +192,8 @@ class ReviewStore:
             return False
         jpeg = thumbnail() if thumbnail is not None else None
         now = self.clock()
-        sources = [sighting.source[:MAX_SOURCE_CHARS]] if sighting.source and self.max_sources else []
+        source = bounds.source(sighting.source, self.keep_url_queries)
+        sources = [source] if source and self.max_sources else []
         try:
             with self.engine.begin() as conn:
                 item_id = conn.execute(
@@ -214,7 +230,7 @@ class ReviewStore:
             ).first()
             if row is None:
                 return False
-            source = (sighting.source or "")[:MAX_SOURCE_CHARS]
+            source = bounds.source(sighting.source, self.keep_url_queries)
             sources = list(row.sources or [])
             if source and source not in sources and len(sources) < self.max_sources:
                 # read after this transaction's UPDATE took the row: no concurrent writer loses a source
@@ -253,7 +269,7 @@ class ReviewStore:
             query = query.order_by(ITEMS.c.seen_count.desc(), ITEMS.c.id)
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
-        items = [_item(row) for row in rows[:limit]]
+        items = [self._item(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
@@ -262,16 +278,20 @@ class ReviewStore:
         return ItemPage(items, next_cursor)
 
     def get(self, item_id: int) -> Item | None:
+        if not _valid_id(item_id):
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).first()
-        return None if row is None else _item(row)
+        return None if row is None else self._item(row)
 
     def get_by_sha256(self, sha256: str) -> Item | None:
         with self.engine.connect() as conn:
             row = conn.execute(self._select_items().where(ITEMS.c.sha256 == sha256)).first()
-        return None if row is None else _item(row)
+        return None if row is None else self._item(row)
 
     def thumbnail(self, item_id: int) -> bytes | None:
+        if not _valid_id(item_id):
+            return None
         with self.engine.connect() as conn:
             return conn.execute(select(THUMBS.c.jpeg).where(THUMBS.c.item_id == item_id)).scalar()
 
@@ -282,27 +302,40 @@ class ReviewStore:
         return self._set(item_id, decision, reviewer)
 
     def undecide(self, item_id: int, reviewer: str) -> Item:
-        """Back to pending (the page's undo); the undo is in the history too."""
+        """Back to pending (the page's undo); the undo is in the history too.
+
+        Only the reviewer who made the item's current decision may take it back: UndoRefused when
+        another reviewer decided it since (or it is pending already), so an undo never wipes
+        someone else's later decision. The check is in the UPDATE itself, so no race slips past it.
+        """
         return self._set(item_id, None, reviewer)
 
     def _set(self, item_id: int, decision: str | None, reviewer: str) -> Item:
         """A person's decision: the item stops following another (it is a source now), its followers
-        take the decision (an undo sends them back to pending), and every matcher reloads."""
-        now = self.clock()
+        take the decision (an undo sends them back to pending), and every matcher reloads. An undo
+        takes back only ``reviewer``'s own decision (UndoRefused otherwise)."""
+        if not _valid_id(item_id):
+            raise ReviewItemNotFound()
+        mine = ITEMS.c.decided_by == reviewer if decision is None else true()
         with self.engine.begin() as conn:
-            changed = conn.execute(
+            # The row's lock first: the version, the time and the outbox row are then in commit order
+            # (the time was once taken before the lock, so a later commit could carry an earlier time).
+            version = conn.execute(
                 update(ITEMS)
-                .where(ITEMS.c.id == item_id)
+                .where(ITEMS.c.id == item_id, mine)
                 .values(
+                    version=ITEMS.c.version + 1,
                     decision=decision,
                     decided_by=reviewer if decision else None,
-                    decided_at=now if decision else None,
                     follows=None,
                     match_distance=None,
                 )
-            ).rowcount
-            if not changed:
-                raise ReviewItemNotFound()
+                .returning(ITEMS.c.version)
+            ).scalar()
+            if version is None:
+                raise self._not_set(conn, item_id, reviewer)
+            now = self.clock()
+            conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(decided_at=now if decision else None))
             conn.execute(
                 update(ITEMS)
                 .where(ITEMS.c.follows == item_id)
@@ -312,17 +345,30 @@ class ReviewStore:
             history = {"item_id": item_id, "decision": decision, "reviewer": reviewer, "decided_at": now}
             conn.execute(insert(DECISIONS).values(**history))
             row = conn.execute(self._select_items().where(ITEMS.c.id == item_id)).one()
-            item = _item(row)
+            item = self._item(row)
             if self.webhook:
                 # in the decision's own transaction: the announcement exists exactly when the decision does
+                body = webhook_body(item, reviewer, now)
                 conn.execute(
-                    insert(OUTBOX).values(
-                        body=webhook_body(item, reviewer, now), attempts=0, next_attempt_at=now, created_at=now
-                    )
+                    insert(OUTBOX).values(item_id=item_id, body=body, attempts=0, next_attempt_at=now, created_at=now)
                 )
         return item
 
+    def _not_set(self, conn, item_id: int, reviewer: str) -> Exception:
+        """Why an UPDATE of ``item_id`` changed nothing: no such item, or an undo of a decision not the reviewer's."""
+        row = conn.execute(select(ITEMS.c.decision, ITEMS.c.decided_by).where(ITEMS.c.id == item_id)).first()
+        if row is None:
+            return ReviewItemNotFound()
+        if row.decision is None:
+            return UndoRefused(f"item {item_id} is pending already: its decision was undone or changed since yours")
+        return UndoRefused(
+            f"{row.decided_by} decided item {item_id} ({row.decision}) after you: "
+            "undo takes back only your own latest decision, so theirs stands"
+        )
+
     def history(self, item_id: int) -> list[Decision]:
+        if not _valid_id(item_id):
+            return []
         query = select(DECISIONS).where(DECISIONS.c.item_id == item_id).order_by(DECISIONS.c.id)
         with self.engine.connect() as conn:
             return [Decision(row.decision, row.reviewer, row.decided_at) for row in conn.execute(query)]
@@ -340,7 +386,7 @@ class ReviewStore:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             for row in rows:
-                yield _item(row)
+                yield self._item(row)
             if len(rows) < batch:
                 return
             last = rows[-1].id
@@ -400,6 +446,17 @@ class ReviewStore:
             items = conn.execute(delete(ITEMS).where(ITEMS.c.first_seen < cutoff, ITEMS.c.decision.is_(None))).rowcount
         return Pruned(items=items, thumbnails=thumbs)
 
+    def cap(self) -> int:
+        """NSFW_REVIEW_MAX_ITEMS: the oldest undecided items beyond it deleted (``bounds.cap``); how many."""
+        return bounds.cap(self.engine, self.max_items)
+
+    def checkpoint(self) -> None:
+        """SQLite's WAL checkpointed and truncated (``bounds.checkpoint``)."""
+        bounds.checkpoint(self.engine)
+
+    def _item(self, row) -> Item:
+        return _item(row, self.keep_url_queries)
+
     @staticmethod
     def _select_items():
         return select(ITEMS, THUMBS.c.item_id.is_not(None).label("has_thumbnail")).select_from(
@@ -408,9 +465,14 @@ class ReviewStore:
 
 
 def webhook_body(item: Item, reviewer: str, at: dt.datetime) -> bytes:
-    """What the webhook receives for a decision (``decision`` null: undone, back to pending)."""
+    """What the webhook receives for a decision (``decision`` null: undone, back to pending).
+
+    ``delivery`` is unique to this delivery (the same in its retries: a receiver may drop one it
+    has seen); ``item.version`` orders the item's decisions (a receiver ignores one older than it holds).
+    """
     payload = {
         "event": "review.decision",
+        "delivery": uuid.uuid4().hex,
         "item": {
             "id": item.id,
             "sha256": item.sha256,
@@ -418,6 +480,7 @@ def webhook_body(item: Item, reviewer: str, at: dt.datetime) -> bytes:
             "scores": item.scores,
             "verdict": item.verdict,
             "seen_count": item.seen_count,
+            "version": item.version,
         },
         "decision": item.decision,
         "reviewer": reviewer,
@@ -426,14 +489,14 @@ def webhook_body(item: Item, reviewer: str, at: dt.datetime) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _item(row) -> Item:
+def _item(row, keep_url_queries: bool = False) -> Item:
     return Item(
         id=row.id,
         sha256=row.sha256,
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         seen_count=row.seen_count,
-        sources=list(row.sources or []),
+        sources=[bounds.source(url, keep_url_queries) for url in row.sources or []],  # rows kept before too
         model=row.model,
         scores=dict(row.scores or {}),
         verdict=row.verdict,
@@ -441,11 +504,17 @@ def _item(row) -> Item:
         decided_by=row.decided_by,
         decided_at=row.decided_at,
         has_thumbnail=bool(row.has_thumbnail),
+        version=row.version,
         pdq=row.pdq,
         pdq_quality=row.pdq_quality,
         follows=row.follows,
         match_distance=row.match_distance,
     )
+
+
+def _valid_id(item_id: int) -> bool:
+    """An id a row can have: a larger one would overflow the driver's 64-bit integer (500 or 503, not 404)."""
+    return type(item_id) is int and 1 <= item_id <= MAX_ITEM_ID
 
 
 def _following(sighting: Sighting, now: dt.datetime) -> dict:

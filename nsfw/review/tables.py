@@ -3,7 +3,8 @@
 One row per image in ``review_items``, keyed by the sha256 of its bytes; its thumbnail in a table
 of its own, so listing items never reads image data and retention drops thumbnails with one
 DELETE; every decision (and undo) in ``review_decisions``; webhook deliveries still to make in
-``review_webhook_outbox``, written in the same transaction as the decision they announce. Known content
+``review_webhook_outbox``, written in the same transaction as the decision they announce;
+reviewers' page sessions in ``review_sessions``, so that a sign-out ends one on the server. Known content
 (issue 20): an item's PDQ hash, the operators' ``hash_lists`` with their entries, and ``known_versions``.
 """
 
@@ -50,6 +51,8 @@ class ReviewItem(Base):
     decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # one more with every decision and undo, under the row's lock: the webhook's per-item order
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # known content (migration 0003): the image's PDQ, and the decided item a near-duplicate followed
     pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pdq_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -94,6 +97,20 @@ class WebhookOutbox(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # the item announced: only its oldest delivery is sent, so a receiver gets its versions in order
+    item_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+class ReviewSession(Base):
+    """A reviewer's page session: the cookie holds its secret, this row its sha256; a sign-out deletes it."""
+
+    __tablename__ = "review_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's secret
+    reviewer: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(64))  # which of the reviewer's tokens signed in (a changed one ends it)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class HashList(Base):

@@ -28,8 +28,10 @@ def test_migrations_upgrade_an_empty_database_to_the_tables_the_code_uses(databa
     assert schema.current(database_url) is None
     schema.upgrade(database_url)
     schema.upgrade(database_url)  # a second run (every worker at start-up) changes nothing
-    head = ScriptDirectory.from_config(schema.alembic_config(database_url)).get_current_head()
-    assert schema.current(database_url) == head == "0003"
+    script = ScriptDirectory.from_config(schema.alembic_config(database_url))
+    assert schema.current(database_url) == script.get_current_head()
+    chain = [revision.revision for revision in script.walk_revisions()][::-1]  # one line, oldest first
+    assert chain[:3] == ["0001", "0002", "0003"]
     engine = schema.engine(database_url)
     try:
         with engine.connect() as conn:

@@ -1,4 +1,9 @@
-"""The decision webhook: signed, retried with backoff when the receiver fails, held to the fetcher's policy."""
+"""The decision webhook: signed, retried with backoff when the receiver fails, held to the fetcher's policy.
+
+Issue 21 item 3: deliveries carry a unique id, a per-item version assigned under the row lock and a
+signed timestamp; they arrive per item in version order whichever process sends them; retries wait
+from the failed attempt; the receiver of docs/review-trust.md (run here as printed) refuses replays.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,13 @@ from werkzeug import Response
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.review import schema
 from nsfw.review.store import ReviewStore
-from nsfw.review.webhook import SIGNATURE_HEADER, Webhook, signature
+from nsfw.review.webhook import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Webhook,
+    signature,
+)
 from nsfw.web import current
 
 SECRET = "webhook-secret"
@@ -40,12 +51,20 @@ def webhook(store, settings, httpserver):
     fetcher.close()
 
 
+RECEIVER = review_helpers.receiver_example()
+
+
 def verified(request) -> dict:
     body = request.get_data()
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    timestamp = request.headers[TIMESTAMP_HEADER]
+    signed = timestamp.encode() + b"." + body
+    expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(request.headers[SIGNATURE_HEADER], expected)
+    assert RECEIVER["authentic"](body, timestamp, request.headers[SIGNATURE_HEADER], SECRET)
     assert request.headers["Content-Type"] == "application/json"
-    return json.loads(body)
+    payload = json.loads(body)
+    assert request.headers[DELIVERY_HEADER] == payload["delivery"]
+    return payload
 
 
 def test_a_decision_arrives_signed_with_the_item_decision_reviewer_and_time(store, webhook, httpserver):
@@ -78,7 +97,7 @@ def test_a_failing_receiver_is_retried_with_exponential_backoff(store, webhook, 
     httpserver.expect_oneshot_request("/hook").respond_with_data("ok")
     assert webhook.deliver_due(now + dt.timedelta(seconds=6.2)) == 1
     bodies = [request.get_data() for request, _ in httpserver.log]
-    assert len(bodies) == 3 and len(set(bodies)) == 1  # the same signed body each time
+    assert len(bodies) == 3 and len(set(bodies)) == 1  # the same body (and delivery id) each time
     verified(httpserver.log[-1][0])
     assert store.outbox.pending() == 0
     assert [webhook.delay(n).total_seconds() for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 3600.0]
@@ -180,5 +199,5 @@ def test_the_service_delivers_a_decision_made_through_the_api(make_app, tmp_path
     assert [(r["decision"], r["reviewer"]) for r in received] == [("adult", "bob")]
 
 
-def test_signature_is_the_hmac_of_the_raw_body():
-    assert signature("k", b"{}") == "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()
+def test_signature_is_the_hmac_of_the_timestamp_and_the_raw_body():
+    assert signature("k", b"{}", 1700000000) == "sha256=" + hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import time
 import types
 from html.parser import HTMLParser
 from pathlib import Path
@@ -47,8 +48,13 @@ def reviewers_file(tmp_path) -> str:
 
 @pytest.fixture
 def review_settings(settings, tmp_path, reviewers_file):
+    # review_lookup_timeout: these tests are not about a slow database (tests/review/test_stall.py is); on a
+    # loaded machine a 0.25 s lookup budget opened the breaker and the next sighting was not queued
     return settings.replace(
-        review="all", database_url=f"sqlite:///{tmp_path / 'review.db'}", reviewers_file=reviewers_file
+        review="all",
+        database_url=f"sqlite:///{tmp_path / 'review.db'}",
+        reviewers_file=reviewers_file,
+        review_lookup_timeout=5.0,
     )
 
 
@@ -86,8 +92,17 @@ def queued(anon, review):
     return [item.id for item in items]
 
 
-def sign_in(client, name: str = "ann", **kwargs):
-    return client.post("/review/sign-in", data={"token": TOKENS[name]}, **kwargs)
+def sign_in_form_csrf(client, base_url: str = "http://localhost") -> str:
+    html = client.get("/review/sign-in", base_url=base_url).get_data(as_text=True)
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, name: str = "ann", token: str | None = None, **kwargs):
+    """The form as a browser sends it: fetched first (its CSRF token), then posted."""
+    csrf = sign_in_form_csrf(client, kwargs.get("base_url", "http://localhost"))
+    return client.post(
+        "/review/sign-in", data={"token": TOKENS[name] if token is None else token, "csrf": csrf}, **kwargs
+    )
 
 
 @pytest.fixture
@@ -139,19 +154,24 @@ def test_without_a_session_the_page_sends_a_browser_to_the_sign_in_form(anon, qu
     assert 'name="token"' in html and 'type="password"' in html and "thumbnail" not in html
 
 
+def session_of(client) -> dict:
+    """What the client's session cookie holds (signed by the app: read with its own serializer)."""
+    app = client.application
+    cookie = client.get_cookie("nsfw_review", path="/review")
+    return {} if cookie is None else dict(app.session_interface.get_signing_serializer(app).loads(cookie.value))
+
+
 def test_a_wrong_token_gets_no_page_no_thumbnail_and_no_numbers(anon, queued):
-    response = anon.post("/review/sign-in", data={"token": "not-a-reviewer-token"})
+    response = sign_in(anon, token="not-a-reviewer-token")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="nsfw-review"'
     assert "not a reviewer" in assert_strict_page(response)
-    assert "nsfw_review=" not in response.headers.get("Set-Cookie", "") or "Max-Age=0" in response.headers.get(
-        "Set-Cookie", ""
-    )
+    assert set(session_of(anon)) <= {"csrf"}  # the sign-in form's CSRF token, never a reviewer
     assert anon.get("/review").status_code == 303
     for url in (f"/review/items/{queued[0]}/thumbnail", "/review/calibration?format=json"):
         refused = anon.get(url)
         assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "sign_in_required", url
-    assert anon.post("/review/sign-in", data={"token": ""}).status_code == 401
+    assert sign_in(anon, token="").status_code == 401
 
 
 def test_an_api_key_or_bearer_header_is_not_a_session(anon, queued):
@@ -359,6 +379,21 @@ def test_a_cross_site_sign_in_is_refused(anon, queued):
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "csrf_failed"
 
 
+@pytest.mark.parametrize("csrf", [None, "", "forged", "another browser's"], ids=["none", "empty", "forged", "other"])
+def test_a_sign_in_without_the_forms_csrf_token_is_refused_even_with_no_sec_fetch_site(review_app, anon, csrf):
+    """Login CSRF: an old browser (no Sec-Fetch-Site) posting another site's form must not sign the victim in."""
+    sign_in_form_csrf(anon)
+    if csrf == "another browser's":
+        csrf = sign_in_form_csrf(review_app.test_client())
+    data = {"token": TOKENS["ann"]} if csrf is None else {"token": TOKENS["ann"], "csrf": csrf}
+    response = anon.post("/review/sign-in", data=data)
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "csrf_failed"
+    assert "reviewer" not in session_of(anon) and anon.get("/review").status_code == 303
+    fresh = review_app.test_client()  # and with no cookie at all (the form never loaded)
+    refused = fresh.post("/review/sign-in", data={"token": TOKENS["ann"], "csrf": "x"})
+    assert refused.status_code == 403 and fresh.get("/review").status_code == 303
+
+
 def test_a_post_without_a_session_is_401_and_a_bad_decision_400(anon, ann, queued):
     refused = anon.post(f"/review/items/{queued[0]}/decision", data={"decision": "adult", "csrf": "x"})
     assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "sign_in_required"
@@ -460,3 +495,54 @@ def test_without_matplotlib_the_calibration_page_shows_the_numbers_and_names_the
     assert 'id="no-plot"' in html and "pip install '.[review]'" in html and 'id="outcome-suggested"' in html
     response = ann.get("/review/calibration?format=png&target=0.9")
     assert response.status_code == 501 and response.get_json()["error"]["code"] == "plot_unavailable"
+
+
+# --- issue 21: undo, sign-out, sign-in's CSRF ------------------------------------------------
+def test_undo_takes_back_only_your_own_latest_decision(review_app, ann, review, queued):
+    bob = review_app.test_client()
+    sign_in(bob, "bob")
+    ann.post(f"/review/items/{queued[0]}/decision", data={"decision": "adult", "csrf": csrf_of(ann)})
+    bob.post(f"/review/items/{queued[0]}/decision", data={"decision": "safe", "csrf": csrf_of(bob)})
+    refused = ann.post("/review/undo", data={"csrf": csrf_of(ann)})
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "undo_refused" and "bob decided item" in error["message"]
+    item = review.store.get(queued[0])
+    assert (item.decision, item.decided_by) == ("safe", "bob")  # bob's later decision stands
+    assert [(d.decision, d.reviewer) for d in review.store.history(queued[0])] == [("adult", "ann"), ("safe", "bob")]
+    again = ann.post("/review/undo", data={"csrf": csrf_of(ann)})  # the refused one left the session's list
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "nothing_to_undo"
+    assert bob.post("/review/undo", data={"csrf": csrf_of(bob)}).status_code == 303
+    assert review.store.get(queued[0]).decision is None
+
+
+def test_a_cookie_saved_before_sign_out_opens_nothing_after_it(review_app, ann, review, queued):
+    """Sign-out ends the session on the server: a copy of the cookie (stolen, or a second tab) is refused."""
+    saved = ann.get_cookie("nsfw_review", path="/review").value
+    csrf = csrf_of(ann)
+    assert ann.post("/review/sign-out", data={"csrf": csrf}).status_code == 303
+    replay = review_app.test_client()
+    replay.set_cookie("nsfw_review", saved, path="/review")
+    assert replay.get("/review").status_code == 303  # to the sign-in form
+    assert replay.get(f"/review/items/{queued[0]}/thumbnail").status_code == 401
+    refused = replay.post(f"/review/items/{queued[0]}/decision", data={"decision": "adult", "csrf": csrf})
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "sign_in_required"
+    assert review.store.get(queued[0]).decision is None
+
+
+def test_removing_a_reviewer_from_the_file_ends_all_their_sessions(review_app, reviewers_file, review, queued):
+    tabs = [review_app.test_client() for _ in range(2)]
+    for tab in tabs:
+        assert sign_in(tab, "ann").status_code == 303 and tab.get("/review").status_code == 200
+    bob = review_app.test_client()
+    sign_in(bob, "bob")
+    path = Path(reviewers_file)
+    path.write_text(line_for("bob", TOKENS["bob"]) + "\n")  # ann leaves
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a changed file even within the clock's tick
+    time.sleep(1.1)  # the file is looked at once a second
+    for tab in tabs:
+        assert tab.get("/review").status_code == 303
+        assert tab.get(f"/review/items/{queued[0]}/thumbnail").status_code == 401
+    assert review.store.sessions.end_all("ann") == 0  # ended on the server already
+    assert bob.get("/review").status_code == 200
+    assert sign_in(review_app.test_client(), "ann").status_code == 401

@@ -115,6 +115,11 @@ REVIEW_ITEM = {
     "decided_by": {"type": ["string", "null"], "description": "the reviewer"},
     "decided_at": {"type": ["string", "null"], "format": "date-time"},
     "has_thumbnail": {"type": "boolean"},
+    "version": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "one more with every decision and undo: the webhook's item.version",
+    },
     **REVIEW_ITEM_KNOWN,
 }
 

@@ -29,10 +29,11 @@ from nsfw.errors import (
     ReviewDisabled,
     ReviewItemNotFound,
     ReviewUnavailable,
+    UndoRefused,
 )
 from nsfw.protect import public
 from nsfw.protect.keys import presented_key
-from nsfw.review import DatabaseError
+from nsfw.review import ITEM_ID_RULE, MAX_ITEM_ID, DatabaseError
 from nsfw.review import require as require_review_extra
 from nsfw.verdict import DECISIONS, nsfw_score
 from nsfw.web import current
@@ -61,8 +62,13 @@ EXPORT_FIELDS = (
     "last_seen",
     "seen_count",
 )
-# NotFound: a path whose id is not a number matches no route (404 not_found)
-ITEM_ID = {"in": "path", "name": "item_id", "required": True, "schema": {"type": "integer", "minimum": 1}}
+# NotFound: a path whose id is not a number, or past MAX_ITEM_ID, matches no route (404 not_found)
+ITEM_ID = {
+    "in": "path",
+    "name": "item_id",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ITEM_ID},
+}
 ACCESS_ERRORS = (ReviewDisabled, NotReviewer, ReviewUnavailable)
 
 
@@ -157,7 +163,7 @@ def items(name: str):
     return jsonify(items=[_item_json(item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@bp.get("/items/<int:item_id>")
+@bp.get("/items/" + ITEM_ID_RULE)
 @doc(
     "One item, with the history of its decisions",
     parameters=[ITEM_ID],
@@ -170,7 +176,7 @@ def item(name: str, item_id: int):
     return jsonify(_item_json(_found(item_id), with_history=True))
 
 
-@bp.get("/items/<int:item_id>/thumbnail")
+@bp.get("/items/" + ITEM_ID_RULE + "/thumbnail")
 @doc(
     "The item's thumbnail",
     description="A JPEG of at most 160 px a side, made from the model's input. Gone after "
@@ -190,17 +196,18 @@ def thumbnail(name: str, item_id: int):
     return response
 
 
-@bp.post("/items/<int:item_id>/decision")
+@bp.post("/items/" + ITEM_ID_RULE + "/decision")
 @doc(
     "Decide an item: adult or safe (null: undo, back to pending)",
     description="Every later classification of the same image bytes answers this decision as its "
     '`verdict`, with `"decided_by": "review"`. A decision may be changed; each one is kept in '
-    "the history with who made it and when.",
+    "the history with who made it and when. An undo (null) takes back only the caller's own latest "
+    "decision: 409 undo_refused when another reviewer decided the item since.",
     parameters=[ITEM_ID],
     body={"required": True, "content": {"application/json": {"schema": ref("ReviewDecisionRequest")}}},
     responses={200: json_response("the item as decided", ref("ReviewItemWithHistory"))},
     security=REVIEWER_SECURITY,
-    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound, InvalidDecision, InvalidRequest),
+    errors=(*ACCESS_ERRORS, ReviewItemNotFound, NotFound, InvalidDecision, InvalidRequest, UndoRefused),
 )
 @_reviewed
 def decision(name: str, item_id: int):

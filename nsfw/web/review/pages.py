@@ -31,12 +31,15 @@ from nsfw.errors import (
     ReviewItemNotFound,
     ReviewUnavailable,
     SignInRequired,
+    UndoRefused,
 )
 from nsfw.imaging.pdq import Pdq
 from nsfw.protect import public
+from nsfw.review import ITEM_ID_RULE
 from nsfw.verdict import DECISIONS, NSFW_CLASSES, nsfw_score
 from nsfw.web.current import review
 from nsfw.web.openapi.spec import doc, query
+from nsfw.web.review import api as review_api
 from nsfw.web.review import session as review_session
 from nsfw.web.review.frame import (
     DATABASE_ERRORS,
@@ -74,7 +77,7 @@ def _item_id(value: str | None) -> int | None:
 
 ORDER_PARAM = query("order", {"enum": sorted(ORDERS)}, "which pending item first: the oldest, or the most seen")
 ITEM_ERRORS = (ReviewItemNotFound, NotFound)  # NotFound: an id that is not a number matches no route
-ITEM_ID = {"in": "path", "name": "item_id", "required": True, "schema": {"type": "integer", "minimum": 1}}
+ITEM_ID = review_api.ITEM_ID
 CURSOR_PARAM = query("cursor", {"type": "string"}, "where in the queue to go on (from the page's Skip)")
 
 
@@ -157,7 +160,7 @@ def _when(value) -> tuple[str, str]:
     return value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-@bp.post("/items/<int:item_id>/decision")
+@bp.post("/items/" + ITEM_ID_RULE + "/decision")
 @doc(
     "Decide an item from the page (form post with the session's CSRF token)",
     parameters=[ITEM_ID],
@@ -217,13 +220,15 @@ def decide(item_id: int):
         },
     },
     responses={303: SEE_OTHER},
-    errors=(InvalidReviewQuery, SignInRequired, CSRFFailed, NothingToUndo, *DATABASE_ERRORS),
+    errors=(InvalidReviewQuery, SignInRequired, CSRFFailed, NothingToUndo, UndoRefused, *DATABASE_ERRORS),
     security=SESSION_SECURITY,
 )
 @public
 @database
 def undo():
-    """The item of the newest decision of this session is pending again (the history keeps both) and shown next."""
+    """The item of the newest decision of this session is pending again (the history keeps both) and shown next.
+    Refused (409 undo_refused, and that decision leaves the session's list) when another reviewer decided
+    the item since: an undo takes back only the reviewer's own latest decision."""
     name = review_session.require_reviewer()
     review_session.check_form()
     order = _order(request.form.get("order"))
@@ -238,7 +243,7 @@ def undo():
     return see_other("review_page.queue", order=order, item=item_id)
 
 
-@bp.get("/items/<int:item_id>/thumbnail")
+@bp.get("/items/" + ITEM_ID_RULE + "/thumbnail")
 @doc(
     "An item's thumbnail, for signed-in reviewers only",
     parameters=[ITEM_ID],

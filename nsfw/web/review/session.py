@@ -4,8 +4,12 @@ A browser cannot send a Bearer header when it navigates, so reviewers sign in on
 token and get Flask's signed session cookie (NSFW_SECRET_KEY): ``HttpOnly``, ``SameSite=Strict``,
 ``Secure`` on https, scoped to ``/review``, holding the reviewer's name, a CSRF token and the
 decisions made in it (for undo), never the token itself. A sign-in lasts at most
-:data:`SESSION_HOURS` hours. Every state-changing request is a POST carrying the session's CSRF
-token, refused when the browser says it comes from another site (``Sec-Fetch-Site``).
+:data:`SESSION_HOURS` hours, and only while the server holds it (``nsfw.review.sessions``): the
+cookie's session secret names a row of the review database that sign-out deletes, so a copy of the
+cookie saved before sign-out opens nothing, and neither does one of a reviewer removed from the file.
+Every state-changing request is a POST carrying the session's CSRF
+token, refused when the browser says it comes from another site (``Sec-Fetch-Site``); the sign-in
+form too, with a token the cookie holds before sign-in.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import ipaddress
 import secrets
 import time
 
-from flask import Flask, request, session
+from flask import Flask, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from nsfw.errors import CSRFFailed, SignInRequired
 from nsfw.settings import Settings
+from nsfw.web.current import review
 
 PREFIX = "/review"  # the pages' URL prefix; the cookie is never sent elsewhere
 SESSION_HOURS = 12  # a sign-in ends this long after it was made, whatever happens in between
@@ -71,12 +76,26 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def reviewer() -> str | None:
-    """The signed-in reviewer of this request, or None (no session, an expired one, another key's)."""
+    """The signed-in reviewer of this request, or None (no session, an expired one, another key's, one
+    signed out or revoked on the server); the server is asked once per request."""
+    if "nsfw_reviewer" not in g:
+        g.nsfw_reviewer = _reviewer()
+    return g.nsfw_reviewer
+
+
+def _reviewer() -> str | None:
     name = session.get("reviewer")
     started = session.get("since", 0)
+    secret = session.get("sid")
     if not name or not isinstance(started, int | float) or time.time() - started > SESSION_HOURS * 3600:
         return None
+    if not isinstance(secret, str) or review().session_reviewer(secret) != name:
+        return None
     return name
+
+
+def lifetime() -> datetime.timedelta:
+    return datetime.timedelta(hours=SESSION_HOURS)
 
 
 def require_reviewer() -> str:
@@ -93,6 +112,15 @@ def check_form() -> None:
     given = request.form.get("csrf", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise CSRFFailed()
+
+
+def sign_in_csrf() -> str:
+    """The CSRF token of the sign-in form: kept in the session cookie before anyone signs in, so a
+    sign-in posted from another site (login CSRF: the victim signed in as the attacker) is refused
+    even by a browser that sends no Sec-Fetch-Site."""
+    if not session.get("csrf"):
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
 
 
 def check_same_site() -> None:

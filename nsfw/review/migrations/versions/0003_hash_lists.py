@@ -1,7 +1,7 @@
 """Known content: items' PDQ hashes and the decision a near-duplicate follows; hash lists (issue 20).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from nsfw.review.tables import UTCDateTime
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
