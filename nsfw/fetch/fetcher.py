@@ -5,7 +5,7 @@ strictly (:mod:`nsfw.fetch.urls`), resolve the name once, refuse it if ANY of
 its addresses is not public (:mod:`nsfw.fetch.addresses`), then connect to the
 address that was checked (:mod:`nsfw.fetch.transport`). Redirects are followed here, not by
 requests, so each hop gets the same checks. One deadline covers DNS, connect,
-headers, body and all redirects, and the decoded body is capped in size, so a
+headers, body and all redirects, and the body is capped in size (:mod:`nsfw.fetch.body`), so a
 hostile server can cost neither unbounded time nor unbounded memory or disk.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import http.client
 import socket
 import tempfile
 import threading
@@ -23,39 +22,26 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import urljoin
 
 import requests
-import urllib3.exceptions
 
 from nsfw.errors import (
     BlockedAddress,
     FetchFailed,
     FetchTimeout,
     InvalidURL,
-    ServiceError,
-    TooLarge,
     UpstreamStatus,
 )
 from nsfw.fetch import urls
 from nsfw.fetch.addresses import IPAddress, IPNetwork, is_allowed, parse_ip
-from nsfw.fetch.inflate import Inflater
-from nsfw.fetch.transport import PinnedRequest, PinningAdapter, deadline_scope
+from nsfw.fetch.body import CapFor, read_body
+from nsfw.fetch.transport import TRANSPORT_ERRORS, PinnedRequest, PinningAdapter, deadline_scope, transport_error
 
 if TYPE_CHECKING:
     from nsfw.settings import Settings
 
 Resolver = Callable[[str, int], list[str]]
-# first bytes of a body -> (its byte cap, what it is); None -> the largest cap it may name
-CapFor = Callable[[bytes | None], tuple[int, str]]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-READ_CHUNK = 64 * 1024  # bounds what one read may decompress, too
-SNIFF_BYTES = 64  # what a cap_for callback is shown of a body
 MAX_PENDING_LOOKUPS = 32  # DNS threads that outlived their caller's deadline still count
-_TRANSPORT_ERRORS = (
-    requests.RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -132,8 +118,8 @@ class Fetcher:
             left = max(0.001, deadline - time.monotonic())
             try:
                 response = self._adapter.send(request, stream=True, timeout=(left, left), verify=self._verify)
-            except _TRANSPORT_ERRORS as exc:
-                raise _transport_error(exc, deadline) from None
+            except TRANSPORT_ERRORS as exc:
+                raise transport_error(exc, deadline) from None
             try:
                 return int(response.status_code)
             finally:
@@ -162,7 +148,7 @@ class Fetcher:
                     status = response.status_code
                     if not 200 <= status < 300:
                         raise UpstreamStatus(f"the image server answered with status {status}")
-                    self._read_body(response, deadline, spool, cap_for)
+                    read_body(response, deadline, spool, self._settings.max_bytes, cap_for)
                     return
             finally:
                 response.close()
@@ -227,51 +213,8 @@ class Fetcher:
         left = max(0.001, deadline - time.monotonic())
         try:
             return self._adapter.send(request, stream=True, timeout=(left, left), verify=self._verify)
-        except _TRANSPORT_ERRORS as exc:
-            raise _transport_error(exc, deadline) from None
-
-    def _read_body(
-        self, response: requests.Response, deadline: float, spool: IO[bytes], cap_for: CapFor | None = None
-    ) -> None:
-        """Copy the decoded body to ``spool``, refusing it as soon as it passes the cap.
-
-        The cap holds for the bytes on the wire as well as for the decoded ones, and the
-        body is inflated here a bounded piece at a time: a stream of empty deflate blocks
-        inflates to nothing, so a cap on decoded bytes alone would read it until the deadline.
-        """
-        cap, what = self._settings.max_bytes, "image"
-        head = None if cap_for is None else bytearray()  # None once the cap is decided
-        if cap_for is not None:
-            cap, what = max((cap, what), cap_for(None), key=lambda pair: pair[0])
-        length = response.headers.get("Content-Length", "").strip()
-        if length.isascii() and length.isdigit() and int(length) > cap:
-            raise TooLarge(f"the {what} is larger than {cap} bytes")
-        inflater = Inflater.for_encoding(response.headers.get("Content-Encoding", ""))
-        raw_total = total = 0
-        while True:
-            try:
-                raw = response.raw.read(min(READ_CHUNK, cap + 1 - raw_total), decode_content=False)
-            except _TRANSPORT_ERRORS as exc:
-                raise _transport_error(exc, deadline) from None
-            raw_total += len(raw)
-            if raw_total > cap:
-                raise TooLarge(f"the {what} is larger than {cap} bytes")
-            for chunk in inflater.feed(raw, cap + 1 - total) if raw else inflater.finish():
-                if head is not None and len(head) < SNIFF_BYTES:
-                    head += chunk[: SNIFF_BYTES - len(head)]
-                total += len(chunk)
-                spool.write(chunk)
-                if head is not None and cap_for is not None and len(head) >= SNIFF_BYTES:
-                    cap, what = cap_for(bytes(head))
-                    head = None
-                if total > cap or raw_total > cap:
-                    raise TooLarge(f"the {what} is larger than {cap} bytes")
-            if not raw:
-                if head is not None and cap_for is not None:  # a body shorter than SNIFF_BYTES
-                    cap, what = cap_for(bytes(head))
-                    if total > cap:
-                        raise TooLarge(f"the {what} is larger than {cap} bytes")
-                return
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, deadline) from None
 
 
 def _redirect_location(response: requests.Response) -> str | None:
@@ -284,27 +227,3 @@ def _redirect_location(response: requests.Response) -> str | None:
         return location.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return location
-
-
-def _transport_error(exc: BaseException, deadline: float) -> ServiceError:
-    """The typed error for a requests/urllib3/socket failure, in plain words."""
-    timed_out = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
-    if time.monotonic() >= deadline or isinstance(exc, timed_out):
-        return FetchTimeout()
-    if isinstance(exc, urllib3.exceptions.DecodeError):
-        return FetchFailed("the image server sent a body that could not be decompressed")
-    if isinstance(exc, requests.exceptions.SSLError):
-        return FetchFailed("the TLS connection to the image server failed")
-    if _caused_by(exc, urllib3.exceptions.NewConnectionError):
-        return FetchFailed("could not connect to the image server")
-    return FetchFailed("the connection to the image server failed")
-
-
-def _caused_by(exc: BaseException | None, kind: type) -> bool:
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, kind) or isinstance(getattr(exc, "reason", None), kind):
-            return True
-        exc = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__cause__
-        seen += 1
-    return False

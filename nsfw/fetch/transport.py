@@ -15,6 +15,8 @@ Two things stock requests cannot do, and why they matter here:
   (status line, headers, body) re-arms the socket timeout to the time left
   before the deadline of the fetch running on this thread; connect and the
   TLS handshake get the time left too.
+
+:func:`transport_error` says, in the service's typed errors, what a failed send or read meant.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from nsfw.errors import FetchFailed, FetchTimeout, ServiceError
 
 if TYPE_CHECKING:
     from nsfw.fetch.urls import Target
@@ -182,3 +188,35 @@ class PinningAdapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         raise ValueError("proxies are not used: a proxy would resolve names itself")
+
+
+TRANSPORT_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+def transport_error(exc: BaseException, deadline: float) -> ServiceError:
+    """The typed error for a requests/urllib3/socket failure, in plain words."""
+    timed_out = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+    if time.monotonic() >= deadline or isinstance(exc, timed_out):
+        return FetchTimeout()
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return FetchFailed("the image server sent a body that could not be decompressed")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return FetchFailed("the TLS connection to the image server failed")
+    if _caused_by(exc, urllib3.exceptions.NewConnectionError):
+        return FetchFailed("could not connect to the image server")
+    return FetchFailed("the connection to the image server failed")
+
+
+def _caused_by(exc: BaseException | None, kind: type) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind) or isinstance(getattr(exc, "reason", None), kind):
+            return True
+        exc = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__cause__
+        seen += 1
+    return False

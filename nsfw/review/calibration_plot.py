@@ -27,7 +27,7 @@ import threading
 import numpy as np
 
 from nsfw.errors import PlotUnavailable
-from nsfw.review.calibration import THRESHOLDS, Calibration
+from nsfw.review.calibration_result import THRESHOLDS, Calibration
 from nsfw.verdict import Verdict
 
 EXTRA = "review"  # the extra that brings matplotlib

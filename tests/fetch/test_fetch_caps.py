@@ -12,7 +12,8 @@ import pytest
 from werkzeug import Response
 
 from nsfw.errors import TooLarge
-from nsfw.fetch.fetcher import SNIFF_BYTES, Fetcher
+from nsfw.fetch.body import SNIFF_BYTES
+from nsfw.fetch.fetcher import Fetcher
 from nsfw.settings import Settings
 
 IMAGE_CAP, VIDEO_CAP = 1000, 5000

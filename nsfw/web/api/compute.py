@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify, request
 from nsfw.errors import MissingURL, ModelError, TooLarge
 from nsfw.verdict import SUBCATEGORIES, categories
 from nsfw.web import current, inputs, observability
-from nsfw.web.openapi.schemas import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS
+from nsfw.web.openapi.error_groups import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS
 from nsfw.web.openapi.spec import doc, image_body, json_response, ref
 
 bp = Blueprint("compute", __name__)

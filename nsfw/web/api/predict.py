@@ -15,13 +15,8 @@ from flask import Blueprint, jsonify, request
 from nsfw.errors import MissingURL, ModelError, NotReady, UnknownModel
 from nsfw.web import inputs, observability
 from nsfw.web.current import detector
-from nsfw.web.openapi.schemas import (
-    ADMISSION_ERRORS,
-    BODY_TOO_LARGE,
-    DECODE_ERRORS,
-    FETCH_ERRORS,
-    URL,
-)
+from nsfw.web.openapi.error_groups import ADMISSION_ERRORS, BODY_TOO_LARGE, DECODE_ERRORS, FETCH_ERRORS
+from nsfw.web.openapi.fragments import URL
 from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("nsfw", __name__)

@@ -23,7 +23,8 @@ from nsfw.errors import (
 from nsfw.verdict import Thresholds, categories, nsfw_score, verdict
 from nsfw.web import current, inputs, observability
 from nsfw.web.current import detector
-from nsfw.web.openapi.schemas import BODY_TOO_LARGE, THRESHOLD
+from nsfw.web.openapi.error_groups import BODY_TOO_LARGE
+from nsfw.web.openapi.fragments import THRESHOLD
 from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")

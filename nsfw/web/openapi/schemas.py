@@ -1,127 +1,35 @@
-"""The JSON shapes of the API as JSON Schema (2020-12, as OpenAPI 3.1 uses it).
+"""The JSON shapes of the API as JSON Schema (2020-12, as OpenAPI 3.1 uses it): its named schemas.
 
 Enums are computed from the code that produces the values (class names and
 sub-categories from ``verdict.py``, error codes from the error classes), and
 response objects forbid unknown keys, so a change of shape in the code fails
-the schemathesis test (tests/web/test_openapi.py) until the document follows.
+the schemathesis test (tests/web/test_openapi.py) until the document follows. The pieces they are
+built of are in ``fragments.py``; the error groups and the error body in ``error_groups.py``.
 """
 
 from __future__ import annotations
 
-from werkzeug.exceptions import NotFound, RequestEntityTooLarge  # noqa: F401
-
-from nsfw import errors as e
 from nsfw.imaging.pdq import MIN_QUALITY
-from nsfw.verdict import (  # noqa: F401
-    DECISIONS,
-    NSFW_CLASSES,
-    SAFE_CLASSES,
-    SUBCATEGORIES,
-    UNMAPPED_SUBCATEGORIES,
-    V1_SUBCATEGORIES,
-    Verdict,
+from nsfw.verdict import NSFW_CLASSES, SAFE_CLASSES, SUBCATEGORIES, V1_SUBCATEGORIES
+from nsfw.web.openapi.error_groups import ITEM_ERRORS, codes, error_object
+from nsfw.web.openapi.fragments import (
+    BASE64,
+    CLASSES,
+    DECISION,
+    FORMATS,
+    PROBABILITY,
+    REVIEW_ITEM,
+    SCORE_STRING,
+    SUM,
+    THRESHOLD,
+    TINY_PNG,
+    UNMAPPED_NOTE,
+    URL,
+    VERDICTS,
+    VIDEO_FORMATS,
+    closed,
 )
-from nsfw.web.openapi.known_schemas import KNOWN_SCHEMAS, REVIEW_ITEM_KNOWN
-
-CLASSES = sorted(SUBCATEGORIES)
-VERDICTS = [v.value for v in Verdict]
-FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"]  # what decode.sniff_format recognises
-
-# Error groups that views name in @doc(errors=...). Werkzeug's own errors are
-# rendered through the app's handlers to learn their status and code.
-FETCH_ERRORS = (e.InvalidURL, e.BlockedAddress, e.UpstreamStatus, e.FetchFailed, e.FetchTimeout, e.TooLarge)
-DECODE_ERRORS: tuple[type[e.ServiceError], ...] = (
-    e.UnsupportedMedia,
-    e.CorruptImage,
-    e.ImageTooLarge,
-    e.ImageTooComplex,
-)
-# video (nsfw/imaging/video.py): answered where images are, so every view that decodes names them
-VIDEO_FORMATS = ["MP4", "MOV", "WEBM", "MATROSKA"]
-VIDEO_ERRORS = (
-    e.VideoUnsupported,
-    e.UnsupportedCodec,
-    e.CorruptVideo,
-    e.VideoTooLarge,
-    e.VideoTooLong,
-    e.VideoTooComplex,
-)
-DECODE_ERRORS = (*DECODE_ERRORS, *VIDEO_ERRORS)
-ADMISSION_ERRORS = (e.Overloaded, e.DeadlineExceeded)  # the worker is full, or the request ran out of time
-DECODE_ERRORS = (*DECODE_ERRORS, e.ListedContent)  # a reject-listed hash is known once decoded
-ITEM_ERRORS = (*FETCH_ERRORS, *DECODE_ERRORS, *ADMISSION_ERRORS, e.InvalidBase64, e.ServiceError)
-BODY_TOO_LARGE = RequestEntityTooLarge  # the request body is over NSFW_MAX_REQUEST_BYTES
-
-
-def codes(classes) -> list[str]:
-    return sorted({cls.code for cls in classes})
-
-
-def closed(properties: dict, required=None, **extra) -> dict:
-    """An object with exactly these keys (all required unless told otherwise)."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-        "additionalProperties": False,
-        **extra,
-    }
-
-
-PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
-SUM = {"type": "number", "minimum": 0, "description": "a sum of probabilities (may pass 1 by rounding)"}
-# A score as the Swiss AI Center service sends it: str() of a float, e.g. "0.93" or "1e-05".
-SCORE_STRING = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(e-[0-9]+)?$"}
-URL = {"type": "string", "format": "uri", "description": "an absolute http or https URL"}
-BASE64 = {"type": "string", "description": "a base64 image, or a data: URL holding one"}
-THRESHOLD = {"type": "number", "minimum": 0, "maximum": 1}
-TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mOM6jnBgA0wMeAAg1MCAFM9Ab4N7TEPAAAAAElFTkSuQmCC"
-
-
-UNMAPPED_NOTE = (
-    " and ".join(UNMAPPED_SUBCATEGORIES) + " are absent: no class of this model carries them "
-    "(its porn covers nudity, its neutral covers people)"
-)
-
-
-def error_object(code_enum: list[str]) -> dict:
-    return closed(
-        {
-            "code": {"type": "string", "enum": code_enum},
-            "message": {"type": "string"},
-            "request_id": {"type": "string", "description": "the request's X-Request-ID (not on batch items)"},
-            "match": {"$ref": "#/components/schemas/Match", "description": "listed_content: the list it matched"},
-        },
-        required=["code", "message"],
-    )
-
-
-def error_body(code_enum: list[str]) -> dict:
-    return closed({"error": error_object(code_enum)})
-
-
-DECISION = {"enum": [*(d.value for d in DECISIONS), None]}
-REVIEW_ITEM = {
-    "id": {"type": "integer", "minimum": 1},
-    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the image's bytes"},
-    "first_seen": {"type": "string", "format": "date-time"},
-    "last_seen": {"type": "string", "format": "date-time"},
-    "seen_count": {"type": "integer", "minimum": 1},
-    "sources": {"type": "array", "items": {"type": "string"}, "description": "URLs, the first few"},
-    "model": {"type": "string"},
-    "scores": {"$ref": "#/components/schemas/Scores"},
-    "verdict": {"type": "string", "enum": VERDICTS, "description": "the model's"},
-    "decision": {**DECISION, "description": "the reviewer's; null: pending"},
-    "decided_by": {"type": ["string", "null"], "description": "the reviewer"},
-    "decided_at": {"type": ["string", "null"], "format": "date-time"},
-    "has_thumbnail": {"type": "boolean"},
-    "version": {
-        "type": "integer",
-        "minimum": 0,
-        "description": "one more with every decision and undo: the webhook's item.version",
-    },
-    **REVIEW_ITEM_KNOWN,
-}
+from nsfw.web.openapi.known_schemas import KNOWN_SCHEMAS
 
 SCHEMAS = {
     "Health": closed({"status": {"const": "ok"}}),

@@ -28,7 +28,8 @@ from werkzeug.exceptions import HTTPException
 from nsfw import protect
 from nsfw.errors import RateLimited, RateLimitUnavailable, ServiceError, Unauthorized
 from nsfw.web import current
-from nsfw.web.openapi.schemas import SCHEMAS, error_body
+from nsfw.web.openapi.error_groups import error_body
+from nsfw.web.openapi.schemas import SCHEMAS
 
 TITLE = "nsfw-service"
 VERSION = "1.0.0"  # the project's version (pyproject.toml); a test keeps them equal

@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 
 from nsfw.errors import InvalidReviewQuery, InvalidTarget, NotReviewer, PlotUnavailable, SignInRequired
 from nsfw.protect import public
-from nsfw.review import calibration, calibration_plot
+from nsfw.review import calibration, calibration_plot, calibration_result
 from nsfw.verdict import Thresholds
 from nsfw.web.current import review
 from nsfw.web.openapi.spec import doc, query
@@ -90,7 +90,7 @@ def calibration_view():
             plot=calibration_plot.available(),
             extra=calibration_plot.EXTRA,
             review_mode=settings.review,
-            table=calibration.table(result, current),
+            table=calibration_result.table(result, current),
         )
     response.cache_control.no_store = True
     return response

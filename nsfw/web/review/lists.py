@@ -16,7 +16,7 @@ from werkzeug.exceptions import NotFound
 from nsfw.errors import HashListNotFound, InvalidHashList
 from nsfw.known import hashes
 from nsfw.web.current import review
-from nsfw.web.openapi.schemas import BODY_TOO_LARGE
+from nsfw.web.openapi.error_groups import BODY_TOO_LARGE
 from nsfw.web.openapi.spec import doc, json_response, query, ref
 from nsfw.web.review.api import ACCESS_ERRORS, REVIEWER_SECURITY, reviewed
 
