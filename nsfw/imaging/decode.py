@@ -79,7 +79,7 @@ import dataclasses
 import functools
 import io
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -98,7 +98,7 @@ from nsfw.imaging.headers import (
     webp_canvas_size,
 )
 from nsfw.imaging.heif_headers import heif_declared_size
-from nsfw.settings import Settings
+from nsfw.settings import Settings, pixels_for_memory
 
 FRAME_CEILING = 1_000  # frames counted at most
 FRAME_PIXEL_BUDGET = 50_000_000  # canvas pixels composited while walking an animation
@@ -120,7 +120,7 @@ class DecodedImage:
     format: str  # "JPEG", "PNG", "GIF", "WEBP", "HEIF" or "AVIF"
     width: int  # after EXIF orientation
     height: int
-    frames: tuple  # read-only numpy uint8 HxWx3 RGB arrays, C-contiguous; first first
+    frames: tuple[np.ndarray, ...]  # read-only numpy uint8 HxWx3 RGB arrays, C-contiguous; first first
     frame_count: int  # frames in the file, counted up to FRAME_CEILING
 
 
@@ -141,7 +141,7 @@ def decode(
     fmt = sniff_format(data[:HEAD_BYTES])
     if fmt is None:
         raise UnsupportedMedia()
-    cap = settings.max_pixels
+    cap = pixel_cap(settings)
     if Image.MAX_IMAGE_PIXELS is not None:
         cap = min(cap, Image.MAX_IMAGE_PIXELS)
     try:
@@ -162,6 +162,13 @@ def decode(
         raise CorruptImage(f"the {fmt} image is truncated or corrupt") from exc
 
 
+def pixel_cap(settings: Settings) -> int:
+    """``settings.max_pixels``, which ``Settings`` resolves from the memory budget when it is not set."""
+    if settings.max_pixels is None:  # only a Settings whose __post_init__ has not run
+        return pixels_for_memory(settings.decode_memory_mb)
+    return settings.max_pixels
+
+
 def _raise_libheif_limit(exc: Exception) -> None:
     """libheif reports its security limits (items, boxes, image size) and failed allocations as
     "Memory allocation error": the file is over a limit, which is not the same as corrupt."""
@@ -173,7 +180,7 @@ def _raise_libheif_limit(exc: Exception) -> None:
     raise ImageTooLarge("decoding the image needs more memory than this service allows") from exc
 
 
-def _body(source) -> tuple[BinaryIO, bytes]:
+def _body(source: BinaryIO | bytes) -> tuple[BinaryIO, bytes]:
     """A seekable stream for Pillow and the whole body (at most max_bytes) for the scans."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -214,17 +221,18 @@ def _prescan(data: bytes, fmt: str, cap: int) -> GifLayout | None:
     return None
 
 
-def _open(fp, fmt: str) -> Image.Image:
+def _open(fp: BinaryIO, fmt: str) -> Image.Image:
     """The image, opened by the one decoder its bytes name."""
     if fmt == "HEIF":
-        return _heif_image_class()(fp)
+        heif: Image.Image = _heif_image_class()(fp)
+        return heif
     if fmt == "AVIF":
         _load_avif_plugin()
     return Image.open(fp, formats=[fmt])
 
 
 @functools.cache
-def _heif_image_class():
+def _heif_image_class() -> Any:  # pillow-heif's HeifImageFile: pillow_heif ships no type information
     """pillow-heif's image class, used directly: registering it would make every Image.open accept HEIF."""
     from pillow_heif import options
     from pillow_heif.as_plugin import HeifImageFile
@@ -243,7 +251,16 @@ def _load_avif_plugin() -> None:
     AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 
 
-def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_header=None, min_side=None) -> DecodedImage:
+def _decode(
+    fp: BinaryIO,
+    fmt: str,
+    gif: GifLayout | None,
+    cap: int,
+    max_frames: int,
+    key_shift: int,
+    on_header: Callable[[int], None] | None = None,
+    min_side: int | None = None,
+) -> DecodedImage:
     im = _open(fp, fmt)
     try:
         width, height = im.size
@@ -251,15 +268,7 @@ def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_heade
             raise CorruptImage("the image has no pixels")
         _check_pixels(width, height, cap)
 
-        if gif is not None:
-            count, canvas = gif.frames, gif.width * gif.height
-        elif fmt in ("JPEG", "HEIF"):  # an MPO's other pictures, a HEIF's other images are not displayed
-            count, canvas = 1, width * height
-        else:
-            count, canvas = getattr(im, "n_frames", 1), width * height
-        count = min(count, FRAME_CEILING)
-        window = min(count, max(1, FRAME_PIXEL_BUDGET // canvas))
-        picks = _spread(window, max_frames)
+        count, canvas, picks = _frames_to_decode(im, fmt, gif, max_frames)
         if on_header is not None:
             on_header(canvas * (picks[-1] + 1) * _PIXEL_WEIGHT.get(fmt, 1))
         full = width, height
@@ -295,6 +304,20 @@ def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_heade
         frames=tuple(frames),
         frame_count=count,
     )
+
+
+def _frames_to_decode(im: Image.Image, fmt: str, gif: GifLayout | None, max_frames: int) -> tuple[int, int, list[int]]:
+    """The file's frame count (up to FRAME_CEILING), its canvas pixels, and the frames decoded."""
+    width, height = im.size
+    if gif is not None:
+        count, canvas = gif.frames, gif.width * gif.height
+    elif fmt in ("JPEG", "HEIF"):  # an MPO's other pictures, a HEIF's other images are not displayed
+        count, canvas = 1, width * height
+    else:
+        count, canvas = getattr(im, "n_frames", 1), width * height
+    count = min(count, FRAME_CEILING)
+    window = min(count, max(1, FRAME_PIXEL_BUDGET // canvas))
+    return count, canvas, _spread(window, max_frames)
 
 
 def _check_pixels(width: int, height: int, cap: int) -> None:
@@ -375,7 +398,7 @@ def _as_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _strips(im: Image.Image, convert) -> np.ndarray:
+def _strips(im: Image.Image, convert: Callable[[Image.Image], Image.Image] | None) -> np.ndarray:
     """HxWx3 uint8 pixels of ``im``, converted a strip of rows at a time.
 
     Converting the whole image at once holds Pillow's image, its converted copy and

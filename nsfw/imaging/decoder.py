@@ -33,17 +33,21 @@ import signal
 import struct
 import sys
 import time
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from nsfw.errors import ImageTooLarge, ServiceError
 from nsfw.imaging import confinement
 from nsfw.imaging.headers import HEAD_BYTES, image_size, sniff_format
-from nsfw.imaging.pdq import hash_frame
+from nsfw.imaging.pdq import Pdq, hash_frame
 from nsfw.imaging.video_headers import HEAD_BYTES as VIDEO_HEAD_BYTES
 from nsfw.imaging.video_headers import format_name
 from nsfw.imaging.video_headers import sniff as sniff_video
 from nsfw.settings import DECODER_BASE_MB, MiB, Settings
+
+if TYPE_CHECKING:  # the video module is imported by the decoder only when a video comes
+    from nsfw.imaging.video import VideoFacts
 
 _HEADER = struct.Struct("!II")  # json length, payload length
 _MAX_JSON = 64 * 1024
@@ -65,10 +69,12 @@ FAST_MIN_SIDE = 2
 # HEIF and AVIF: the codec's YCbCr planes and its RGB output besides Pillow's image and the RGB
 # array; measured 8.8 (HEVC) and 9.8 (AV1) bytes a pixel at 12 MP, preprocessing included.
 FORMAT_BYTES_PER_PIXEL = {"WEBP": WEBP_BYTES_PER_PIXEL, "HEIF": 10, "AVIF": 10}
+# A message's JSON object, as the peer sent it: checked field by field by whoever reads it.
+Header = dict[str, Any]
 
 
 # --- messages --------------------------------------------------------------------------------
-def write_message(pipe, header: dict, payload: bytes = b"") -> None:
+def write_message(pipe: IO[bytes], header: Header, payload: bytes = b"") -> None:
     raw = json.dumps(header).encode()
     pipe.write(_HEADER.pack(len(raw), len(payload)) + raw)
     if payload:
@@ -76,7 +82,7 @@ def write_message(pipe, header: dict, payload: bytes = b"") -> None:
     pipe.flush()
 
 
-def read_message(pipe, deadline: float | None = None) -> tuple[dict, bytes]:
+def read_message(pipe: IO[bytes], deadline: float | None = None) -> tuple[Header, bytes]:
     """One message; TimeoutError if ``deadline`` (monotonic) passes first, EOFError if the peer is gone."""
     head = _read_exactly(pipe, _HEADER.size, deadline)
     json_len, payload_len = _HEADER.unpack(head)
@@ -88,9 +94,10 @@ def read_message(pipe, deadline: float | None = None) -> tuple[dict, bytes]:
     return header, _read_exactly(pipe, payload_len, deadline)
 
 
-def _read_exactly(pipe, n: int, deadline: float | None) -> bytes:
+def _read_exactly(pipe: IO[bytes], n: int, deadline: float | None) -> bytes:
     fd = pipe.fileno()
-    chunks, got = [], 0
+    chunks: list[bytes] = []
+    got = 0
     while got < n:
         if deadline is not None:
             remaining = deadline - time.monotonic()
@@ -105,7 +112,7 @@ def _read_exactly(pipe, n: int, deadline: float | None) -> bytes:
 
 
 # --- the process -----------------------------------------------------------------------------
-def _libc():
+def _libc() -> ctypes.CDLL | None:
     """glibc, for malloc_trim; None elsewhere (musl keeps no such heap)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -155,14 +162,14 @@ def _check_memory(data: bytes, memory_bytes: int) -> None:
     (a failed allocation inside libwebp would otherwise look like a corrupt file). HEIF and
     AVIF likewise, by their own measured cost (FORMAT_BYTES_PER_PIXEL)."""
     fmt = sniff_format(data[:HEAD_BYTES])
-    if (per_pixel := FORMAT_BYTES_PER_PIXEL.get(fmt)) and (size := image_size(data)):
+    if fmt is not None and (per_pixel := FORMAT_BYTES_PER_PIXEL.get(fmt)) and (size := image_size(data)):
         width, height = size
         if width * height * per_pixel > memory_bytes - DECODER_BASE_MB * MiB:
             name = "WebP" if fmt == "WEBP" else fmt
             raise ImageTooLarge(f"decoding a {width}x{height} {name} needs more memory than this service allows")
 
 
-def serve(config: dict) -> None:
+def serve(config: dict[str, Any]) -> None:
     """Answer images from stdin until it closes."""
     settings = Settings(max_pixels=config["max_pixels"], max_frames=config["max_frames"])
     video_limits = config.get("video")
@@ -200,7 +207,9 @@ def serve(config: dict) -> None:
         write_message(stdout, header)
 
 
-def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, config: dict, libc) -> dict:
+def _prepare(
+    data: bytes, size: int, shared: mmap.mmap, settings: Settings, config: dict[str, Any], libc: ctypes.CDLL | None
+) -> Header:
     """Decode one image and write its model inputs into ``shared``; the reply's header.
 
     A function of its own so that nothing of the image (the last frame above all, which
@@ -244,7 +253,15 @@ def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, conf
     }
 
 
-def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdin, stdout, libc) -> dict:
+def _prepare_video(
+    data: bytes,
+    size: int,
+    shared: mmap.mmap,
+    limits: dict[str, Any],
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    libc: ctypes.CDLL | None,
+) -> Header:
     """Decode a video's sampled frames, one at a time, under the video CPU budget.
 
     Each frame's model input goes into the shared memory and a ``{"frame", "t", "pdq"}`` message
@@ -266,15 +283,15 @@ def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdi
     spent = {"preprocess": 0.0, "wait": 0.0}
     sent = 0
 
-    def convert(rgb):
+    def convert(rgb: np.ndarray) -> tuple[np.ndarray, Pdq]:
         started = time.perf_counter()
         kept = to_model_input(rgb, size), hash_frame(rgb)
         spent["preprocess"] += time.perf_counter() - started
         return kept
 
-    def emit(kept, t: float) -> bool:
+    def emit(kept: object, t: float) -> bool:
         nonlocal sent
-        tensor, pdq = kept
+        tensor, pdq = cast("tuple[np.ndarray, Pdq]", kept)  # what convert made
         out[...] = tensor
         write_message(stdout, {"frame": sent, "t": round(float(t), 6), "size": size, "pdq": [pdq.hash, pdq.quality]})
         sent += 1
@@ -286,8 +303,16 @@ def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdi
     fields = {k: limits[k] for k in ("frames", "max_pixels", "max_duration_s", "max_decoded_frames")}
     facts = decode_video(data, VideoLimits(**fields), emit, convert)
     total_ms = (time.perf_counter() - t0) * 1000
+    return _video_reply(format_name(data[:VIDEO_HEAD_BYTES]), size, facts, sent, total_ms, spent)
+
+
+def _video_reply(
+    fmt: str | None, size: int, facts: VideoFacts, sent: int, total_ms: float, spent: dict[str, float]
+) -> Header:
+    """The final reply to a video: its facts, and the milliseconds spent decoding (not waiting for the
+    worker) and preprocessing."""
     return {
-        "format": format_name(data[:VIDEO_HEAD_BYTES]),
+        "format": fmt,
         "width": facts.width,
         "height": facts.height,
         "frame_count": facts.frames_decoded,
