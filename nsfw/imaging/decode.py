@@ -92,13 +92,14 @@ from nsfw.imaging.headers import (
     HEAD_BYTES,
     GifLayout,
     jpeg_header_steps,
+    pixel_cap,
     png_chunk_count,
     scan_gif,
     sniff_format,
     webp_canvas_size,
 )
 from nsfw.imaging.heif_headers import heif_declared_size
-from nsfw.settings import Settings, pixels_for_memory
+from nsfw.settings import Settings
 
 FRAME_CEILING = 1_000  # frames counted at most
 FRAME_PIXEL_BUDGET = 50_000_000  # canvas pixels composited while walking an animation
@@ -160,13 +161,6 @@ def decode(
         if fmt == "HEIF":
             _raise_libheif_limit(exc)
         raise CorruptImage(f"the {fmt} image is truncated or corrupt") from exc
-
-
-def pixel_cap(settings: Settings) -> int:
-    """``settings.max_pixels``, which ``Settings`` resolves from the memory budget when it is not set."""
-    if settings.max_pixels is None:  # only a Settings whose __post_init__ has not run
-        return pixels_for_memory(settings.decode_memory_mb)
-    return settings.max_pixels
 
 
 def _raise_libheif_limit(exc: Exception) -> None:

@@ -13,11 +13,11 @@ CONFIG_JSON``; it serves one image at a time, for its whole life. Its limits:
 * Confined by the kernel (``nsfw.imaging.confinement``): not root, no new sockets, no file opened
   for writing, no way into another process (seccomp), once its setup is done.
 
-The worker and the decoder talk in messages: a fixed header with two lengths, a JSON object,
-raw bytes. The image goes in as raw bytes; the model inputs come back through a shared memory
-file (a memfd the worker created and passed at start) so that 600 KB of floats per frame
-never cross the pipe; the reply's JSON says how many frames it holds. Nothing is unpickled:
-a decoder subverted by its input can only send numbers for its own image.
+The worker and the decoder talk in messages (``nsfw.imaging.wire``): a fixed header with two
+lengths, a JSON object, raw bytes. The image goes in as raw bytes; the model inputs come back
+through a shared memory file (a memfd the worker created and passed at start) so that 600 KB
+of floats per frame never cross the pipe; the reply's JSON says how many frames it holds.
+Nothing is unpickled: a decoder subverted by its input can only send numbers for its own image.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ import json
 import mmap
 import os
 import resource
-import select
 import signal
-import struct
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -44,13 +42,12 @@ from nsfw.imaging.pdq import Pdq, hash_frame
 from nsfw.imaging.video_headers import HEAD_BYTES as VIDEO_HEAD_BYTES
 from nsfw.imaging.video_headers import format_name
 from nsfw.imaging.video_headers import sniff as sniff_video
+from nsfw.imaging.wire import Header, read_message, write_message
 from nsfw.settings import DECODER_BASE_MB, MiB, Settings
 
 if TYPE_CHECKING:  # the video module is imported by the decoder only when a video comes
     from nsfw.imaging.video import VideoFacts
 
-_HEADER = struct.Struct("!II")  # json length, payload length
-_MAX_JSON = 64 * 1024
 # The CPU budget of one image grows with the pixels it decodes: legitimate decodes cost
 # 8-20 ns a pixel here (JPEG to lossy WebP), so 100 ns is five times the worst of them,
 # while a small file that makes the decoder work far harder than its size is stopped
@@ -69,46 +66,6 @@ FAST_MIN_SIDE = 2
 # HEIF and AVIF: the codec's YCbCr planes and its RGB output besides Pillow's image and the RGB
 # array; measured 8.8 (HEVC) and 9.8 (AV1) bytes a pixel at 12 MP, preprocessing included.
 FORMAT_BYTES_PER_PIXEL = {"WEBP": WEBP_BYTES_PER_PIXEL, "HEIF": 10, "AVIF": 10}
-# A message's JSON object, as the peer sent it: checked field by field by whoever reads it.
-Header = dict[str, Any]
-
-
-# --- messages --------------------------------------------------------------------------------
-def write_message(pipe: IO[bytes], header: Header, payload: bytes = b"") -> None:
-    raw = json.dumps(header).encode()
-    pipe.write(_HEADER.pack(len(raw), len(payload)) + raw)
-    if payload:
-        pipe.write(payload)
-    pipe.flush()
-
-
-def read_message(pipe: IO[bytes], deadline: float | None = None) -> tuple[Header, bytes]:
-    """One message; TimeoutError if ``deadline`` (monotonic) passes first, EOFError if the peer is gone."""
-    head = _read_exactly(pipe, _HEADER.size, deadline)
-    json_len, payload_len = _HEADER.unpack(head)
-    if json_len > _MAX_JSON:
-        raise ValueError("header too long")
-    header = json.loads(_read_exactly(pipe, json_len, deadline))
-    if not isinstance(header, dict):
-        raise ValueError("header is not an object")
-    return header, _read_exactly(pipe, payload_len, deadline)
-
-
-def _read_exactly(pipe: IO[bytes], n: int, deadline: float | None) -> bytes:
-    fd = pipe.fileno()
-    chunks: list[bytes] = []
-    got = 0
-    while got < n:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 # --- the process -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import IO
 
 import numpy as np
 
@@ -40,16 +41,23 @@ from nsfw.errors import (
     ImageTooLarge,
     Overloaded,
     ServiceError,
-    UnsupportedCodec,
-    UnsupportedMedia,
     VideoTooComplex,
     VideoTooLarge,
-    VideoTooLong,
 )
 from nsfw.imaging import confinement
-from nsfw.imaging.decoder import read_message, write_message
-from nsfw.imaging.headers import image_size
-from nsfw.imaging.pdq import Pdq
+from nsfw.imaging.headers import image_size, pixel_cap
+from nsfw.imaging.wire import (
+    Header,
+    OnFrame,
+    Prepared,
+    image_prepared,
+    image_reply,
+    parse_pdq,
+    read_message,
+    reported_error,
+    video_prepared,
+    write_message,
+)
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,35 +66,6 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 # to match (64 MB + 16 bytes a pixel for a WebP).
 EXPRESS_PIXELS = 4 * 1024 * 1024
 EXPRESS_MEMORY_MB = 192
-_ERRORS = {
-    cls.code: cls
-    for cls in (
-        CorruptImage,
-        ImageTooComplex,
-        ImageTooLarge,
-        UnsupportedMedia,
-        CorruptVideo,
-        UnsupportedCodec,
-        VideoTooComplex,
-        VideoTooLarge,
-        VideoTooLong,
-    )
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-    """What the decoder hands back: the image's facts and one model input per chosen frame."""
-
-    format: str
-    width: int
-    height: int
-    frame_count: int
-    tensors: tuple  # float32 arrays of shape (1, size, size, 3)
-    decode_ms: float
-    preprocess_ms: float
-    video: dict | None = None  # a video's facts: duration_s, codec, frames_decoded, frames_classified
-    pdq: tuple[Pdq, ...] = ()  # each frame's perceptual hash, in the order of ``tensors``
 
 
 class DecoderPool:
@@ -115,10 +94,9 @@ class DecoderPool:
                 "pyseccomp or libseccomp2 is missing: decoders are held to their budgets but may open sockets "
                 "and write files (see docs/security-decoder.md)"
             )
-        general = _config(settings, settings.max_pixels, settings.decode_memory_mb, video=True)
-        express = _config(
-            settings, min(settings.max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB)
-        )
+        max_pixels = pixel_cap(settings)
+        general = _config(settings, max_pixels, settings.decode_memory_mb, video=True)
+        express = _config(settings, min(max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB))
         self._idle = [_Slot(general) for _ in range(settings.decoders)]
         self._express = [_Slot(express, express=True)]
         self._waiting: list[_Waiter] = []  # a heap, smallest image first
@@ -143,7 +121,7 @@ class DecoderPool:
             for slot in slots:
                 self._release(slot)
 
-    def prepare(self, data: bytes, size: int, deadline: float, on_frame=None) -> Prepared:
+    def prepare(self, data: bytes, size: int, deadline: float, on_frame: OnFrame | None = None) -> Prepared:
         """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic).
 
         A video's frames are handed to ``on_frame(tensor, t, pdq) -> bool`` one at a time as the
@@ -240,7 +218,7 @@ class DecoderPool:
 
 
 def _config(settings: Settings, max_pixels: int, memory_mb: int, video: bool = False) -> str:
-    config = {
+    config: dict[str, object] = {
         "max_pixels": max_pixels,
         "max_frames": settings.max_frames,
         "cpu_seconds": settings.decode_cpu_s,
@@ -308,6 +286,10 @@ class _Decoder:
             env=env,
             pass_fds=(self.shared_fd,),
         )
+        if self.proc.stdin is None or self.proc.stdout is None:  # never: both are pipes
+            raise RuntimeError("the decoder was started without pipes")
+        self._stdin: IO[bytes] = self.proc.stdin
+        self._stdout: IO[bytes] = self.proc.stdout
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -319,33 +301,59 @@ class _Decoder:
         if self.alive():
             self.proc.kill()
         self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
+        for pipe in (self._stdin, self._stdout):
             pipe.close()
         if self.shared is not None:
             self.shared.close()
         os.close(self.shared_fd)
 
-    def run(self, data: bytes, size: int, deadline: float, max_frames: int, on_frame=None) -> Prepared:
-        need = max_frames * size * size * 3 * 4
+    def run(
+        self, data: bytes, size: int, deadline: float, max_frames: int, on_frame: OnFrame | None = None
+    ) -> Prepared:
+        shared = self._shared_memory(max_frames * size * size * 3 * 4)
+        header, frames_seen = self._exchange(data, size, deadline, shared, on_frame)
+        if "error" in header:
+            raise reported_error(header["error"])
+        if isinstance(header.get("video"), dict):
+            return video_prepared(header, frames_seen)
+        try:
+            frames, frame_hashes = image_reply(header, size, max_frames)
+        except (ValueError, CorruptImage):
+            self.ended = "crashed"
+            self.kill()
+            raise CorruptImage("the decoder answered nonsense") from None
+        # copied out: the next image's reply overwrites this memory
+        tensors = np.frombuffer(shared, np.float32, count=frames * size * size * 3).copy()
+        return image_prepared(header, tuple(tensors.reshape(frames, 1, size, size, 3)), frame_hashes)
+
+    def _shared_memory(self, need: int) -> mmap.mmap:
+        """The shared memory the replies go into, grown to ``need`` bytes if it is smaller."""
         if self.shared is None or len(self.shared) < need:
             os.ftruncate(self.shared_fd, need)
             if self.shared is not None:
                 self.shared.close()
             self.shared = mmap.mmap(self.shared_fd, need, prot=mmap.PROT_READ)
+        return self.shared
+
+    def _exchange(
+        self, data: bytes, size: int, deadline: float, shared: mmap.mmap, on_frame: OnFrame | None
+    ) -> tuple[Header, int]:
+        """Send the image and take the decoder's replies up to its last: a video's frames are handed to
+        ``on_frame`` one by one. The final reply and how many video frames came before it."""
         frames_seen = 0
         try:
-            write_message(self.proc.stdin, {"size": size, "shared_bytes": len(self.shared)}, data)
-            header, _ = read_message(self.proc.stdout, deadline)
+            write_message(self._stdin, {"size": size, "shared_bytes": len(shared)}, data)
+            header, _ = read_message(self._stdout, deadline)
             while "frame" in header:  # a video's next frame, in the first slot of the shared memory
-                pdq = _pdq(header.get("pdq"), CorruptVideo)
+                pdq = parse_pdq(header.get("pdq"), CorruptVideo)
                 if header.get("size") != size or header.get("frame") != frames_seen:
                     raise CorruptVideo("the decoder answered nonsense")
                 frames_seen += 1
                 # copied out at once: no view of the shared memory may outlive this line
-                tensor = np.frombuffer(self.shared, np.float32, count=size * size * 3).reshape(1, size, size, 3).copy()
+                tensor = np.frombuffer(shared, np.float32, count=size * size * 3).reshape(1, size, size, 3).copy()
                 go_on = on_frame is None or on_frame(tensor, float(header.get("t", 0.0)), pdq)
-                write_message(self.proc.stdin, {"continue": bool(go_on)})
-                header, _ = read_message(self.proc.stdout, deadline)
+                write_message(self._stdin, {"continue": bool(go_on)})
+                header, _ = read_message(self._stdout, deadline)
         except TimeoutError:
             self.ended = "deadline"
             self.kill()
@@ -357,35 +365,7 @@ class _Decoder:
             self.ended = self.ended or "abandoned"
             self.kill()
             raise
-        if "error" in header:
-            error = header["error"]
-            cls = _ERRORS.get(error.get("code"), CorruptImage)
-            raise cls(str(error.get("message") or cls.default_message)[:500])
-        if isinstance(header.get("video"), dict):
-            return _video_prepared(header, frames_seen)
-        frames, hashes = header.get("frames"), header.get("pdq")
-        try:
-            if header.get("size") != size or type(frames) is not int or not 1 <= frames <= max_frames:
-                raise ValueError("frames")
-            if not isinstance(hashes, list) or len(hashes) != frames:
-                raise ValueError("hashes")
-            frame_hashes = tuple(_pdq(value, CorruptImage) for value in hashes)
-        except (ValueError, CorruptImage):
-            self.ended = "crashed"
-            self.kill()
-            raise CorruptImage("the decoder answered nonsense") from None
-        # copied out: the next image's reply overwrites this memory
-        tensors = np.frombuffer(self.shared, np.float32, count=frames * size * size * 3).copy()
-        return Prepared(
-            format=str(header["format"]),
-            width=int(header["width"]),
-            height=int(header["height"]),
-            frame_count=int(header["frame_count"]),
-            tensors=tuple(tensors.reshape(frames, 1, size, size, 3)),
-            decode_ms=float(header["decode_ms"]),
-            preprocess_ms=float(header["preprocess_ms"]),
-            pdq=frame_hashes,
-        )
+        return header, frames_seen
 
     def _death(self, video: bool = False) -> ServiceError:
         code = self.proc.returncode
@@ -404,35 +384,7 @@ class _Decoder:
         return CorruptImage("the decoder failed on this image")
 
 
-def _pdq(value: object, error: type[ServiceError]) -> Pdq:
-    """A hash as the decoder sent it; a decoder subverted by its input can send only a well-formed one."""
-    try:
-        return Pdq.parse(value)
-    except ValueError:
-        raise error("the decoder answered nonsense") from None
-
-
 def _is_video(data: bytes) -> bool:
     from nsfw.imaging.video_headers import HEAD_BYTES, sniff
 
     return sniff(data[:HEAD_BYTES]) is not None
-
-
-def _video_prepared(header: dict, frames_seen: int) -> Prepared:
-    facts = header["video"]
-    duration = facts.get("duration_s")
-    return Prepared(
-        format=str(header["format"]),
-        width=int(header["width"]),
-        height=int(header["height"]),
-        frame_count=int(header["frame_count"]),
-        tensors=(),
-        decode_ms=float(header["decode_ms"]),
-        preprocess_ms=float(header["preprocess_ms"]),
-        video={
-            "duration_s": None if duration is None else float(duration),
-            "codec": str(facts["codec"]),
-            "frames_decoded": int(facts["frames_decoded"]),
-            "frames_classified": frames_seen,
-        },
-    )
