@@ -16,41 +16,44 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
 from nsfw import cache
-from nsfw.errors import DeadlineExceeded, ListedContent, Overloaded, ServiceError, VideoUnsupported
+from nsfw.errors import CorruptVideo, DeadlineExceeded, ListedContent, Overloaded, ServiceError, VideoUnsupported
 from nsfw.extras import hint
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.imaging import video, video_headers
 from nsfw.imaging.pdq import Pdq
 from nsfw.imaging.sandbox import DecoderPool
+from nsfw.imaging.wire import VideoSummary
 from nsfw.known.match import Match
 from nsfw.models.registry import ModelRegistry
+from nsfw.models.runner import Runner
 from nsfw.settings import Settings
 from nsfw.verdict import nsfw_score
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
 class Classification:
     model: str
-    scores: dict  # class name -> probability, for the chosen frame
+    scores: dict[str, float]  # class name -> probability, for the chosen frame
     image_format: str
     width: int
     height: int
     frames: int  # frames classified (1 for a still image)
-    timings_ms: dict  # stage name -> milliseconds, for this call
+    timings_ms: dict[str, float]  # stage name -> milliseconds, for this call
     cached: bool = False
     size: int = 0  # bytes of the image as classified (downloaded or uploaded)
-    video: dict | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
-    timeline: tuple = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
+    video: VideoSummary | None = None  # a video's duration_s, codec, frames_decoded, frames_classified
+    timeline: tuple[dict[str, Any], ...] = ()  # a video's classified frames: {"t": seconds, "scores": {...}}, in order
     sha256: str = ""  # hex digest of those bytes (the review queue's key); not kept in the cache
     pdq: Pdq | None = None  # the perceptual hash of the answered frame (always set by the Detector)
     frames_pdq: tuple[Pdq, ...] = ()  # every classified frame's Pdq in order (an animation's, a video's timeline)
@@ -193,7 +196,9 @@ class Detector:
             data = data.read()
         return self._classify(bytes(data), runner, {}, deadline or self.deadline())
 
-    def classify_many(self, sources: list, model: str | None = None, deadline: float | None = None) -> list:
+    def classify_many(
+        self, sources: Sequence[str | bytes], model: str | None = None, deadline: float | None = None
+    ) -> list[Classification | ServiceError]:
         """Classify URLs (str) and images (bytes), at most NSFW_BATCH_CONCURRENCY at a time;
         each entry of the answer is a Classification or the ServiceError it met.
 
@@ -210,11 +215,11 @@ class Detector:
 
         return self.each(sources, classify)
 
-    def each(self, sources: list[str | bytes], work: Callable[[str | bytes], object]) -> list[object]:
+    def each(self, sources: Sequence[str | bytes], work: Callable[[str | bytes], T]) -> list[T | ServiceError]:
         """``work(source)`` for every source, at most NSFW_BATCH_CONCURRENCY at a time, in order; a
         ServiceError (or, for a bug, a plain one) in place of what failed."""
 
-        def one(source: str | bytes) -> object:
+        def one(source: str | bytes) -> T | ServiceError:
             try:
                 return work(source)
             except ServiceError as exc:
@@ -252,14 +257,16 @@ class Detector:
         self.cache.close()
         self._cpu.shutdown(wait=False, cancel_futures=True)
 
-    def _classify(self, data: bytes, runner, timings: dict, deadline: float, url: str | None = None) -> Classification:
-        computed = []  # the model input, when this call ran the model (the review queue's thumbnail)
+    def _classify(
+        self, data: bytes, runner: Runner, timings: dict[str, float], deadline: float, url: str | None = None
+    ) -> Classification:
+        computed: list[np.ndarray] = []  # the model input, when this call ran the model (the review queue's thumbnail)
         if self.cache.size <= 0 and not self._watching_results:
             result = self._run(data, runner, deadline, computed)
             return dataclasses.replace(result, timings_ms={**timings, **result.timings_ms})
         started = time.perf_counter()
         digest = hashlib.sha256(data).digest()
-        key = (digest, runner.spec.name)
+        key: tuple[Hashable, ...] = (digest, runner.spec.name)
         if self.settings.fast_decode:  # its scores differ slightly: never shared with exact instances
             key += ("fast",)
         result, cached = self.cache.get_or_compute(key, lambda: self._run(data, runner, deadline, computed))
@@ -292,7 +299,9 @@ class Detector:
                 log.info("listed content refused: pdq %s on list %s at %d bits", pdq.hash, found.list, found.distance)
                 raise ListedContent(found.to_dict())
 
-    def _run(self, data: bytes, runner, deadline: float, computed: list | None = None) -> Classification:
+    def _run(
+        self, data: bytes, runner: Runner, deadline: float, computed: list[np.ndarray] | None = None
+    ) -> Classification:
         if video_headers.sniff(data[: video_headers.HEAD_BYTES]):
             return self._run_video(data, runner, deadline)
         submitted = time.perf_counter()
@@ -300,7 +309,7 @@ class Detector:
         self._reject(image.pdq)  # every frame's hash, before inference: a listed image is never classified
         timings = {"queue": 0.0, "decode": image.decode_ms, "preprocess": image.preprocess_ms}
 
-        def infer():
+        def infer() -> tuple[list[np.ndarray], float]:
             if time.monotonic() >= deadline:  # dropped, never computed
                 raise DeadlineExceeded()
             started = time.perf_counter()
@@ -316,16 +325,13 @@ class Detector:
         # whatever of the call was not decoding, preprocessing or inference was waiting
         timings["queue"] = round(max(0.0, _ms(submitted) - sum(timings.values())), 3)
 
-        best, best_nsfw, best_frame = None, -1.0, 0
-        for frame, probs in enumerate(all_probs):
-            scores = {name: float(p) for name, p in zip(runner.classes, probs)}
-            if (total := nsfw_score(scores)) > best_nsfw:
-                best, best_nsfw, best_frame = scores, total, frame
+        frames = [{name: float(p) for name, p in zip(runner.classes, probs)} for probs in all_probs]
+        best_frame = max(range(len(frames)), key=lambda frame: nsfw_score(frames[frame]))  # the first of equals
         if computed is not None and self._watching_results:
             computed.append(image.tensors[best_frame])
         return Classification(
             model=runner.spec.name,
-            scores=best,
+            scores=frames[best_frame],
             image_format=image.format,
             width=image.width,
             height=image.height,
@@ -336,7 +342,7 @@ class Detector:
             frames_pdq=image.pdq,
         )
 
-    def _run_video(self, data: bytes, runner, deadline: float) -> Classification:
+    def _run_video(self, data: bytes, runner: Runner, deadline: float) -> Classification:
         """A video's frames are classified as the decoder hands them over, worst frame answered.
 
         With NSFW_VIDEO_STOP_AT_ADULT the first frame whose nsfw score reaches the adult
@@ -348,14 +354,14 @@ class Detector:
         spent = [0.0]
         stop_at = self.settings.adult_threshold if self.settings.video_stop_at_adult else None
 
-        def infer(tensor):
+        def infer(tensor: np.ndarray) -> tuple[np.ndarray, float]:
             if time.monotonic() >= deadline:
                 raise DeadlineExceeded()
             started = time.perf_counter()
             probs = runner.predict(tensor)
             return probs, _ms(started)
 
-        def on_frame(tensor, t: float, pdq: Pdq) -> bool:
+        def on_frame(tensor: np.ndarray, t: float, pdq: Pdq) -> bool:
             future = self._cpu.submit(infer, tensor)
             try:
                 probs, ms = future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -368,6 +374,8 @@ class Detector:
             return stop_at is None or nsfw_score(scores) < stop_at
 
         prepared = self.decoders.prepare(data, runner.input_size, deadline, on_frame)
+        if prepared.video is None:  # a decoder subverted by the video answered as for an image
+            raise CorruptVideo("the decoder answered nonsense")
         timings = {
             "queue": 0.0,
             "decode": prepared.decode_ms,
