@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # the video module is imported by the decoder only when a vid
 BASE_CPU_S = 0.25
 CPU_S_PER_PIXEL = 100e-9
 # The worker starts decoders with a heap that keeps up to 32 MB free between images (see
-# sandbox._Decoder); an image above this many pixels gets it back first.
+# decoder_process.DecoderProcess); an image above this many pixels gets it back first.
 TRIM_ABOVE_PIXELS = 4 * 1024 * 1024
 WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
 # NSFW_FAST_DECODE: a JPEG is decoded at the smallest DCT scale that keeps both sides at least this
