@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 from nsfw import pipeline  # noqa: E402
 from nsfw.cache import ResultCache, redis_client  # noqa: E402
+from nsfw.pipeline import cached  # noqa: E402
 from nsfw.review import schema, thumbnails  # noqa: E402
 from nsfw.review.service import Review  # noqa: E402
 from nsfw.review.store import ReviewStore, Sighting  # noqa: E402
@@ -168,12 +169,12 @@ def main() -> None:
             servers.append(redis)
             redis.start()
             client = redis_client(redis.url)
-            raw = pipeline._encode(RESULT)
+            raw = cached.encode(RESULT)
             names = [f"nsfw:result:v1:{sha(n)}:mobilenet_v2" for n in range(args.lookups)]
             for name in names:
                 client.set(name, raw)
             rows["result cache lookup, Redis GET + decode (loopback TCP)"] = timed(
-                lambda i: pipeline._decode(client.get(names[i])), args.lookups, args.rounds
+                lambda i: cached.decode(client.get(names[i])), args.lookups, args.rounds
             )
             client.close()
         else:

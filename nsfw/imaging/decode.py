@@ -79,7 +79,7 @@ import dataclasses
 import functools
 import io
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -88,10 +88,12 @@ import numpy as np
 from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
 
 from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
+from nsfw.imaging import pixels
 from nsfw.imaging.headers import (
     HEAD_BYTES,
     GifLayout,
     jpeg_header_steps,
+    pixel_cap,
     png_chunk_count,
     scan_gif,
     sniff_format,
@@ -103,7 +105,6 @@ from nsfw.settings import Settings
 FRAME_CEILING = 1_000  # frames counted at most
 FRAME_PIXEL_BUDGET = 50_000_000  # canvas pixels composited while walking an animation
 BLOCK_LIMIT = 100_000  # JPEG header segments, PNG chunks, GIF blocks parsed in Python
-_STRIP_PIXELS = 1 << 20  # pixels converted to the RGB array at a time
 
 # What decoding a pixel may cost against JPEG, for the CPU budget the decoder sets from on_header
 # (100 ns a pixel: five times the costliest JPEG, PNG or WebP measured). Decoding, with one thread,
@@ -111,16 +112,13 @@ _STRIP_PIXELS = 1 << 20  # pixels converted to the RGB array at a time
 # (libde265's cost follows the bitrate). Weighted, the budget stays about five times the worst.
 _PIXEL_WEIGHT = {"HEIF": 5, "AVIF": 2}
 
-_ORIENTATION_TAG = 0x0112
-_GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
-
 
 @dataclasses.dataclass(frozen=True)
 class DecodedImage:
     format: str  # "JPEG", "PNG", "GIF", "WEBP", "HEIF" or "AVIF"
     width: int  # after EXIF orientation
     height: int
-    frames: tuple  # read-only numpy uint8 HxWx3 RGB arrays, C-contiguous; first first
+    frames: tuple[np.ndarray, ...]  # read-only numpy uint8 HxWx3 RGB arrays, C-contiguous; first first
     frame_count: int  # frames in the file, counted up to FRAME_CEILING
 
 
@@ -141,7 +139,7 @@ def decode(
     fmt = sniff_format(data[:HEAD_BYTES])
     if fmt is None:
         raise UnsupportedMedia()
-    cap = settings.max_pixels
+    cap = pixel_cap(settings)
     if Image.MAX_IMAGE_PIXELS is not None:
         cap = min(cap, Image.MAX_IMAGE_PIXELS)
     try:
@@ -173,7 +171,7 @@ def _raise_libheif_limit(exc: Exception) -> None:
     raise ImageTooLarge("decoding the image needs more memory than this service allows") from exc
 
 
-def _body(source) -> tuple[BinaryIO, bytes]:
+def _body(source: BinaryIO | bytes) -> tuple[BinaryIO, bytes]:
     """A seekable stream for Pillow and the whole body (at most max_bytes) for the scans."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -214,17 +212,18 @@ def _prescan(data: bytes, fmt: str, cap: int) -> GifLayout | None:
     return None
 
 
-def _open(fp, fmt: str) -> Image.Image:
+def _open(fp: BinaryIO, fmt: str) -> Image.Image:
     """The image, opened by the one decoder its bytes name."""
     if fmt == "HEIF":
-        return _heif_image_class()(fp)
+        heif: Image.Image = _heif_image_class()(fp)
+        return heif
     if fmt == "AVIF":
         _load_avif_plugin()
     return Image.open(fp, formats=[fmt])
 
 
 @functools.cache
-def _heif_image_class():
+def _heif_image_class() -> Any:  # pillow-heif's HeifImageFile: pillow_heif ships no type information
     """pillow-heif's image class, used directly: registering it would make every Image.open accept HEIF."""
     from pillow_heif import options
     from pillow_heif.as_plugin import HeifImageFile
@@ -243,7 +242,16 @@ def _load_avif_plugin() -> None:
     AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 
 
-def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_header=None, min_side=None) -> DecodedImage:
+def _decode(
+    fp: BinaryIO,
+    fmt: str,
+    gif: GifLayout | None,
+    cap: int,
+    max_frames: int,
+    key_shift: int,
+    on_header: Callable[[int], None] | None = None,
+    min_side: int | None = None,
+) -> DecodedImage:
     im = _open(fp, fmt)
     try:
         width, height = im.size
@@ -251,15 +259,7 @@ def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_heade
             raise CorruptImage("the image has no pixels")
         _check_pixels(width, height, cap)
 
-        if gif is not None:
-            count, canvas = gif.frames, gif.width * gif.height
-        elif fmt in ("JPEG", "HEIF"):  # an MPO's other pictures, a HEIF's other images are not displayed
-            count, canvas = 1, width * height
-        else:
-            count, canvas = getattr(im, "n_frames", 1), width * height
-        count = min(count, FRAME_CEILING)
-        window = min(count, max(1, FRAME_PIXEL_BUDGET // canvas))
-        picks = _spread(window, max_frames)
+        count, canvas, picks = _frames_to_decode(im, fmt, gif, max_frames)
         if on_header is not None:
             on_header(canvas * (picks[-1] + 1) * _PIXEL_WEIGHT.get(fmt, 1))
         full = width, height
@@ -274,11 +274,11 @@ def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_heade
                 im.seek(index)
             im.load()
             if index == 0:
-                orientation = _orientation(im)
-            rgb = _to_rgb(im, key_shift)
+                orientation = pixels.orientation(im)
+            rgb = pixels.to_rgb(im, key_shift)
             if rgb.shape[:2] != (height, width):  # a GIF canvas grown by a later frame
                 rgb = rgb[:height, :width]
-            rgb = _orient(rgb, orientation)
+            rgb = pixels.orient(rgb, orientation)
             rgb.flags.writeable = False
             frames.append(rgb)
     finally:
@@ -297,6 +297,20 @@ def _decode(fp, fmt, gif: GifLayout | None, cap, max_frames, key_shift, on_heade
     )
 
 
+def _frames_to_decode(im: Image.Image, fmt: str, gif: GifLayout | None, max_frames: int) -> tuple[int, int, list[int]]:
+    """The file's frame count (up to FRAME_CEILING), its canvas pixels, and the frames decoded."""
+    width, height = im.size
+    if gif is not None:
+        count, canvas = gif.frames, gif.width * gif.height
+    elif fmt in ("JPEG", "HEIF"):  # an MPO's other pictures, a HEIF's other images are not displayed
+        count, canvas = 1, width * height
+    else:
+        count, canvas = getattr(im, "n_frames", 1), width * height
+    count = min(count, FRAME_CEILING)
+    window = min(count, max(1, FRAME_PIXEL_BUDGET // canvas))
+    return count, canvas, _spread(window, max_frames)
+
+
 def _check_pixels(width: int, height: int, cap: int) -> None:
     if width * height > cap:
         raise ImageTooLarge(f"the image is {width}x{height} pixels; this service accepts at most {cap} pixels")
@@ -306,90 +320,3 @@ def _spread(window: int, wanted: int) -> list[int]:
     """``wanted`` frame indices spread evenly over ``range(window)``, 0 first."""
     n = max(1, min(window, wanted))
     return [i * window // n for i in range(n)]
-
-
-def _orientation(im: Image.Image) -> int:
-    """EXIF orientation 1..8 of the loaded first frame; 1 if absent or unreadable."""
-    try:
-        value = im.getexif().get(_ORIENTATION_TAG, 1)
-    except Exception:  # malformed EXIF must never fail a request
-        return 1
-    return value if type(value) is int and 1 <= value <= 8 else 1
-
-
-def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation, as ImageOps.exif_transpose does, on the array."""
-    if orientation in (5, 6, 7, 8):
-        rgb = rgb.transpose(1, 0, 2)  # 5: transpose
-        if orientation == 6:
-            rgb = rgb[:, ::-1]  # rotate 90 clockwise
-        elif orientation == 7:
-            rgb = rgb[::-1, ::-1]  # transverse
-        elif orientation == 8:
-            rgb = rgb[::-1]  # rotate 90 counter-clockwise
-    elif orientation == 2:
-        rgb = rgb[:, ::-1]
-    elif orientation == 3:
-        rgb = rgb[::-1, ::-1]
-    elif orientation == 4:
-        rgb = rgb[::-1]
-    return np.ascontiguousarray(rgb)
-
-
-def _to_rgb(im: Image.Image, key_shift: int = 0) -> np.ndarray:
-    """The loaded current frame as uint8 HxWx3 RGB, alpha composited onto black."""
-    mode = im.mode
-    transparency = im.info.get("transparency")
-    if mode in _GRAY16_MODES:
-        samples = np.asarray(im)
-        gray = (np.clip(samples, 0, 65535) >> 8).astype(np.uint8)
-        if type(transparency) is int:
-            gray[samples == transparency] = 0
-        return np.repeat(gray[:, :, np.newaxis], 3, axis=2)
-    if mode == "F":
-        gray = np.clip(np.rint(np.asarray(im)), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, np.newaxis], 3, axis=2)
-    if mode in ("La", "RGBa"):  # premultiplied: the colour already sits on black
-        colour = np.asarray(im)[:, :, :-1]
-        return np.ascontiguousarray(np.repeat(colour, 3, axis=2) if mode == "La" else colour)
-    if mode == "RGB" and isinstance(transparency, tuple) and len(transparency) == 3:
-        # colour-key transparency (keys Pillow would compare at the wrong depth)
-        key = np.array(transparency, dtype=np.int64) >> key_shift
-        rgb = np.array(im)
-        if key.min() >= 0 and key.max() <= 255:
-            rgb[(rgb == key.astype(np.uint8)).all(axis=2)] = 0
-        return rgb
-    if im.has_transparency_data:
-        return _strips(im, _on_black)
-    return _strips(im, None if mode == "RGB" else _as_rgb)
-
-
-def _on_black(im: Image.Image) -> Image.Image:
-    rgba = im if im.mode == "RGBA" else im.convert("RGBA")
-    out = Image.new("RGB", rgba.size, (0, 0, 0))
-    out.paste(rgba, (0, 0), rgba)  # result = colour * alpha / 255
-    return out
-
-
-def _as_rgb(im: Image.Image) -> Image.Image:
-    return im.convert("RGB")
-
-
-def _strips(im: Image.Image, convert) -> np.ndarray:
-    """HxWx3 uint8 pixels of ``im``, converted a strip of rows at a time.
-
-    Converting the whole image at once holds Pillow's image, its converted copy and
-    the bytes numpy copies out of it (10-18 bytes per pixel at the peak); strip by
-    strip the peak is the image plus the array (about 7): that is what lets a 48 MP
-    photo decode within NSFW_DECODE_MEMORY_MB. The conversions are per pixel, so
-    the result is the same.
-    """
-    width, height = im.size
-    rows = max(1, _STRIP_PIXELS // width)
-    if rows >= height:  # one strip: no copy of the image needed to cut it
-        return np.asarray(im if convert is None else convert(im))
-    out = np.empty((height, width, 3), np.uint8)
-    for top in range(0, height, rows):
-        strip = im.crop((0, top, width, min(height, top + rows)))
-        out[top : top + strip.height] = np.asarray(strip if convert is None else convert(strip))
-    return out

@@ -13,11 +13,11 @@ CONFIG_JSON``; it serves one image at a time, for its whole life. Its limits:
 * Confined by the kernel (``nsfw.imaging.confinement``): not root, no new sockets, no file opened
   for writing, no way into another process (seccomp), once its setup is done.
 
-The worker and the decoder talk in messages: a fixed header with two lengths, a JSON object,
-raw bytes. The image goes in as raw bytes; the model inputs come back through a shared memory
-file (a memfd the worker created and passed at start) so that 600 KB of floats per frame
-never cross the pipe; the reply's JSON says how many frames it holds. Nothing is unpickled:
-a decoder subverted by its input can only send numbers for its own image.
+The worker and the decoder talk in messages (``nsfw.imaging.wire``): a fixed header with two
+lengths, a JSON object, raw bytes. The image goes in as raw bytes; the model inputs come back
+through a shared memory file (a memfd the worker created and passed at start) so that 600 KB
+of floats per frame never cross the pipe; the reply's JSON says how many frames it holds.
+Nothing is unpickled: a decoder subverted by its input can only send numbers for its own image.
 """
 
 from __future__ import annotations
@@ -28,25 +28,26 @@ import json
 import mmap
 import os
 import resource
-import select
 import signal
-import struct
 import sys
 import time
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from nsfw.errors import ImageTooLarge, ServiceError
 from nsfw.imaging import confinement
 from nsfw.imaging.headers import HEAD_BYTES, image_size, sniff_format
-from nsfw.imaging.pdq import hash_frame
+from nsfw.imaging.pdq import Pdq, hash_frame
 from nsfw.imaging.video_headers import HEAD_BYTES as VIDEO_HEAD_BYTES
 from nsfw.imaging.video_headers import format_name
 from nsfw.imaging.video_headers import sniff as sniff_video
+from nsfw.imaging.wire import Header, read_message, write_message
 from nsfw.settings import DECODER_BASE_MB, MiB, Settings
 
-_HEADER = struct.Struct("!II")  # json length, payload length
-_MAX_JSON = 64 * 1024
+if TYPE_CHECKING:  # the video module is imported by the decoder only when a video comes
+    from nsfw.imaging.video import VideoFacts
+
 # The CPU budget of one image grows with the pixels it decodes: legitimate decodes cost
 # 8-20 ns a pixel here (JPEG to lossy WebP), so 100 ns is five times the worst of them,
 # while a small file that makes the decoder work far harder than its size is stopped
@@ -54,7 +55,7 @@ _MAX_JSON = 64 * 1024
 BASE_CPU_S = 0.25
 CPU_S_PER_PIXEL = 100e-9
 # The worker starts decoders with a heap that keeps up to 32 MB free between images (see
-# sandbox._Decoder); an image above this many pixels gets it back first.
+# decoder_process.DecoderProcess); an image above this many pixels gets it back first.
 TRIM_ABOVE_PIXELS = 4 * 1024 * 1024
 WEBP_BYTES_PER_PIXEL = 16  # measured peak: libwebp's RGBA buffer, Pillow's copy, the RGB array
 # NSFW_FAST_DECODE: a JPEG is decoded at the smallest DCT scale that keeps both sides at least this
@@ -67,45 +68,8 @@ FAST_MIN_SIDE = 2
 FORMAT_BYTES_PER_PIXEL = {"WEBP": WEBP_BYTES_PER_PIXEL, "HEIF": 10, "AVIF": 10}
 
 
-# --- messages --------------------------------------------------------------------------------
-def write_message(pipe, header: dict, payload: bytes = b"") -> None:
-    raw = json.dumps(header).encode()
-    pipe.write(_HEADER.pack(len(raw), len(payload)) + raw)
-    if payload:
-        pipe.write(payload)
-    pipe.flush()
-
-
-def read_message(pipe, deadline: float | None = None) -> tuple[dict, bytes]:
-    """One message; TimeoutError if ``deadline`` (monotonic) passes first, EOFError if the peer is gone."""
-    head = _read_exactly(pipe, _HEADER.size, deadline)
-    json_len, payload_len = _HEADER.unpack(head)
-    if json_len > _MAX_JSON:
-        raise ValueError("header too long")
-    header = json.loads(_read_exactly(pipe, json_len, deadline))
-    if not isinstance(header, dict):
-        raise ValueError("header is not an object")
-    return header, _read_exactly(pipe, payload_len, deadline)
-
-
-def _read_exactly(pipe, n: int, deadline: float | None) -> bytes:
-    fd = pipe.fileno()
-    chunks, got = [], 0
-    while got < n:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
 # --- the process -----------------------------------------------------------------------------
-def _libc():
+def _libc() -> ctypes.CDLL | None:
     """glibc, for malloc_trim; None elsewhere (musl keeps no such heap)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -155,14 +119,14 @@ def _check_memory(data: bytes, memory_bytes: int) -> None:
     (a failed allocation inside libwebp would otherwise look like a corrupt file). HEIF and
     AVIF likewise, by their own measured cost (FORMAT_BYTES_PER_PIXEL)."""
     fmt = sniff_format(data[:HEAD_BYTES])
-    if (per_pixel := FORMAT_BYTES_PER_PIXEL.get(fmt)) and (size := image_size(data)):
+    if fmt is not None and (per_pixel := FORMAT_BYTES_PER_PIXEL.get(fmt)) and (size := image_size(data)):
         width, height = size
         if width * height * per_pixel > memory_bytes - DECODER_BASE_MB * MiB:
             name = "WebP" if fmt == "WEBP" else fmt
             raise ImageTooLarge(f"decoding a {width}x{height} {name} needs more memory than this service allows")
 
 
-def serve(config: dict) -> None:
+def serve(config: dict[str, Any]) -> None:
     """Answer images from stdin until it closes."""
     settings = Settings(max_pixels=config["max_pixels"], max_frames=config["max_frames"])
     video_limits = config.get("video")
@@ -200,7 +164,9 @@ def serve(config: dict) -> None:
         write_message(stdout, header)
 
 
-def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, config: dict, libc) -> dict:
+def _prepare(
+    data: bytes, size: int, shared: mmap.mmap, settings: Settings, config: dict[str, Any], libc: ctypes.CDLL | None
+) -> Header:
     """Decode one image and write its model inputs into ``shared``; the reply's header.
 
     A function of its own so that nothing of the image (the last frame above all, which
@@ -244,7 +210,15 @@ def _prepare(data: bytes, size: int, shared: mmap.mmap, settings: Settings, conf
     }
 
 
-def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdin, stdout, libc) -> dict:
+def _prepare_video(
+    data: bytes,
+    size: int,
+    shared: mmap.mmap,
+    limits: dict[str, Any],
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    libc: ctypes.CDLL | None,
+) -> Header:
     """Decode a video's sampled frames, one at a time, under the video CPU budget.
 
     Each frame's model input goes into the shared memory and a ``{"frame", "t", "pdq"}`` message
@@ -266,15 +240,15 @@ def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdi
     spent = {"preprocess": 0.0, "wait": 0.0}
     sent = 0
 
-    def convert(rgb):
+    def convert(rgb: np.ndarray) -> tuple[np.ndarray, Pdq]:
         started = time.perf_counter()
         kept = to_model_input(rgb, size), hash_frame(rgb)
         spent["preprocess"] += time.perf_counter() - started
         return kept
 
-    def emit(kept, t: float) -> bool:
+    def emit(kept: object, t: float) -> bool:
         nonlocal sent
-        tensor, pdq = kept
+        tensor, pdq = cast("tuple[np.ndarray, Pdq]", kept)  # what convert made
         out[...] = tensor
         write_message(stdout, {"frame": sent, "t": round(float(t), 6), "size": size, "pdq": [pdq.hash, pdq.quality]})
         sent += 1
@@ -286,8 +260,16 @@ def _prepare_video(data: bytes, size: int, shared: mmap.mmap, limits: dict, stdi
     fields = {k: limits[k] for k in ("frames", "max_pixels", "max_duration_s", "max_decoded_frames")}
     facts = decode_video(data, VideoLimits(**fields), emit, convert)
     total_ms = (time.perf_counter() - t0) * 1000
+    return _video_reply(format_name(data[:VIDEO_HEAD_BYTES]), size, facts, sent, total_ms, spent)
+
+
+def _video_reply(
+    fmt: str | None, size: int, facts: VideoFacts, sent: int, total_ms: float, spent: dict[str, float]
+) -> Header:
+    """The final reply to a video: its facts, and the milliseconds spent decoding (not waiting for the
+    worker) and preprocessing."""
     return {
-        "format": format_name(data[:VIDEO_HEAD_BYTES]),
+        "format": fmt,
         "width": facts.width,
         "height": facts.height,
         "frame_count": facts.frames_decoded,

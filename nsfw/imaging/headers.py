@@ -27,6 +27,7 @@ import dataclasses
 import struct
 
 from nsfw.imaging.heif_headers import heif_declared_size
+from nsfw.settings import Settings, pixels_for_memory
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HEAD_BYTES = 64  # enough for every check in this module except scan_gif and heif_declared_size
@@ -220,3 +221,10 @@ def image_size(data: bytes, limit: int = 1000) -> tuple[int, int] | None:
                 return None
             pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     return None
+
+
+def pixel_cap(settings: Settings) -> int:
+    """``NSFW_MAX_PIXELS``: ``Settings`` resolves it from the decoder's memory budget when it is not set."""
+    if settings.max_pixels is None:  # only a Settings whose __post_init__ has not run
+        return pixels_for_memory(settings.decode_memory_mb)
+    return settings.max_pixels

@@ -8,12 +8,14 @@ tiles must be refused from that descriptor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 # item type -> bytes between version and flags and the output size: a grid's rows and columns,
 # an overlay's four 16-bit fill values
 _CANVAS_ITEMS = {b"grid": 2, b"iovl": 8}
 
 
-def _boxes(data: bytes, start: int, end: int, budget: list[int]):
+def _boxes(data: bytes, start: int, end: int, budget: list[int]) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, payload end) of the boxes in ``data[start:end]``; ValueError if malformed."""
     pos = start
     while pos + 8 <= end:

@@ -18,27 +18,33 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import numpy.typing as npt
 
 _255 = np.float32(255.0)
 
+_Indices = npt.NDArray[np.intp]
+_Fractions = npt.NDArray[np.float64]
+
 
 @functools.lru_cache(maxsize=256)
-def _axis(in_len: int, out_len: int):
+def _axis(in_len: int, out_len: int) -> tuple[_Indices, _Indices, _Fractions]:
     """Floor index, ceil index and fraction for each output position (tfjs semantics)."""
     if out_len > 1:
         ratio = (in_len - 1) / (out_len - 1)
     else:
         ratio = float(in_len) / out_len
     src = ratio * np.arange(out_len, dtype=np.float64)
-    lo = np.floor(src)
-    frac = src - lo
-    lo = lo.astype(np.intp)
+    floor = np.floor(src)
+    frac = src - floor
+    lo = floor.astype(np.intp)
     hi = np.minimum(in_len - 1, np.ceil(src).astype(np.intp))
     return lo, hi, frac
 
 
 @functools.lru_cache(maxsize=256)
-def _plan(height: int, width: int, size: int):
+def _plan(
+    height: int, width: int, size: int
+) -> tuple[_Indices, _Indices, _Indices, _Fractions, _Indices, _Indices, _Fractions]:
     """Which source rows and byte columns a resize needs; the same for every image of a size."""
     r_lo, r_hi, r_frac = _axis(height, size)
     c_lo, c_hi, c_frac = _axis(width, size)
@@ -60,7 +66,8 @@ def _scaled(pixels: np.ndarray) -> np.ndarray:
     measured faster than looking the 256 values up in a table, which first widens every
     byte to an 8-byte index.
     """
-    return np.divide(pixels, _255, dtype=np.float32).astype(np.float64)
+    scaled: npt.NDArray[np.float32] = np.divide(pixels, _255, dtype=np.float32)
+    return scaled.astype(np.float64)
 
 
 def to_model_input(rgb: np.ndarray, size: int, out: np.ndarray | None = None) -> np.ndarray:

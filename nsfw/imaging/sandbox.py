@@ -2,8 +2,9 @@
 
 Every image is decoded and preprocessed in a decoder process (``nsfw.imaging.decoder``) held
 to a CPU and a memory budget, so a hostile image costs the worker nothing but a wait, and the
-worker never holds full-size pixels. This module starts those processes, replaces the ones
-that die or are killed, and schedules images onto them:
+worker never holds full-size pixels. This module starts those processes (each a
+``decoder_process.DecoderProcess``), replaces the ones that die or are killed, and schedules
+images onto them:
 
 * at most ``NSFW_DECODERS + NSFW_QUEUE_DEPTH`` images per worker are decoding or waiting;
   the next one is refused at once (``Overloaded``, 503) instead of queueing without end;
@@ -21,72 +22,22 @@ import heapq
 import itertools
 import json
 import logging
-import mmap
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 
-import numpy as np
-
-from nsfw.errors import (
-    CorruptImage,
-    CorruptVideo,
-    DeadlineExceeded,
-    ImageTooComplex,
-    ImageTooLarge,
-    Overloaded,
-    ServiceError,
-    UnsupportedCodec,
-    UnsupportedMedia,
-    VideoTooComplex,
-    VideoTooLarge,
-    VideoTooLong,
-)
+from nsfw.errors import DeadlineExceeded, Overloaded
 from nsfw.imaging import confinement
-from nsfw.imaging.decoder import read_message, write_message
-from nsfw.imaging.headers import image_size
-from nsfw.imaging.pdq import Pdq
+from nsfw.imaging.decoder_process import DecoderProcess
+from nsfw.imaging.headers import image_size, pixel_cap
+from nsfw.imaging.wire import OnFrame, Prepared
 from nsfw.settings import Settings
 
 log = logging.getLogger(__name__)
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The express decoder takes images of at most this many pixels (2048 x 2048), with a heap
 # to match (64 MB + 16 bytes a pixel for a WebP).
 EXPRESS_PIXELS = 4 * 1024 * 1024
 EXPRESS_MEMORY_MB = 192
-_ERRORS = {
-    cls.code: cls
-    for cls in (
-        CorruptImage,
-        ImageTooComplex,
-        ImageTooLarge,
-        UnsupportedMedia,
-        CorruptVideo,
-        UnsupportedCodec,
-        VideoTooComplex,
-        VideoTooLarge,
-        VideoTooLong,
-    )
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-    """What the decoder hands back: the image's facts and one model input per chosen frame."""
-
-    format: str
-    width: int
-    height: int
-    frame_count: int
-    tensors: tuple  # float32 arrays of shape (1, size, size, 3)
-    decode_ms: float
-    preprocess_ms: float
-    video: dict | None = None  # a video's facts: duration_s, codec, frames_decoded, frames_classified
-    pdq: tuple[Pdq, ...] = ()  # each frame's perceptual hash, in the order of ``tensors``
 
 
 class DecoderPool:
@@ -115,10 +66,9 @@ class DecoderPool:
                 "pyseccomp or libseccomp2 is missing: decoders are held to their budgets but may open sockets "
                 "and write files (see docs/security-decoder.md)"
             )
-        general = _config(settings, settings.max_pixels, settings.decode_memory_mb, video=True)
-        express = _config(
-            settings, min(settings.max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB)
-        )
+        max_pixels = pixel_cap(settings)
+        general = _config(settings, max_pixels, settings.decode_memory_mb, video=True)
+        express = _config(settings, min(max_pixels, EXPRESS_PIXELS), min(settings.decode_memory_mb, EXPRESS_MEMORY_MB))
         self._idle = [_Slot(general) for _ in range(settings.decoders)]
         self._express = [_Slot(express, express=True)]
         self._waiting: list[_Waiter] = []  # a heap, smallest image first
@@ -143,7 +93,7 @@ class DecoderPool:
             for slot in slots:
                 self._release(slot)
 
-    def prepare(self, data: bytes, size: int, deadline: float, on_frame=None) -> Prepared:
+    def prepare(self, data: bytes, size: int, deadline: float, on_frame: OnFrame | None = None) -> Prepared:
         """Decode ``data`` and build its model inputs of ``size``, before ``deadline`` (monotonic).
 
         A video's frames are handed to ``on_frame(tensor, t, pdq) -> bool`` one at a time as the
@@ -162,8 +112,8 @@ class DecoderPool:
         finally:
             self._release(slot)
 
-    def _new_decoder(self, slot: _Slot) -> _Decoder:
-        slot.decoder = _Decoder(slot.config)
+    def _new_decoder(self, slot: _Slot) -> DecoderProcess:
+        slot.decoder = DecoderProcess(slot.config)
         self._event("started")
         return slot.decoder
 
@@ -240,7 +190,7 @@ class DecoderPool:
 
 
 def _config(settings: Settings, max_pixels: int, memory_mb: int, video: bool = False) -> str:
-    config = {
+    config: dict[str, object] = {
         "max_pixels": max_pixels,
         "max_frames": settings.max_frames,
         "cpu_seconds": settings.decode_cpu_s,
@@ -264,7 +214,7 @@ class _Slot:
 
     config: str
     express: bool = False
-    decoder: _Decoder | None = None
+    decoder: DecoderProcess | None = None
 
 
 @dataclasses.dataclass(eq=False)
@@ -277,162 +227,3 @@ class _Waiter:
 
     def __lt__(self, other: _Waiter) -> bool:
         return (self.pixels, self.order) < (other.pixels, other.order)
-
-
-class _Decoder:
-    """One decoder process, its pipes and the shared memory its replies go into; one user at a time."""
-
-    def __init__(self, config: str):
-        # Its configuration comes on the command line: no NSFW_* variable is passed on, so the secrets
-        # among them (NSFW_SECRET_KEY, the webhook secret, the metrics token, passwords in the database
-        # and Redis URLs) never reach the process that parses strangers' bytes.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")}
-        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-        # glibc's default gives each preprocessing temporary (a few MB) fresh pages from the
-        # kernel and hands them back at once: page faults made up 60% of preprocessing
-        # (4.1 ms of 6.2 for a 640x480 JPEG). Buffers up to 8 MB now come from the heap, which
-        # keeps up to 32 MB free for the next image; image-sized buffers are still mapped and
-        # returned whole, so the heap cannot grow past what RLIMIT_DATA allows.
-        env.update(MALLOC_MMAP_THRESHOLD_=str(8 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_=str(32 * 1024 * 1024))
-        # the decoder imports this very package, wherever the worker found it
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_PARENT, env.get("PYTHONPATH"))))
-        self.shared_fd = os.memfd_create("nsfw-decoder", os.MFD_CLOEXEC)
-        self.shared: mmap.mmap | None = None
-        self.killed = False
-        self.ended: str | None = None  # why it ended, once it has (see nsfw.pipeline.Observer.decoder)
-        config = json.dumps({**json.loads(config), "shared_fd": self.shared_fd})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nsfw.imaging.decoder", config],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            pass_fds=(self.shared_fd,),
-        )
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.killed:
-            return
-        self.killed = True
-        if self.alive():
-            self.proc.kill()
-        self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            pipe.close()
-        if self.shared is not None:
-            self.shared.close()
-        os.close(self.shared_fd)
-
-    def run(self, data: bytes, size: int, deadline: float, max_frames: int, on_frame=None) -> Prepared:
-        need = max_frames * size * size * 3 * 4
-        if self.shared is None or len(self.shared) < need:
-            os.ftruncate(self.shared_fd, need)
-            if self.shared is not None:
-                self.shared.close()
-            self.shared = mmap.mmap(self.shared_fd, need, prot=mmap.PROT_READ)
-        frames_seen = 0
-        try:
-            write_message(self.proc.stdin, {"size": size, "shared_bytes": len(self.shared)}, data)
-            header, _ = read_message(self.proc.stdout, deadline)
-            while "frame" in header:  # a video's next frame, in the first slot of the shared memory
-                pdq = _pdq(header.get("pdq"), CorruptVideo)
-                if header.get("size") != size or header.get("frame") != frames_seen:
-                    raise CorruptVideo("the decoder answered nonsense")
-                frames_seen += 1
-                # copied out at once: no view of the shared memory may outlive this line
-                tensor = np.frombuffer(self.shared, np.float32, count=size * size * 3).reshape(1, size, size, 3).copy()
-                go_on = on_frame is None or on_frame(tensor, float(header.get("t", 0.0)), pdq)
-                write_message(self.proc.stdin, {"continue": bool(go_on)})
-                header, _ = read_message(self.proc.stdout, deadline)
-        except TimeoutError:
-            self.ended = "deadline"
-            self.kill()
-            raise DeadlineExceeded("the image was not decoded before the request's deadline") from None
-        except (EOFError, OSError, ValueError):
-            self.kill()
-            raise self._death(video=frames_seen > 0 or _is_video(data)) from None
-        except BaseException:  # inference failed or missed the deadline mid-video: the decoder waits on us
-            self.ended = self.ended or "abandoned"
-            self.kill()
-            raise
-        if "error" in header:
-            error = header["error"]
-            cls = _ERRORS.get(error.get("code"), CorruptImage)
-            raise cls(str(error.get("message") or cls.default_message)[:500])
-        if isinstance(header.get("video"), dict):
-            return _video_prepared(header, frames_seen)
-        frames, hashes = header.get("frames"), header.get("pdq")
-        try:
-            if header.get("size") != size or type(frames) is not int or not 1 <= frames <= max_frames:
-                raise ValueError("frames")
-            if not isinstance(hashes, list) or len(hashes) != frames:
-                raise ValueError("hashes")
-            frame_hashes = tuple(_pdq(value, CorruptImage) for value in hashes)
-        except (ValueError, CorruptImage):
-            self.ended = "crashed"
-            self.kill()
-            raise CorruptImage("the decoder answered nonsense") from None
-        # copied out: the next image's reply overwrites this memory
-        tensors = np.frombuffer(self.shared, np.float32, count=frames * size * size * 3).copy()
-        return Prepared(
-            format=str(header["format"]),
-            width=int(header["width"]),
-            height=int(header["height"]),
-            frame_count=int(header["frame_count"]),
-            tensors=tuple(tensors.reshape(frames, 1, size, size, 3)),
-            decode_ms=float(header["decode_ms"]),
-            preprocess_ms=float(header["preprocess_ms"]),
-            pdq=frame_hashes,
-        )
-
-    def _death(self, video: bool = False) -> ServiceError:
-        code = self.proc.returncode
-        self.ended = "crashed"
-        if code in (-signal.SIGPROF, -signal.SIGXCPU):
-            self.ended = "cpu"
-            return VideoTooComplex() if video else ImageTooComplex()
-        if code == -signal.SIGKILL:  # the kernel's OOM killer; RLIMIT_DATA should have come first
-            self.ended = "memory"
-            what = "video" if video else "image"
-            return (VideoTooLarge if video else ImageTooLarge)(
-                f"decoding the {what} needs more memory than this service allows"
-            )
-        if video:
-            return CorruptVideo("the decoder failed on this video")
-        return CorruptImage("the decoder failed on this image")
-
-
-def _pdq(value: object, error: type[ServiceError]) -> Pdq:
-    """A hash as the decoder sent it; a decoder subverted by its input can send only a well-formed one."""
-    try:
-        return Pdq.parse(value)
-    except ValueError:
-        raise error("the decoder answered nonsense") from None
-
-
-def _is_video(data: bytes) -> bool:
-    from nsfw.imaging.video_headers import HEAD_BYTES, sniff
-
-    return sniff(data[:HEAD_BYTES]) is not None
-
-
-def _video_prepared(header: dict, frames_seen: int) -> Prepared:
-    facts = header["video"]
-    duration = facts.get("duration_s")
-    return Prepared(
-        format=str(header["format"]),
-        width=int(header["width"]),
-        height=int(header["height"]),
-        frame_count=int(header["frame_count"]),
-        tensors=(),
-        decode_ms=float(header["decode_ms"]),
-        preprocess_ms=float(header["preprocess_ms"]),
-        video={
-            "duration_s": None if duration is None else float(duration),
-            "codec": str(facts["codec"]),
-            "frames_decoded": int(facts["frames_decoded"]),
-            "frames_classified": frames_seen,
-        },
-    )

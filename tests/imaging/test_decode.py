@@ -38,6 +38,7 @@ from PIL import Image
 
 from nsfw.errors import CorruptImage, ImageTooLarge, UnsupportedMedia
 from nsfw.imaging import decode as decode_module
+from nsfw.imaging import pixels as pixels_module
 from nsfw.imaging.decode import decode
 from nsfw.imaging.headers import scan_gif, sniff_format, webp_canvas_size
 
@@ -479,7 +480,7 @@ def test_gif_transparency_onto_black():
 )
 def test_every_mode_becomes_rgb(mode):
     im = Image.new(mode, (5, 3))
-    rgb = decode_module._to_rgb(im)
+    rgb = pixels_module.to_rgb(im)
     assert rgb.dtype == np.uint8 and rgb.shape == (3, 5, 3) and rgb.flags["C_CONTIGUOUS"]
 
 
@@ -487,18 +488,18 @@ def test_every_mode_becomes_rgb(mode):
 def test_wide_integer_modes_take_the_high_byte(mode, raw):
     values = np.array([[0, 255, 256, 0x8000, 0xFFFF]], dtype=raw)
     im = Image.frombytes(mode, (5, 1), values.tobytes())
-    assert decode_module._to_rgb(im)[0, :, 0].tolist() == [0, 0, 1, 0x80, 0xFF]
+    assert pixels_module.to_rgb(im)[0, :, 0].tolist() == [0, 0, 1, 0x80, 0xFF]
 
 
 def test_int_mode_out_of_range_is_clipped():
     values = np.array([[-5, 70000]], dtype="<i4")
     im = Image.frombytes("I", (2, 1), values.tobytes())
-    assert decode_module._to_rgb(im)[0, :, 0].tolist() == [0, 255]
+    assert pixels_module.to_rgb(im)[0, :, 0].tolist() == [0, 255]
 
 
 def test_float_mode():
     im = Image.frombytes("F", (3, 1), np.array([-1.0, 127.6, 999.0], "<f4").tobytes())
-    assert decode_module._to_rgb(im)[0, :, 0].tolist() == [0, 128, 255]
+    assert pixels_module.to_rgb(im)[0, :, 0].tolist() == [0, 128, 255]
 
 
 # --- hygiene -----------------------------------------------------------------------
@@ -542,17 +543,17 @@ def test_unexpected_pillow_exceptions_become_corrupt(monkeypatch):
         def boom(*args, exc=exc, **kwargs):
             raise exc("boom")
 
-        monkeypatch.setattr(decode_module, "_to_rgb", boom)
+        monkeypatch.setattr(pixels_module, "to_rgb", boom)
         expect(CorruptImage, data)
     monkeypatch.setattr(
-        decode_module, "_to_rgb", lambda *args: (_ for _ in ()).throw(Image.DecompressionBombError("big"))
+        pixels_module, "to_rgb", lambda *args: (_ for _ in ()).throw(Image.DecompressionBombError("big"))
     )
     expect(ImageTooLarge, data)
 
 
 def test_running_out_of_memory_is_image_too_large_not_corrupt(monkeypatch):
     """In a decoder process a MemoryError means NSFW_DECODE_MEMORY_MB was reached: the image is too big."""
-    monkeypatch.setattr(decode_module, "_to_rgb", lambda *args: (_ for _ in ()).throw(MemoryError()))
+    monkeypatch.setattr(pixels_module, "to_rgb", lambda *args: (_ for _ in ()).throw(MemoryError()))
     with pytest.raises(ImageTooLarge, match="memory"):
         decode(encode(photo(), "PNG"), S)
 

@@ -16,7 +16,7 @@ from helpers import IMAGES
 from PIL import Image
 
 from nsfw.errors import CorruptImage, CorruptVideo
-from nsfw.imaging import sandbox
+from nsfw.imaging import wire
 from nsfw.imaging.decode import decode
 from nsfw.imaging.pdq import MIN_QUALITY, Pdq, hash_frame
 from nsfw.imaging.sandbox import DecoderPool
@@ -104,9 +104,9 @@ def test_a_malformed_hash_is_refused(value):
     with pytest.raises(ValueError):
         Pdq.parse(value)
     with pytest.raises(CorruptImage):
-        sandbox._pdq(value, CorruptImage)
+        wire.parse_pdq(value, CorruptImage)
     with pytest.raises(CorruptVideo):
-        sandbox._pdq(value, CorruptVideo)
+        wire.parse_pdq(value, CorruptVideo)
 
 
 def test_parse_takes_both_wire_forms():

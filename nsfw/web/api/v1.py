@@ -8,6 +8,8 @@ hashes without classifying them. ``GET /v1/models`` describes what this worker s
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Blueprint, jsonify, request
 
 from nsfw import hashing
@@ -72,7 +74,8 @@ def classify():
     runnable = [item for item in items if item.error is None]
     # `is None`, not `or`: an empty URL is still a URL (invalid_url), not an image without bytes
     sources = [item.data if item.url is None else item.url for item in runnable]
-    classified = detector().classify_many(sources, opts.model)
+    # a runnable item has its URL or its bytes (inputs.Item)
+    classified = detector().classify_many(cast("list[str | bytes]", sources), opts.model)
     # a reviewer's decision for these bytes is the verdict (NSFW_REVIEW on; else nothing is looked up)
     review = current.review_or_none()
     decisions = review.decisions(o.sha256 for o in classified if not isinstance(o, ServiceError)) if review else {}
