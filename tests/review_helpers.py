@@ -6,6 +6,7 @@ Fixtures are used by importing them into a test module (as with redis_helpers):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,15 @@ def reviewers_file(tmp_path):
 
 def bearer(name: str = "ann") -> dict:
     return {"Authorization": f"Bearer {TOKENS[name]}"}
+
+
+def sign_in_form_csrf(client, base_url: str = "http://localhost") -> str:
+    """The CSRF token of the sign-in form, as a browser would have it after loading the form."""
+    html = client.get("/review/sign-in", base_url=base_url).get_data(as_text=True)
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, token: str, **kwargs):
+    """The sign-in form as a browser sends it: fetched first (its CSRF token), then posted."""
+    csrf = sign_in_form_csrf(client, kwargs.get("base_url", "http://localhost"))
+    return client.post("/review/sign-in", data={"token": token, "csrf": csrf}, **kwargs)

@@ -48,7 +48,7 @@ def page(make_app, tmp_path, reviewers_file):
     store.record(dataclasses.replace(sighting(4), pdq=listed, pdq_quality=100), jpeg)
     review.lists.replace("takedowns", "reject", [Entry(near(listed, 3))])
     review.known.refresh()
-    assert client.post("/review/sign-in", data={"token": TOKENS["ann"]}).status_code == 303
+    assert review_helpers.sign_in(client, TOKENS["ann"]).status_code == 303
     ids = {n: store.get_by_sha256(sighting(n).sha256).id for n in (1, 2, 3, 4)}
     return client, ids
 

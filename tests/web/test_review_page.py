@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import review_helpers
 from helpers import IMAGES
 from PIL import Image
 
@@ -92,17 +93,9 @@ def queued(anon, review):
     return [item.id for item in items]
 
 
-def sign_in_form_csrf(client, base_url: str = "http://localhost") -> str:
-    html = client.get("/review/sign-in", base_url=base_url).get_data(as_text=True)
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
 def sign_in(client, name: str = "ann", token: str | None = None, **kwargs):
     """The form as a browser sends it: fetched first (its CSRF token), then posted."""
-    csrf = sign_in_form_csrf(client, kwargs.get("base_url", "http://localhost"))
-    return client.post(
-        "/review/sign-in", data={"token": TOKENS[name] if token is None else token, "csrf": csrf}, **kwargs
-    )
+    return review_helpers.sign_in(client, TOKENS[name] if token is None else token, **kwargs)
 
 
 @pytest.fixture
@@ -382,9 +375,9 @@ def test_a_cross_site_sign_in_is_refused(anon, queued):
 @pytest.mark.parametrize("csrf", [None, "", "forged", "another browser's"], ids=["none", "empty", "forged", "other"])
 def test_a_sign_in_without_the_forms_csrf_token_is_refused_even_with_no_sec_fetch_site(review_app, anon, csrf):
     """Login CSRF: an old browser (no Sec-Fetch-Site) posting another site's form must not sign the victim in."""
-    sign_in_form_csrf(anon)
+    review_helpers.sign_in_form_csrf(anon)
     if csrf == "another browser's":
-        csrf = sign_in_form_csrf(review_app.test_client())
+        csrf = review_helpers.sign_in_form_csrf(review_app.test_client())
     data = {"token": TOKENS["ann"]} if csrf is None else {"token": TOKENS["ann"], "csrf": csrf}
     response = anon.post("/review/sign-in", data=data)
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "csrf_failed"

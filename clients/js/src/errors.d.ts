@@ -126,6 +126,9 @@ export declare class TooLarge extends APIError {
 export declare class Unauthorized extends APIError {
   static readonly code: "unauthorized";
 }
+export declare class UndoRefused extends APIError {
+  static readonly code: "undo_refused";
+}
 export declare class UnknownModel extends APIError {
   static readonly code: "unknown_model";
 }

@@ -135,6 +135,9 @@ export class TooLarge extends APIError {
 export class Unauthorized extends APIError {
   static code = "unauthorized";
 }
+export class UndoRefused extends APIError {
+  static code = "undo_refused";
+}
 export class UnknownModel extends APIError {
   static code = "unknown_model";
 }
@@ -210,6 +213,7 @@ export const BY_CODE = Object.fromEntries(
     SignInRequired,
     TooLarge,
     Unauthorized,
+    UndoRefused,
     UnknownModel,
     UnsupportedCodec,
     UnsupportedMedia,

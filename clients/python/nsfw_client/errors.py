@@ -208,6 +208,10 @@ class Unauthorized(APIError):
     code = "unauthorized"
 
 
+class UndoRefused(APIError):
+    code = "undo_refused"
+
+
 class UnknownModel(APIError):
     code = "unknown_model"
 
