@@ -15,11 +15,8 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Engine
 
 from nsfw.observe.logs import redact_url
-from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail
+from nsfw.review.tables import DECISIONS, ITEMS, THUMBS
 
-ITEMS = ReviewItem.__table__
-THUMBS = ReviewThumbnail.__table__
-DECISIONS = ReviewDecision.__table__
 MAX_SOURCE_CHARS = 2048  # a longer URL is kept cut to this
 CAP_BATCH = 1000  # undecided items deleted per statement
 

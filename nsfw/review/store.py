@@ -32,13 +32,8 @@ from nsfw.review.hashlists import bump
 from nsfw.review.lookups import DecisionLookups
 from nsfw.review.outbox import Outbox
 from nsfw.review.sessions import Sessions
-from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail, WebhookOutbox
+from nsfw.review.tables import DECISIONS, ITEMS, OUTBOX, THUMBS
 from nsfw.verdict import DECISIONS as DECISION_VALUES
-
-ITEMS = ReviewItem.__table__
-THUMBS = ReviewThumbnail.__table__
-DECISIONS = ReviewDecision.__table__
-OUTBOX = WebhookOutbox.__table__
 
 STATUSES = ("pending", "decided")
 ORDERS = ("oldest", "most_seen")
@@ -496,7 +491,8 @@ def _item(row, keep_url_queries: bool = False) -> Item:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         seen_count=row.seen_count,
-        sources=[bounds.source(url, keep_url_queries) for url in row.sources or []],  # rows kept before too
+        # shown as kept now (rows kept before too); a stored source is never empty, so none is dropped
+        sources=[shown for url in row.sources or [] if (shown := bounds.source(url, keep_url_queries)) is not None],
         model=row.model,
         scores=dict(row.scores or {}),
         verdict=row.verdict,

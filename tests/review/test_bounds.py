@@ -12,7 +12,8 @@ from review_helpers import database_url, postgres_server, sighting, store  # noq
 from sqlalchemy import update
 
 from nsfw.review import schema, service
-from nsfw.review.store import ITEMS, ReviewStore
+from nsfw.review.store import ReviewStore
+from nsfw.review.tables import ITEMS
 from nsfw.web import current
 
 reviewers_file = review_helpers.reviewers_file
