@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 
 import pytest
 import review_helpers
@@ -48,7 +49,9 @@ def page(make_app, tmp_path, reviewers_file):
     store.record(dataclasses.replace(sighting(4), pdq=listed, pdq_quality=100), jpeg)
     review.lists.replace("takedowns", "reject", [Entry(near(listed, 3))])
     review.known.refresh()
-    assert client.post("/review/sign-in", data={"token": TOKENS["ann"]}).status_code == 303
+    form = client.get("/review/sign-in").get_data(as_text=True)  # as a browser: the form's CSRF token first
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    assert client.post("/review/sign-in", data={"token": TOKENS["ann"], "csrf": csrf}).status_code == 303
     ids = {n: store.get_by_sha256(sighting(n).sha256).id for n in (1, 2, 3, 4)}
     return client, ids
 
