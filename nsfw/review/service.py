@@ -32,9 +32,10 @@ from nsfw.imaging.pdq import Pdq
 from nsfw.observe import metrics
 from nsfw.pipeline import Observer
 from nsfw.review import schema, thumbnails
+from nsfw.review.items import Decision, Item, Sighting
 from nsfw.review.known import KnownContent
 from nsfw.review.reviewers import Reviewers
-from nsfw.review.store import Decision, Item, ReviewStore, Sighting
+from nsfw.review.store import ReviewStore
 from nsfw.review.webhook import Webhook
 from nsfw.verdict import Thresholds, Verdict, verdict
 
