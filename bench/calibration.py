@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 
 from nsfw.review import calibration, calibration_plot, schema  # noqa: E402
-from nsfw.review.store import ITEMS, ReviewStore, utcnow  # noqa: E402
+from nsfw.review.store import ReviewStore, utcnow  # noqa: E402
+from nsfw.review.tables import ITEMS  # noqa: E402
 from nsfw.verdict import Thresholds  # noqa: E402
 
 

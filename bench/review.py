@@ -65,7 +65,7 @@ def fill(store: ReviewStore, items: int) -> None:
     """``items`` items, every tenth decided, inserted in bulk."""
     from sqlalchemy import insert
 
-    from nsfw.review.store import ITEMS
+    from nsfw.review.tables import ITEMS
 
     now = store.clock()
     rows = [

@@ -1,5 +1,8 @@
-"""What keeps the review database bounded: an item cap, WAL checkpoints, and URLs kept without secrets.
+"""What keeps the review database bounded: retention, an item cap, WAL checkpoints, URLs kept without secrets.
 
+- ``prune``: NSFW_REVIEW_RETENTION_DAYS, counted from when the image was queued: past it every
+  thumbnail (a decided item's too, unless NSFW_REVIEW_KEEP_DECIDED_THUMBNAILS) and every undecided
+  item go. A decided item keeps its hash, scores and decision: that is what is remembered.
 - ``cap``: NSFW_REVIEW_MAX_ITEMS items at most; past it, the oldest undecided items go first (with
   their thumbnails and history), counted in ``nsfw_review_events_total{event="capped_items"}``.
   Decided items are never deleted by the cap: they are what the service remembers.
@@ -11,23 +14,42 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Engine
 
 from nsfw.observe.logs import redact_url
-from nsfw.review.tables import ReviewDecision, ReviewItem, ReviewThumbnail
+from nsfw.review.tables import DECISIONS, ITEMS, THUMBS
 
-ITEMS = ReviewItem.__table__
-THUMBS = ReviewThumbnail.__table__
-DECISIONS = ReviewDecision.__table__
 MAX_SOURCE_CHARS = 2048  # a longer URL is kept cut to this
 CAP_BATCH = 1000  # undecided items deleted per statement
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruned:
+    items: int
+    thumbnails: int
 
 
 def source(url: str | None, keep_queries: bool = False) -> str | None:
     if not url:
         return None
     return redact_url(url, full=keep_queries)[:MAX_SOURCE_CHARS]
+
+
+def prune(engine: Engine, cutoff: dt.datetime, keep_decided_thumbnails: bool) -> Pruned:
+    """Delete the thumbnails (only undecided items' with ``keep_decided_thumbnails``) and the undecided items
+    (with their history) of images first queued before ``cutoff``."""
+    old = select(ITEMS.c.id).where(ITEMS.c.first_seen < cutoff)
+    old_pending = old.where(ITEMS.c.decision.is_(None))
+    with engine.begin() as conn:
+        doomed_thumbs = old_pending if keep_decided_thumbnails else old
+        thumbs = conn.execute(delete(THUMBS).where(THUMBS.c.item_id.in_(doomed_thumbs))).rowcount
+        conn.execute(delete(DECISIONS).where(DECISIONS.c.item_id.in_(old_pending)))
+        items = conn.execute(delete(ITEMS).where(ITEMS.c.first_seen < cutoff, ITEMS.c.decision.is_(None))).rowcount
+    return Pruned(items=items, thumbnails=thumbs)
 
 
 def cap(engine: Engine, max_items: int) -> int:

@@ -11,20 +11,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from nsfw.errors import HashListNotFound
 from nsfw.known.hashes import Entry, check_action, check_name
 from nsfw.known.index import DEFAULT, codes_from_hex
-from nsfw.review.tables import HashList, HashListEntry, KnownVersion
-
-LISTS = cast(Table, HashList.__table__)
-ENTRIES = cast(Table, HashListEntry.__table__)
-VERSIONS = cast(Table, KnownVersion.__table__)
+from nsfw.review.tables import ENTRIES, LISTS, VERSIONS
 
 
 @dataclasses.dataclass(frozen=True)

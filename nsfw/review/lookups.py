@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -40,7 +41,7 @@ class DecisionLookups:
         self.engine = engine
         self.budget = budget
         self._slots = threading.BoundedSemaphore(size)
-        self._idle: list = []
+        self._idle: list[Any] = []  # DBAPI connections: sqlite3's or psycopg's
         self._lock = threading.Lock()
         self._sqlite = engine.dialect.name == "sqlite"
         mark = "?" if self._sqlite else "%s"
@@ -66,7 +67,7 @@ class DecisionLookups:
         finally:
             self._slots.release()
 
-    def _query(self, conn, wanted: list[str]) -> dict[str, str]:
+    def _query(self, conn: Any, wanted: list[str]) -> dict[str, str]:
         if self._sqlite:  # SQLite has no statement timeout: a progress handler ends the query at the deadline
             deadline = time.monotonic() + self.budget / 2
             conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
@@ -84,11 +85,13 @@ class DecisionLookups:
         finally:
             cursor.close()
 
-    def _connect(self):
+    def _connect(self) -> Any:
+        """A DBAPI connection of the engine's driver (sqlite3 or psycopg: their types share no protocol)."""
         dialect = self.engine.dialect
         cargs, cparams = dialect.create_connect_args(self.engine.url)
         cparams.update(schema.connect_args(self.engine.url.get_backend_name(), self.budget / 2))
         path = schema.sqlite_file(self.engine.url.render_as_string(hide_password=False)) if self._sqlite else None
+        conn: Any
         try:
             if path is not None:  # as the engine's: an existing file only, never a new empty one
                 conn = schema.open_existing(path, self.budget / 2)

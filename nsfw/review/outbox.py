@@ -15,9 +15,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 
-from nsfw.review.tables import WebhookOutbox
-
-OUTBOX = WebhookOutbox.__table__
+from nsfw.review.tables import OUTBOX
 
 
 class Outbox:

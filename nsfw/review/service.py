@@ -1,12 +1,8 @@
 """The review queue in a running service: queueing off the request path, remembered decisions, retention.
 
 ``Review.classified`` observes the Detector (``nsfw.pipeline.Observer``): it runs after the answer
-is computed and puts the sighting on a bounded in-memory queue, with the thumbnail (a JPEG of a few
-kB, made there, about a millisecond) for an image this worker has not queued lately, never the
-model's input (600 kB of floats: 256 of them once took a worker from 133 to 322 MB while the
-database was slow). The queue is bounded in sightings and in bytes (:data:`BUFFER_BYTES`); a
-background thread writes it to the database. When the buffer is full, or the database is down, the
-sighting is dropped and counted (``nsfw_review_events``): queueing never fails a classification.
+is computed and hands the sighting to a bounded in-memory buffer that a background thread writes to
+the database (``writer.SightingWriter``): queueing never fails a classification.
 
 ``Review.decisions`` is the lookup ``/v1/classify`` makes for its images' human verdicts: one
 indexed query for the whole batch. A failing database is left alone for a growing pause (1 s
@@ -21,32 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 
 from nsfw.breaker import Breaker
 from nsfw.imaging.pdq import Pdq
 from nsfw.observe import metrics
 from nsfw.pipeline import Observer
-from nsfw.review import schema, thumbnails
+from nsfw.review import schema
+from nsfw.review.items import Decision, Item, Sighting
 from nsfw.review.known import KnownContent
 from nsfw.review.reviewers import Reviewers
-from nsfw.review.store import Decision, Item, ReviewStore, Sighting
+from nsfw.review.store import ReviewStore
 from nsfw.review.webhook import Webhook
+from nsfw.review.writer import SightingWriter
 from nsfw.verdict import Thresholds, Verdict, verdict
 
 log = logging.getLogger(__name__)
-
-BUFFER = 256  # sightings waiting for the writer
-BUFFER_BYTES = 2 * 1024 * 1024  # what they may hold in all: thumbnails and the sightings themselves
-SIGHTING_BYTES = 1024  # what one costs beside its thumbnail (a generous estimate: URL, scores, objects)
-RECENT = 4096  # sha256s this worker has queued lately: a repeat needs no thumbnail
-PRUNE_EVERY_S = 3600.0
-CAP_EVERY = 100  # new items between two checks of NSFW_REVIEW_MAX_ITEMS (so it is passed by fewer, per worker)
-_STOP = object()
 
 
 class Review(Observer):
@@ -79,15 +66,9 @@ class Review(Observer):
                 attempts=settings.review_webhook_attempts,
                 backoff=settings.review_webhook_backoff,
             )
-        self._buffer: queue.Queue = queue.Queue(BUFFER)
-        self._buffered = 0  # bytes in the buffer
-        self._buffer_lock = threading.Lock()
-        self._recent: OrderedDict[str, None] = OrderedDict()  # sha256s recorded lately (the writer's)
-        self._writer: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        self._closed = False
-        self._next_prune = 0.0  # time.monotonic(); the first round prunes
-        self._new_items = 0  # since the item cap was last checked
+        # the sightings' buffer and the thread that writes it; the webhook's sender starts with it
+        # (deliveries left by an earlier run, or another process)
+        self.writer = SightingWriter(store, self.breaker, self.webhook.start if self.webhook is not None else None)
         # decisions that follow near-duplicates, and the hash lists: the Detector's matcher (match_with)
         self.known = KnownContent.from_settings(settings, store)
         self.lists = self.known.lists
@@ -128,28 +109,7 @@ class Review(Observer):
             follows_decision=follows.verdict if follows else None,
             match_distance=follows.distance if follows else None,
         )
-        self._start()
-        if self._buffered + SIGHTING_BYTES > BUFFER_BYTES:  # full: not even the thumbnail is made
-            metrics.review("dropped")
-            return
-        jpeg = None
-        if model_input is not None and result.sha256 not in self._recent:
-            jpeg = thumbnails.from_model_input(model_input, result.width, result.height)
-        size = SIGHTING_BYTES + len(url or "") + len(jpeg or b"")
-        with self._buffer_lock:
-            if self._buffered + size > BUFFER_BYTES:
-                metrics.review("dropped")
-                return
-            self._buffered += size
-        try:
-            self._buffer.put_nowait((sighting, jpeg, size))
-        except queue.Full:
-            self._took(size)
-            metrics.review("dropped")
-
-    def _took(self, size: int) -> None:
-        with self._buffer_lock:
-            self._buffered -= size
+        self.writer.offer(sighting, model_input, result.width, result.height)
 
     def decisions(self, sha256s) -> dict[str, str]:
         """sha256 -> a reviewer's decision for these images; {} (the model's verdicts stand) on failure.
@@ -264,103 +224,14 @@ class Review(Observer):
             self.webhook.wake()
         return item
 
-    # --- the writer thread ----------------------------------------------------------------
-    def _start(self) -> None:
-        if self._writer is not None:
-            return
-        with self._start_lock:
-            if self._writer is None and not self._closed:
-                self._writer = threading.Thread(target=self._write_loop, name="nsfw-review-writer", daemon=True)
-                self._writer.start()
-                if self.webhook is not None:
-                    self.webhook.start()  # deliveries left by an earlier run, or another process
-
+    # --- the writer thread (writer.SightingWriter) -----------------------------------------
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every sighting queued so far is written (tests, shutdown)."""
-        done = threading.Event()
-        if self._writer is None:
-            return
-        self._buffer.put((done, None, 0), timeout=timeout)
-        done.wait(timeout)
+        self.writer.flush(timeout)
 
     def close(self) -> None:
-        self._closed = True
-        if self._writer is not None:
-            try:
-                self._buffer.put(_STOP, timeout=5)
-            except queue.Full:
-                pass
-            self._writer.join(timeout=10)
+        self.writer.close()
         if self.webhook is not None:
             self.webhook.close()
         self.known.close()
         self.store.close()
-
-    def _write_loop(self) -> None:
-        while True:
-            try:
-                job = self._buffer.get(timeout=60)
-            except queue.Empty:
-                job = None
-            if job is _STOP:
-                return
-            if job is not None:
-                if isinstance(job[0], threading.Event):
-                    job[0].set()
-                    continue
-                self._took(job[2])
-                self._write(job[0], job[1])
-            self._maybe_prune()
-
-    def _write(self, sighting: Sighting, jpeg: bytes | None) -> None:
-        if self.breaker.open:
-            metrics.review("dropped")
-            return
-        try:
-            new = self.store.record(sighting, lambda: jpeg)
-        except Exception as exc:
-            metrics.review("store_error")
-            self.breaker.failed(exc)
-            return
-        self.breaker.succeeded()
-        self._recent[sighting.sha256] = None
-        self._recent.move_to_end(sighting.sha256)
-        while len(self._recent) > RECENT:
-            self._recent.popitem(last=False)
-        metrics.review("queued" if new else "seen")
-        if new:
-            self._new_items += 1
-            if self._new_items >= CAP_EVERY:
-                self._cap()
-
-    def _cap(self) -> None:
-        """NSFW_REVIEW_MAX_ITEMS, then a WAL checkpoint (SQLite) so what was deleted leaves no big file."""
-        self._new_items = 0
-        try:
-            capped = self.store.cap()
-            self.store.checkpoint()
-        except Exception as exc:
-            log.warning("review queue: the item cap could not be kept (%s: %s)", type(exc).__name__, exc)
-            return
-        if capped:
-            metrics.review("capped_items", capped)
-            log.info("review queue: %d undecided items deleted, oldest first (NSFW_REVIEW_MAX_ITEMS)", capped)
-
-    def _maybe_prune(self) -> None:
-        if time.monotonic() < self._next_prune or self.breaker.open:
-            return
-        self._next_prune = time.monotonic() + PRUNE_EVERY_S
-        try:
-            pruned = self.store.prune()
-        except Exception as exc:
-            log.warning("review queue: retention could not run (%s: %s)", type(exc).__name__, exc)
-            return
-        self._cap()
-        try:
-            self.store.sessions.prune()
-        except Exception as exc:
-            log.warning("review queue: expired sessions could not be deleted (%s: %s)", type(exc).__name__, exc)
-        metrics.review("pruned_items", pruned.items)
-        metrics.review("pruned_thumbnails", pruned.thumbnails)
-        if pruned.items or pruned.thumbnails:
-            log.info("review queue: retention deleted %d items and %d thumbnails", pruned.items, pruned.thumbnails)

@@ -16,9 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
-from nsfw.review.tables import ReviewSession
-
-SESSIONS = ReviewSession.__table__
+from nsfw.review.tables import SESSIONS
 
 
 def _key(secret: str) -> str:

@@ -11,8 +11,9 @@ reviewers' page sessions in ``review_sessions``, so that a sign-out ends one on 
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Table, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -144,3 +145,15 @@ class KnownVersion(Base):
 
     name: Mapped[str] = mapped_column(String(16), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
+
+
+# The Core tables the queries use, typed once: ``Model.__table__`` is declared a FromClause, which
+# ``insert``/``update``/``delete`` do not accept, though a declarative model's is always a Table.
+ITEMS: Table = cast(Table, ReviewItem.__table__)
+THUMBS: Table = cast(Table, ReviewThumbnail.__table__)
+DECISIONS: Table = cast(Table, ReviewDecision.__table__)
+OUTBOX: Table = cast(Table, WebhookOutbox.__table__)
+SESSIONS: Table = cast(Table, ReviewSession.__table__)
+LISTS: Table = cast(Table, HashList.__table__)
+ENTRIES: Table = cast(Table, HashListEntry.__table__)
+VERSIONS: Table = cast(Table, KnownVersion.__table__)

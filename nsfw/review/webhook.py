@@ -29,7 +29,8 @@ import time
 
 from nsfw.errors import ServiceError
 from nsfw.observe import metrics
-from nsfw.review.store import ReviewStore, utcnow
+from nsfw.review.items import utcnow
+from nsfw.review.store import ReviewStore
 
 log = logging.getLogger(__name__)
 

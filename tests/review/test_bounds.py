@@ -11,8 +11,9 @@ from prometheus_client import REGISTRY
 from review_helpers import database_url, postgres_server, sighting, store  # noqa: F401
 from sqlalchemy import update
 
-from nsfw.review import schema, service
-from nsfw.review.store import ITEMS, ReviewStore
+from nsfw.review import schema, writer
+from nsfw.review.store import ReviewStore
+from nsfw.review.tables import ITEMS
 from nsfw.web import current
 
 reviewers_file = review_helpers.reviewers_file
@@ -75,7 +76,7 @@ def events(name: str) -> float:
 def test_the_service_keeps_the_cap_as_it_queues_and_counts_what_it_dropped(
     make_app, tmp_path, reviewers_file, monkeypatch
 ):
-    monkeypatch.setattr(service, "CAP_EVERY", 1)  # checked after each new item: exact
+    monkeypatch.setattr(writer, "CAP_EVERY", 1)  # checked after each new item: exact
     client = make_app(
         review="all",
         database_url=f"sqlite:///{tmp_path / 'review.db'}",

@@ -11,7 +11,7 @@ import numpy as np
 import review_helpers
 from prometheus_client import REGISTRY
 
-from nsfw.review import service
+from nsfw.review import writer
 from nsfw.web import current
 
 reviewers_file = review_helpers.reviewers_file
@@ -53,9 +53,9 @@ def test_a_slow_database_keeps_the_buffer_within_its_bytes_and_holds_no_model_in
             del model_input
         held = tracemalloc.get_traced_memory()[0] - held_before
         tracemalloc.stop()
-        waiting = list(review._buffer.queue)
-        assert review._buffered <= service.BUFFER_BYTES
-        assert held <= service.BUFFER_BYTES + 1024 * 1024, held  # was 256 model inputs: 154 MB
+        waiting = list(review.writer._buffer.queue)
+        assert review.writer._buffered <= writer.BUFFER_BYTES
+        assert held <= writer.BUFFER_BYTES + 1024 * 1024, held  # was 256 model inputs: 154 MB
         assert all(job[1] is None or isinstance(job[1], bytes) for job in waiting)
         assert all(not isinstance(part, np.ndarray) for job in waiting for part in job)
         assert events("dropped") > dropped  # what did not fit was counted, not kept

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from nsfw import cli
 from nsfw.imaging.preprocess import to_model_input
 from nsfw.protect.keys import digest
-from nsfw.review import reviewers, schema, service, thumbnails
+from nsfw.review import reviewers, schema, thumbnails, writer
 from nsfw.settings import ConfigError, Settings
 
 PNG = (IMAGES / "chelsea.png").read_bytes()
@@ -130,8 +130,8 @@ def test_the_thumbnail_is_the_model_input_with_the_pictures_proportions():
 
 
 def test_a_full_buffer_drops_sightings_and_never_blocks_a_classification(make_app, tmp_path, monkeypatch):
-    monkeypatch.setattr(service.Review, "_start", lambda self: None)  # no writer: the buffer only fills
-    monkeypatch.setattr(service, "BUFFER", 1)
+    monkeypatch.setattr(writer.SightingWriter, "start", lambda self: None)  # no writer: the buffer only fills
+    monkeypatch.setattr(writer, "BUFFER", 1)
     client = make_app(review="all", database_url=f"sqlite:///{tmp_path / 'r.db'}", db_auto_migrate=True)
     before = REGISTRY.get_sample_value("nsfw_review_events_total", {"event": "dropped"}) or 0
     for _ in range(3):

@@ -18,7 +18,8 @@ from werkzeug import Response
 
 from nsfw.fetch.fetcher import Fetcher
 from nsfw.review import schema
-from nsfw.review.store import OUTBOX, ReviewStore
+from nsfw.review.store import ReviewStore
+from nsfw.review.tables import OUTBOX
 from nsfw.review.webhook import ATTEMPT_S, CLAIM, LEASE, MARGIN_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, Webhook
 
 SECRET = "webhook-secret"
