@@ -76,10 +76,9 @@ Rules (the body comes from strangers, so every one of them is enforced):
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
@@ -88,7 +87,7 @@ import numpy as np
 from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
 
 from nsfw.errors import CorruptImage, ImageTooLarge, ServiceError, UnsupportedMedia
-from nsfw.imaging import pixels
+from nsfw.imaging import pixels, plugins
 from nsfw.imaging.headers import (
     HEAD_BYTES,
     GifLayout,
@@ -156,19 +155,8 @@ def decode(
         raise ImageTooLarge("decoding the image needs more memory than this service allows") from exc
     except Exception as exc:  # Pillow raises many kinds for bad data; all mean the same
         if fmt == "HEIF":
-            _raise_libheif_limit(exc)
+            plugins.raise_libheif_limit(exc)
         raise CorruptImage(f"the {fmt} image is truncated or corrupt") from exc
-
-
-def _raise_libheif_limit(exc: Exception) -> None:
-    """libheif reports its security limits (items, boxes, image size) and failed allocations as
-    "Memory allocation error": the file is over a limit, which is not the same as corrupt."""
-    text = " ".join(str(exc).split())
-    if not text.startswith("Memory allocation error"):
-        return
-    if "Security limit exceeded" in text and "Image size" not in text:
-        raise CorruptImage(f"the HEIF file is over libheif's limits: {text.split(': ', 2)[-1]}"[:300]) from exc
-    raise ImageTooLarge("decoding the image needs more memory than this service allows") from exc
 
 
 def _body(source: BinaryIO | bytes) -> tuple[BinaryIO, bytes]:
@@ -212,36 +200,6 @@ def _prescan(data: bytes, fmt: str, cap: int) -> GifLayout | None:
     return None
 
 
-def _open(fp: BinaryIO, fmt: str) -> Image.Image:
-    """The image, opened by the one decoder its bytes name."""
-    if fmt == "HEIF":
-        heif: Image.Image = _heif_image_class()(fp)
-        return heif
-    if fmt == "AVIF":
-        _load_avif_plugin()
-    return Image.open(fp, formats=[fmt])
-
-
-@functools.cache
-def _heif_image_class() -> Any:  # pillow-heif's HeifImageFile: pillow_heif ships no type information
-    """pillow-heif's image class, used directly: registering it would make every Image.open accept HEIF."""
-    from pillow_heif import options
-    from pillow_heif.as_plugin import HeifImageFile
-
-    options.DECODE_THREADS = 1  # one core, as the decoder's CPU budget assumes
-    options.DEPTH_IMAGES = options.AUX_IMAGES = False  # never used: less for libheif to read
-    return HeifImageFile
-
-
-@functools.cache
-def _load_avif_plugin() -> None:
-    from PIL import AvifImagePlugin
-
-    if not AvifImagePlugin.SUPPORTED:  # a Pillow built without libavif
-        raise UnsupportedMedia("this service's Pillow cannot decode AVIF")
-    AvifImagePlugin.DEFAULT_MAX_THREADS = 1
-
-
 def _decode(
     fp: BinaryIO,
     fmt: str,
@@ -252,7 +210,7 @@ def _decode(
     on_header: Callable[[int], None] | None = None,
     min_side: int | None = None,
 ) -> DecodedImage:
-    im = _open(fp, fmt)
+    im = plugins.open_image(fp, fmt)
     try:
         width, height = im.size
         if width < 1 or height < 1:

@@ -100,10 +100,10 @@ def _load_everything(video: bool) -> None:
 
     Image.preinit()  # the plugins Pillow itself imports on the first EXIF read (BMP, PPM)
 
-    from nsfw.imaging import decode, preprocess  # noqa: F401
+    from nsfw.imaging import decode, plugins, preprocess  # noqa: F401
     from nsfw.imaging import video as video_module
 
-    for load in (decode._heif_image_class, decode._load_avif_plugin):
+    for load in (plugins.heif_image_class, plugins.load_avif_plugin):
         try:
             load()
         except (ImportError, ServiceError):  # not installed: decoding that format answers so as before
