@@ -48,7 +48,8 @@ def codes_from_hex(hexes: list[str]) -> np.ndarray:
 def distances(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Hamming distances from ``query`` (32 uint8) to each row of ``codes``: the linear scan."""
     words = np.ascontiguousarray(codes).view(np.uint64).reshape(-1, BYTES // 8)
-    return np.bitwise_count(words ^ np.asarray(query).view(np.uint64)).sum(axis=1, dtype=np.int32)
+    found: np.ndarray = np.bitwise_count(words ^ np.asarray(query).view(np.uint64)).sum(axis=1, dtype=np.int32)
+    return found
 
 
 class HashIndex:

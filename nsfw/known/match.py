@@ -18,9 +18,9 @@ class Match:
     item: int | None = None  # the review item whose decision this follows
     list: str | None = None  # the hash list's name
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | int]:
         """The answer's ``match``: ``{"source", "item" | "list", "distance"}``."""
-        found: dict = {"source": self.source}
+        found: dict[str, str | int] = {"source": self.source}
         if self.item is not None:
             found["item"] = self.item
         if self.list is not None:
