@@ -2,7 +2,7 @@
 
 - ``docs/configuration.md`` from the settings metadata (``nsfw.settings.variables()``): every
   variable with its default, its kind and its one-line description, as declared once in
-  ``nsfw/settings.py``;
+  ``nsfw/settings_images.py`` and ``nsfw/settings_service.py`` (gathered by ``nsfw/settings.py``);
 - ``docs/api-reference.md`` from the OpenAPI document the service serves at ``/openapi.json``
   (built by the app itself, from each view's ``@doc`` and the error classes).
 
@@ -47,7 +47,7 @@ TABLE_HEAD = "| variable | default | kind | meaning |\n| --- | --- | --- | --- |
 
 
 def configuration_page() -> str:
-    """Every variable, grouped as nsfw/settings.py declares them."""
+    """Every variable, grouped in the sections Settings inherits, in order."""
     lines = [CONFIG_INTRO.replace("\n\n", "\n\n" + GENERATED.format(source="nsfw/settings.py"), 1)]
     for field, var in variables():
         if field in SECTIONS:
