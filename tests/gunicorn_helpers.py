@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -34,6 +35,18 @@ def wait_until_ready(proc: subprocess.Popen, base: str, timeout: float = 30) -> 
             pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()}")
         time.sleep(0.1)
     pytest.fail(f"gunicorn did not become ready in {timeout:g} s")
+
+
+def review_environ(port: int, tmp_path: Path, **env: str) -> dict:
+    """This process's environment without NSFW_* settings, plus a review-queue gunicorn of two workers on
+    ``port`` with one decoder each and its own spool directory under ``tmp_path``; ``env`` on top."""
+    spool = tmp_path / f"spool-{port}"
+    spool.mkdir()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")}
+    environ.update(
+        PORT=str(port), WEB_CONCURRENCY="2", NSFW_DECODERS="1", NSFW_TMP_DIR=str(spool), NSFW_REVIEW="all", **env
+    )
+    return environ
 
 
 def worker_pids(master: int) -> set[int]:

@@ -4,7 +4,6 @@ through one instance, and a list put through the other, reach every worker withi
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,15 +27,9 @@ def instances(tmp_path, postgres_server, reviewers_file):
     database = postgres_server.fresh_url()
     for _ in range(2):
         port = free_port()
-        spool = tmp_path / f"spool-{port}"
-        spool.mkdir()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")}
-        environ.update(
-            PORT=str(port),
-            WEB_CONCURRENCY="2",
-            NSFW_DECODERS="1",
-            NSFW_TMP_DIR=str(spool),
-            NSFW_REVIEW="all",
+        environ = gunicorn_helpers.review_environ(
+            port,
+            tmp_path,
             NSFW_DATABASE_URL=database,
             NSFW_DB_AUTO_MIGRATE="1",
             NSFW_REVIEWERS_FILE=reviewers_file,

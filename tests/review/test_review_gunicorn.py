@@ -8,7 +8,6 @@ connection of its own, so both workers of an instance take part.
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,18 +40,8 @@ def start(tmp_path):
 
     def run(**env) -> subprocess.Popen:
         port = free_port()
-        spool = tmp_path / f"spool-{port}"
-        spool.mkdir()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("NSFW_")}
-        environ.update(
-            PORT=str(port),
-            WEB_CONCURRENCY="2",
-            NSFW_DECODERS="1",
-            NSFW_TMP_DIR=str(spool),
-            NSFW_CACHE_SIZE="0",  # every request classifies and is a sighting of its own
-            NSFW_REVIEW="all",
-            **env,
-        )
+        # NSFW_CACHE_SIZE 0: every request classifies and is a sighting of its own
+        environ = gunicorn_helpers.review_environ(port, tmp_path, NSFW_CACHE_SIZE="0", **env)
         started.append(gunicorn_helpers.start(environ, port, timeout=90))
         return started[-1]
 

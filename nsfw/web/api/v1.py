@@ -30,6 +30,11 @@ from nsfw.web.openapi.fragments import THRESHOLD
 from nsfw.web.openapi.spec import MODEL_PARAM, doc, image_body, json_response, query, ref
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
+# The multipart fields /v1/classify and /v1/hash both take: any number of images and videos.
+UPLOAD_FIELDS = {
+    "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    "video": {"type": "array", "items": {"type": "string", "format": "binary"}},
+}
 
 
 def default_thresholds() -> Thresholds:
@@ -56,8 +61,7 @@ def default_thresholds() -> Thresholds:
         multipart={
             "type": "object",
             "properties": {
-                "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                "video": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                **UPLOAD_FIELDS,
                 "model": ref("ModelName"),
                 "adult_threshold": THRESHOLD,
                 "safe_threshold": THRESHOLD,
@@ -108,10 +112,7 @@ def classify():
         json_schema=ref("HashRequest"),
         multipart={
             "type": "object",
-            "properties": {
-                "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                "video": {"type": "array", "items": {"type": "string", "format": "binary"}},
-            },
+            "properties": UPLOAD_FIELDS,
         },
     ),
     responses={200: json_response("one result per image, in input order", ref("HashResponse"))},
