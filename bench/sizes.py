@@ -63,6 +63,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def settled(pid: int, quiet_s: float = 0.5, timeout_s: float = 30.0) -> list[int]:
+    """``descendants(pid)`` once it has not changed for ``quiet_s``: a decoder still starting (on a busy
+    machine, after the warm-up requests were served by another) runs short-lived helpers of its own,
+    such as the ``ldconfig`` that ctypes' library lookup spawns, which must not read as a replacement."""
+    deadline = time.monotonic() + timeout_s
+    found, since = descendants(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = descendants(pid)
+        if now != found:
+            found, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return found
+
+
 def post(port: int, body: bytes, content_type: str) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -79,7 +95,7 @@ def post(port: int, body: bytes, content_type: str) -> dict:
 def measure(service: Service, body: bytes, content_type: str, requests: int) -> dict:
     for _ in range(2):  # warm: decoders started, the heap grown to this size
         post(service.port, body, content_type)
-    pids = descendants(service.proc.pid)
+    pids = settled(service.proc.pid)
     cpu0 = procstats.cpu_seconds(pids)
     timings = [post(service.port, body, content_type) for _ in range(requests)]
     if descendants(service.proc.pid) != pids:
