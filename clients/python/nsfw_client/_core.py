@@ -31,7 +31,7 @@ RETRYABLE = frozenset({"overloaded", "rate_limited", "rate_limit_unavailable", "
 # The fields of the API's error object this client reads (tests/clients checks them against /openapi.json).
 ERROR_FIELDS = ("code", "message", "request_id", "match")
 # The routes the clients call, as "METHOD /path" (tests/clients checks them against /openapi.json).
-ROUTES = ("GET /health", "GET /ready", "GET /v1/models", "POST /predict", "POST /v1/classify")
+ROUTES = ("GET /health", "GET /ready", "GET /v1/models", "POST /predict", "POST /v1/classify", "POST /v1/hash")
 DEFAULT_BATCH = 16  # the service's default NSFW_MAX_BATCH; a smaller server limit is learnt from its answer
 USER_AGENT = f"nsfw-client-python/{__version__}"
 _AT_MOST = re.compile(r"at most (\d+)")
