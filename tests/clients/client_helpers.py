@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import gunicorn_helpers
-import httpx
 import pytest
 from gunicorn_helpers import free_port, stop
 from pytest_httpserver import HTTPServer
@@ -97,20 +96,6 @@ GUARD_CASES = [
 ]
 # The service down: (fail mode, allowed, flagged).
 DOWN_CASES = [pytest.param("open", True, True, id="fail-open"), pytest.param("closed", False, False, id="fail-closed")]
-
-
-class CountingTransport(httpx.HTTPTransport):
-    """httpx's own transport, counting what it sends and the statuses it gets."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent, self.statuses = 0, []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent += 1
-        response = super().handle_request(request)
-        self.statuses.append(response.status_code)
-        return response
 
 
 def nowhere() -> str:

@@ -11,8 +11,9 @@ import sys
 import time
 
 import client_helpers
+import httpx
 import pytest
-from client_helpers import ADULT, MAX_BATCH, ROOT, SAFE, UNKNOWN, CountingTransport, finish, start
+from client_helpers import ADULT, MAX_BATCH, ROOT, SAFE, UNKNOWN, finish, start
 from gunicorn_helpers import free_port
 from PIL import Image
 
@@ -159,6 +160,20 @@ def test_rate_limited_is_retried_after_retry_after_within_the_cap(protected) -> 
         # one image a second: three in a row cannot all pass at once; each waits its Retry-After
         assert [patient.classify(SAFE).verdict for _ in range(3)] == ["safe"] * 3
     assert counting.sent > 3 and counting.statuses.count(429) == counting.sent - 3
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """httpx's own transport, counting what it sends and the statuses it gets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent, self.statuses = 0, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        response = super().handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
 
 
 def noise_png(seed: int, side: int = 1000) -> bytes:

@@ -1,5 +1,5 @@
 // The client of nsfw-service's /v1 API: the platform's fetch, no dependencies.
-// The same surface as the Python client (clients/python): classify, classifyMany, hash, hashMany, predictUrl, health.
+// The same surface as the Python client (clients/python): classify, classifyMany, predictUrl, health.
 
 import { APIError, ServiceUnreachable, UnexpectedResponse, BatchTooLarge, TooLarge, fromCode } from "./errors.js";
 
@@ -26,7 +26,7 @@ async function toItem(source) {
     return { blob: source, name: typeof source.name === "string" && source.name ? source.name : "image" };
   }
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return { blob: new Blob([source]), name: "image" };
-  throw new TypeError("cannot send this: give a URL, a path, a Blob or File, or bytes (Uint8Array, Buffer)");
+  throw new TypeError("cannot classify this: give a URL, a path, a Blob or File, or bytes (Uint8Array, Buffer)");
 }
 
 function query(options = {}) {
@@ -93,24 +93,26 @@ export class Client {
 
   /** One image or video (a URL, a path, a Blob/File or bytes); its error is thrown. */
   async classify(source, options = {}) {
-    return this.#one("/v1/classify", source, query(options));
+    const [outcome] = await this.#batch([await toItem(source)], query(options));
+    if (outcome instanceof APIError) throw outcome;
+    return outcome;
   }
 
   /** Many sources in /v1 batches, `concurrency` requests at a time; one outcome per source, in order.
    * A failed item is its error object in the array (not thrown); a whole request's failure is thrown. */
   async classifyMany(sources, { concurrency = 4, ...options } = {}) {
-    return this.#many("/v1/classify", sources, concurrency, query(options));
-  }
-
-  /** One image's or video's PDQ hashes (POST /v1/hash: no model runs), from the sources classify takes;
-   * the hashes classifying it would give, for building hash lists. Its error is thrown. */
-  async hash(source) {
-    return this.#one("/v1/hash", source, new URLSearchParams());
-  }
-
-  /** Many sources' hashes in /v1/hash batches, as classifyMany sends them; one outcome per source, in order. */
-  async hashMany(sources, { concurrency = 4 } = {}) {
-    return this.#many("/v1/hash", sources, concurrency, new URLSearchParams());
+    const params = query(options);
+    const found = new Array(sources.length);
+    const pending = batches(sources, this.batchSize);
+    const worker = async () => {
+      for (let indexes = pending.shift(); indexes; indexes = pending.shift()) {
+        const items = await Promise.all(indexes.map((n) => toItem(sources[n])));
+        const done = await this.#batch(items, params);
+        indexes.forEach((n, i) => (found[n] = done[i]));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+    return found;
   }
 
   /** The original contract, `POST /predict?url=`: the five class probabilities. */
@@ -151,57 +153,36 @@ export class Client {
     }
   }
 
-  async #one(route, source, params) {
-    const [outcome] = await this.#batch(route, [await toItem(source)], params);
-    if (outcome instanceof APIError) throw outcome;
-    return outcome;
-  }
-
-  async #many(route, sources, concurrency, params) {
-    const found = new Array(sources.length);
-    const pending = batches(sources, this.batchSize);
-    const worker = async () => {
-      for (let indexes = pending.shift(); indexes; indexes = pending.shift()) {
-        const items = await Promise.all(indexes.map((n) => toItem(sources[n])));
-        const done = await this.#batch(route, items, params);
-        indexes.forEach((n, i) => (found[n] = done[i]));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-    return found;
-  }
-
   /** One /v1 request's outcomes; items the service was too busy for are sent again, as requests are. */
-  async #batch(route, items, params) {
-    const outcomes = await this.#request(route, items, params);
+  async #batch(items, params) {
+    const outcomes = await this.#request(items, params);
     for (let attempt = 0; attempt < this.retries; attempt++) {
       const again = outcomes.flatMap((o, n) => (o instanceof APIError && RETRYABLE.has(o.code) ? [n] : []));
       if (!again.length) break;
       await sleep(Math.min(this.maxRetryAfter, 0.25 * 2 ** attempt) * 1000);
-      const redone = await this.#request(route, again.map((n) => items[n]), params);
+      const redone = await this.#request(again.map((n) => items[n]), params);
       again.forEach((n, i) => (outcomes[n] = redone[i]));
     }
     return outcomes;
   }
 
-  async #request(route, items, params) {
+  async #request(items, params) {
     try {
-      return await this.#post(route, items, params);
+      return await this.#classify(items, params);
     } catch (error) {
       const size = error instanceof APIError ? smallerBatch(error, items.length) : null;
       if (size === null) throw error;
       this.batchSize = Math.min(this.batchSize, size);
       const out = [];
       for (let start = 0; start < items.length; start += size) {
-        out.push(...(await this.#request(route, items.slice(start, start + size), params)));
+        out.push(...(await this.#request(items.slice(start, start + size), params)));
       }
       return out;
     }
   }
 
-  /** One batch sent to `route` (/v1/classify or /v1/hash): URLs as JSON, uploads as multipart `image` fields. */
-  async #post(route, items, params) {
-    const path = `${route}${params.size ? `?${params}` : ""}`;
+  async #classify(items, params) {
+    const path = `/v1/classify${params.size ? `?${params}` : ""}`;
     const body = () => {
       if (items.every((i) => i.url !== undefined)) return JSON.stringify({ urls: items.map((i) => i.url) });
       const form = new FormData();

@@ -1,4 +1,4 @@
-// Types of nsfw-client. Field names are the API's (/openapi.json, schemas Classification and Hashes).
+// Types of nsfw-client. Field names are the API's (/openapi.json, schema Classification).
 export * from "./errors.js";
 import type { NsfwError, APIError } from "./errors.js";
 
@@ -66,30 +66,6 @@ export interface Result {
   match?: Match;
 }
 
-/** One sampled frame of a video: its time and its hash. */
-export interface HashFrame {
-  /** seconds */
-  t: number;
-  pdq: Pdq;
-}
-
-/** One image's (or video's) perceptual hashes, without a classification (POST /v1/hash): what hash lists are built from. */
-export interface HashResult {
-  source: string;
-  /** of the bytes sent */
-  sha256: string;
-  /** the first frame's hash (a still image's only one) */
-  pdq: Pdq;
-  /** frames hashed: the ones /v1/classify would classify */
-  frames: number;
-  image: { format: string; width: number; height: number };
-  timing_ms: Record<string, number>;
-  /** an animation's hashed frames, in order */
-  frames_pdq?: Pdq[];
-  /** a video's sampled frames, in order */
-  timeline?: HashFrame[];
-}
-
 /** A URL (http/https), a path (Node), a Blob or File, or bytes. */
 export type Source = string | Blob | ArrayBuffer | ArrayBufferView;
 
@@ -121,10 +97,6 @@ export declare class Client {
   classify(source: Source, options?: ClassifyOptions): Promise<Result>;
   /** One outcome per source, in order: a Result, or the error of an item that failed (not thrown). */
   classifyMany(sources: Source[], options?: ClassifyOptions & { concurrency?: number }): Promise<(Result | APIError)[]>;
-  /** The PDQ hashes of one source (POST /v1/hash); no model runs. */
-  hash(source: Source): Promise<HashResult>;
-  /** One outcome per source, in order: a HashResult, or the error of an item that failed (not thrown). */
-  hashMany(sources: Source[], options?: { concurrency?: number }): Promise<(HashResult | APIError)[]>;
   predictUrl(url: string, options?: { model?: string }): Promise<Scores>;
   health(): Promise<boolean>;
   ready(): Promise<boolean>;

@@ -1,6 +1,5 @@
 // The JS client against a real service (test/service.js).
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { crc32, deflateSync } from "node:zlib";
 import { after, before, test } from "node:test";
@@ -79,49 +78,6 @@ test("predictUrl, health, ready and models", async () => {
   await assert.rejects(client.predictUrl("not a url"), nsfw.InvalidUrl);
 });
 
-test("hash takes what classify takes and answers the hashes classifying computes", async () => {
-  const client = new nsfw.Client({ baseUrl: service.base });
-  const data = await readFile(ADULT);
-  const byPath = await client.hash(ADULT);
-  const byBytes = await client.hash(data);
-  const byBlob = await client.hash(new File([data], "cat.png"));
-  const byUrl = await client.hash(images.url("/adult.png"));
-  const answers = [byPath, byBytes, byBlob, byUrl];
-  assert.deepEqual(answers.map((r) => r.source), ["chelsea.png", "image", "cat.png", images.url("/adult.png")]);
-  const sha256 = createHash("sha256").update(data).digest("hex");
-  assert.deepEqual(new Set(answers.map((r) => r.sha256)), new Set([sha256]));
-  assert.deepEqual(new Set(answers.map((r) => JSON.stringify(r.pdq))), new Set([JSON.stringify(byPath.pdq)]));
-  assert.match(byPath.pdq.hash, /^[0-9a-f]{64}$/);
-  assert.deepEqual([byPath.image, byPath.frames], [{ format: "PNG", width: 451, height: 300 }, 1]);
-  assert.equal(byPath.scores, undefined);
-  assert.equal(byPath.frames_pdq, undefined);
-  assert.deepEqual(byPath.pdq, (await client.classify(ADULT)).pdq);
-});
-
-test("hash errors are one class per code, with the request id", async () => {
-  const client = new nsfw.Client({ baseUrl: service.base });
-  await assert.rejects(client.hash(new TextEncoder().encode("not an image")), (error) => {
-    assert.ok(error instanceof nsfw.UnsupportedMedia && error instanceof nsfw.APIError);
-    assert.equal(error.code, "unsupported_media");
-    assert.ok(error.message && error.requestId);
-    return true;
-  });
-  await assert.rejects(client.hash("http://10.0.0.1/a.png"), nsfw.BlockedAddress);
-  await assert.rejects(client.hash(12345), TypeError);
-});
-
-test("hashMany splits to the server's batch limit and keeps the order", async () => {
-  const client = new nsfw.Client({ baseUrl: service.base });
-  const sources = [ADULT, images.url("/safe.png"), new Uint8Array([1, 2, 3]), UNKNOWN, await readFile(SAFE)];
-  sources.push(...Array(2).fill(images.url("/adult.png")), ...Array(2).fill(SAFE));
-  const outcomes = await client.hashMany(sources, { concurrency: 3 });
-  assert.equal(client.batchSize, MAX_BATCH);
-  const [adult, safe, unknown] = await Promise.all([ADULT, SAFE, UNKNOWN].map(async (p) => (await client.hash(p)).pdq.hash));
-  assert.deepEqual(outcomes.map((o) => (o instanceof nsfw.APIError ? o.code : o.pdq.hash)), [
-    adult, safe, "unsupported_media", unknown, safe, adult, adult, safe, safe,
-  ]);
-});
-
 test("a service that is not there", async () => {
   const client = new nsfw.Client({ baseUrl: await nowhere(), retries: 1 });
   assert.equal(await client.health(), false);
@@ -134,7 +90,6 @@ test("an API key, and 429 retried after Retry-After within the cap", async () =>
   try {
     const anonymous = new nsfw.Client({ baseUrl: protectedService.base });
     await assert.rejects(anonymous.classify(SAFE), (e) => e instanceof nsfw.Unauthorized && e.status === 401);
-    await assert.rejects(anonymous.hash(SAFE), (e) => e instanceof nsfw.Unauthorized && e.status === 401);
     await new Promise((r) => setTimeout(r, 1100));
     const impatient = new nsfw.Client({ baseUrl: protectedService.base, apiKey, retries: 0 });
     assert.equal((await impatient.classify(SAFE)).verdict, "safe");

@@ -73,23 +73,6 @@ test("the result fields are the served Classification's", async () => {
   assert.deepEqual(optional.sort(), api.resultFields.filter((f) => !schema.required.includes(f)).sort());
 });
 
-test("the hash result fields are the served Hashes'", async () => {
-  const { schemas } = spec.components;
-  const answer = spec.paths["/v1/hash"].post.responses["200"].content["application/json"].schema;
-  assert.deepEqual(answer, { $ref: "#/components/schemas/HashResponse" });
-  assert.ok(schemas.HashResponse.properties.results.items.oneOf.some((s) => s.$ref === "#/components/schemas/Hashes"));
-  const schema = schemas.Hashes;
-  assert.deepEqual([...api.hashFields].sort(), Object.keys(schema.properties).sort());
-  const types = await readFile(here("src/index.d.ts"), "utf8");
-  const declared = [.../export interface HashResult \{([\s\S]*?)\n\}/.exec(types)[1].matchAll(/^ {2}(\w+)(\??):/gm)];
-  assert.deepEqual(declared.map((m) => m[1]).sort(), [...api.hashFields].sort());
-  const optional = declared.filter((m) => m[2]).map((m) => m[1]);
-  assert.deepEqual(optional.sort(), api.hashFields.filter((f) => !schema.required.includes(f)).sort());
-  const frame = /export interface HashFrame \{([\s\S]*?)\n\}/.exec(types)[1];
-  const frameFields = [...frame.matchAll(/^ {2}(\w+):/gm)].map((m) => m[1]).sort();
-  assert.deepEqual(frameFields, Object.keys(schema.properties.timeline.items.properties).sort());
-});
-
 test("the version follows the API's", () => {
   assert.equal(spec.info.version, api.version);
   assert.equal(pkg.version, api.version);

@@ -1,4 +1,4 @@
-"""Client of nsfw-service: classify and hash images and videos, and guard uploads in Flask, Django and FastAPI.
+"""Client of nsfw-service: classify images and videos, and guard uploads in Flask, Django and FastAPI.
 
 ``Client`` and ``AsyncClient`` speak the service's /v1 API; their only dependency is httpx.
 The guards (``nsfw_client.flask``, ``nsfw_client.django``, ``nsfw_client.fastapi``) need their
@@ -10,7 +10,7 @@ from nsfw_client.aio import AsyncClient
 from nsfw_client.client import Client
 from nsfw_client.errors import APIError, NsfwError, ServiceUnreachable
 from nsfw_client.guard import Decision, Guard
-from nsfw_client.result import Frame, HashFrame, HashResult, Image, Match, Pdq, Result, Verdict, Video
+from nsfw_client.result import Frame, Image, Match, Pdq, Result, Verdict, Video
 
 __all__ = [
     "APIError",
@@ -19,8 +19,6 @@ __all__ = [
     "Decision",
     "Frame",
     "Guard",
-    "HashFrame",
-    "HashResult",
     "Image",
     "Match",
     "NsfwError",

@@ -9,49 +9,34 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
 
 import httpx
 
 from nsfw_client import errors
 from nsfw_client._version import __version__
-from nsfw_client.result import HashResult, Result
+from nsfw_client.result import Result
 
-# What classify and hash take: an http(s) URL, a path, bytes, or a binary file object.
+# What classify takes: an http(s) URL, a path, bytes, or a binary file object.
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 # What classify_many answers per source: a Result, or the exception of an item that failed (not raised).
 Outcome = Result | errors.APIError
-# What hash_many answers per source: a HashResult, or the exception of an item that failed (not raised).
-HashOutcome = HashResult | errors.APIError
-T = TypeVar("T", Result, HashResult)
 
 # Refused before any work was done, and said to be temporary: safe to send again.
 RETRYABLE = frozenset({"overloaded", "rate_limited", "rate_limit_unavailable", "not_ready"})
 # The fields of the API's error object this client reads (tests/clients checks them against /openapi.json).
 ERROR_FIELDS = ("code", "message", "request_id", "match")
 # The routes the clients call, as "METHOD /path" (tests/clients checks them against /openapi.json).
-ROUTES = ("GET /health", "GET /ready", "GET /v1/models", "POST /predict", "POST /v1/classify", "POST /v1/hash")
+ROUTES = ("GET /health", "GET /ready", "GET /v1/models", "POST /predict", "POST /v1/classify")
 DEFAULT_BATCH = 16  # the service's default NSFW_MAX_BATCH; a smaller server limit is learnt from its answer
 USER_AGENT = f"nsfw-client-python/{__version__}"
 _AT_MOST = re.compile(r"at most (\d+)")
 
 
 @dataclasses.dataclass(frozen=True)
-class Endpoint(Generic[T]):
-    """A /v1 route taking batches of sources (URLs as JSON, uploads as multipart), and how to read an item."""
-
-    path: str
-    parse: Callable[[Mapping[str, Any]], T]
-
-
-CLASSIFY: Endpoint[Result] = Endpoint("/v1/classify", Result.from_json)
-HASH: Endpoint[HashResult] = Endpoint("/v1/hash", HashResult.from_json)
-
-
-@dataclasses.dataclass(frozen=True)
 class Item:
-    """One thing to send: a URL, or bytes with a name for the multipart field."""
+    """One thing to classify: a URL, or bytes with a name for the multipart field."""
 
     url: str | None = None
     data: bytes | None = None
@@ -73,7 +58,7 @@ def item(source: Source) -> Item:
         return Item(data=bytes(source))
     if hasattr(source, "read"):
         return Item(data=read_and_rewind(source), name=_file_name(source))
-    raise TypeError(f"cannot send a {type(source).__name__}: give a URL, a path, bytes or a binary file")
+    raise TypeError(f"cannot classify a {type(source).__name__}: give a URL, a path, bytes or a binary file")
 
 
 def read_and_rewind(file: IO[bytes]) -> bytes:
@@ -103,14 +88,14 @@ def options(model: str | None, adult_threshold: float | None, safe_threshold: fl
     return {key: str(value) for key, value in given.items() if value is not None}
 
 
-def batch_request(path: str, items: Sequence[Item], params: Mapping[str, str]) -> dict[str, Any]:
+def classify_request(items: Sequence[Item], params: Mapping[str, str]) -> dict[str, Any]:
     """Keyword arguments for ``httpx.Client.request``: URLs as JSON, bytes as multipart ``image`` fields."""
     if all(i.url is not None for i in items):
-        return {"method": "POST", "url": path, "params": params, "json": {"urls": [i.url for i in items]}}
+        return {"method": "POST", "url": "/v1/classify", "params": params, "json": {"urls": [i.url for i in items]}}
     if any(i.url is not None for i in items):
         raise ValueError("a batch is all URLs or all uploads")
     files = [("image", (i.name, i.data, "application/octet-stream")) for i in items]
-    return {"method": "POST", "url": path, "params": params, "files": files}
+    return {"method": "POST", "url": "/v1/classify", "params": params, "files": files}
 
 
 def is_url_source(source: Source) -> bool:
@@ -135,9 +120,9 @@ def smaller_batch(error: errors.APIError, size: int) -> int | None:
     return max(1, min(limit, size - 1))
 
 
-def outcomes(response: httpx.Response, parse: Callable[[Mapping[str, Any]], T]) -> list[T | errors.APIError]:
-    """A /v1 batch's answer: each item parsed, or the error object of an item that failed (not raised)."""
-    results: list[T | errors.APIError] = []
+def outcomes(response: httpx.Response) -> list[Outcome]:
+    """A /v1/classify answer: a Result, or the error object of an item that failed (not raised)."""
+    results: list[Outcome] = []
     request_id = response.headers.get("X-Request-ID")  # items carry none of their own: the batch's
     for entry in check(response)["results"]:
         if "error" in entry:
@@ -146,7 +131,7 @@ def outcomes(response: httpx.Response, parse: Callable[[Mapping[str, Any]], T]) 
             # no status of its own
             results.append(errors.from_code(code, message, request_id=request_id, match=error.get("match")))
         else:
-            results.append(parse(entry))
+            results.append(Result.from_json(entry))
     return results
 
 
@@ -195,7 +180,7 @@ def retry_delay(error: errors.APIError, attempt: int, retries: int, cap: float) 
     return delay if delay <= cap else None
 
 
-def items_to_retry(outcomes: Sequence[Result | HashResult | errors.APIError]) -> list[int]:
+def items_to_retry(outcomes: Sequence[Outcome]) -> list[int]:
     """Indexes of a batch's items refused before any work (an item's own ``overloaded``): safe to send again."""
     return [n for n, o in enumerate(outcomes) if isinstance(o, errors.APIError) and o.code in RETRYABLE]
 

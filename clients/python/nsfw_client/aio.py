@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from nsfw_client import _core, errors
-from nsfw_client._core import Endpoint, HashOutcome, Outcome, Source, T
-from nsfw_client.result import HashResult, Result
+from nsfw_client._core import Outcome, Source
+from nsfw_client.result import Result
 
 
 class AsyncClient:
@@ -58,7 +58,11 @@ class AsyncClient:
         safe_threshold: float | None = None,
     ) -> Result:
         """One image or video (a URL, a path, bytes or a binary file); its error is raised."""
-        return await self._one(_core.CLASSIFY, source, _core.options(model, adult_threshold, safe_threshold))
+        params = _core.options(model, adult_threshold, safe_threshold)
+        outcome = (await self._batch([_core.item(source)], params))[0]
+        if isinstance(outcome, errors.APIError):
+            raise outcome
+        return outcome
 
     async def classify_many(
         self,
@@ -75,21 +79,17 @@ class AsyncClient:
         request (unauthorized, service down) is raised.
         """
         params = _core.options(model, adult_threshold, safe_threshold)
-        return await self._many(_core.CLASSIFY, sources, concurrency, params)
+        found: dict[int, Outcome] = {}
 
-    async def hash(self, source: Source) -> HashResult:
-        """One image's or video's PDQ hashes (``POST /v1/hash``: no model runs); its error is raised.
+        gate = asyncio.Semaphore(max(1, concurrency))
 
-        The same sources as ``classify``, and the hashes classifying them would give: for building hash lists.
-        """
-        return await self._one(_core.HASH, source, {})
+        async def run(indexes: list[int]) -> None:
+            async with gate:
+                done = await self._batch([_core.item(sources[n]) for n in indexes], params)
+            found.update(zip(indexes, done))
 
-    async def hash_many(self, sources: Sequence[Source], *, concurrency: int = 4) -> list[HashOutcome]:
-        """Many sources' hashes in /v1/hash batches, as ``classify_many`` sends them; one outcome per source.
-
-        An item that failed is its exception object in the list (not raised); a whole request's failure is raised.
-        """
-        return await self._many(_core.HASH, sources, concurrency, {})
+        await asyncio.gather(*(run(indexes) for indexes in _core.batches(sources, self.batch_size)))
+        return [found[n] for n in range(len(sources))]
 
     async def predict_url(self, url: str, *, model: str | None = None) -> dict[str, float]:
         """The original contract, ``POST /predict?url=``: the five class probabilities."""
@@ -114,53 +114,28 @@ class AsyncClient:
         except httpx.TransportError:
             return False
 
-    async def _one(self, endpoint: Endpoint[T], source: Source, params: dict[str, str]) -> T:
-        outcome = (await self._batch(endpoint, [_core.item(source)], params))[0]
-        if isinstance(outcome, errors.APIError):
-            raise outcome
-        return outcome
-
-    async def _many(
-        self, endpoint: Endpoint[T], sources: Sequence[Source], concurrency: int, params: dict[str, str]
-    ) -> list[T | errors.APIError]:
-        found: dict[int, T | errors.APIError] = {}
-        gate = asyncio.Semaphore(max(1, concurrency))
-
-        async def run(indexes: list[int]) -> None:
-            async with gate:
-                done = await self._batch(endpoint, [_core.item(sources[n]) for n in indexes], params)
-            found.update(zip(indexes, done))
-
-        await asyncio.gather(*(run(indexes) for indexes in _core.batches(sources, self.batch_size)))
-        return [found[n] for n in range(len(sources))]
-
-    async def _batch(
-        self, endpoint: Endpoint[T], items: list[_core.Item], params: dict[str, str]
-    ) -> list[T | errors.APIError]:
+    async def _batch(self, items: list[_core.Item], params: dict[str, str]) -> list[Outcome]:
         """One /v1 request's outcomes; items the service was too busy for are sent again, as requests are."""
-        outcomes = await self._request(endpoint, items, params)
+        outcomes = await self._request(items, params)
         for attempt in range(self.retries):
             again = _core.items_to_retry(outcomes)
             if not again:
                 break
             await asyncio.sleep(min(self.max_retry_after, 0.25 * 2**attempt))
-            for n, outcome in zip(again, await self._request(endpoint, [items[n] for n in again], params)):
+            for n, outcome in zip(again, await self._request([items[n] for n in again], params)):
                 outcomes[n] = outcome
         return outcomes
 
-    async def _request(
-        self, endpoint: Endpoint[T], items: list[_core.Item], params: dict[str, str]
-    ) -> list[T | errors.APIError]:
+    async def _request(self, items: list[_core.Item], params: dict[str, str]) -> list[Outcome]:
         try:
-            response = await self._send(**_core.batch_request(endpoint.path, items, params))
-            return _core.outcomes(response, endpoint.parse)
+            return _core.outcomes(await self._send(**_core.classify_request(items, params)))
         except errors.APIError as error:
             size = _core.smaller_batch(error, len(items))
             if size is None:
                 raise
             self.batch_size = min(self.batch_size, size)
             parts = [items[start : start + size] for start in range(0, len(items), size)]
-            return [outcome for part in parts for outcome in await self._request(endpoint, part, params)]
+            return [outcome for part in parts for outcome in await self._request(part, params)]
 
     async def _send(self, **request: Any) -> httpx.Response:
         attempt = 0

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from nsfw_client import _core, errors
-from nsfw_client._core import Endpoint, HashOutcome, Outcome, Source, T
-from nsfw_client.result import HashResult, Result
+from nsfw_client._core import Outcome, Source
+from nsfw_client.result import Result
 
 
 class Client:
@@ -59,7 +59,11 @@ class Client:
         safe_threshold: float | None = None,
     ) -> Result:
         """One image or video (a URL, a path, bytes or a binary file); its error is raised."""
-        return self._one(_core.CLASSIFY, source, _core.options(model, adult_threshold, safe_threshold))
+        params = _core.options(model, adult_threshold, safe_threshold)
+        outcome = self._batch([_core.item(source)], params)[0]
+        if isinstance(outcome, errors.APIError):
+            raise outcome
+        return outcome
 
     def classify_many(
         self,
@@ -76,21 +80,15 @@ class Client:
         request (unauthorized, service down) is raised.
         """
         params = _core.options(model, adult_threshold, safe_threshold)
-        return self._many(_core.CLASSIFY, sources, concurrency, params)
+        found: dict[int, Outcome] = {}
 
-    def hash(self, source: Source) -> HashResult:
-        """One image's or video's PDQ hashes (``POST /v1/hash``: no model runs); its error is raised.
+        def run(indexes: list[int]) -> None:
+            done = self._batch([_core.item(sources[n]) for n in indexes], params)
+            found.update(zip(indexes, done))
 
-        The same sources as ``classify``, and the hashes classifying them would give: for building hash lists.
-        """
-        return self._one(_core.HASH, source, {})
-
-    def hash_many(self, sources: Sequence[Source], *, concurrency: int = 4) -> list[HashOutcome]:
-        """Many sources' hashes in /v1/hash batches, as ``classify_many`` sends them; one outcome per source.
-
-        An item that failed is its exception object in the list (not raised); a whole request's failure is raised.
-        """
-        return self._many(_core.HASH, sources, concurrency, {})
+        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+            list(pool.map(run, _core.batches(sources, self.batch_size)))
+        return [found[n] for n in range(len(sources))]
 
     def predict_url(self, url: str, *, model: str | None = None) -> dict[str, float]:
         """The original contract, ``POST /predict?url=``: the five class probabilities."""
@@ -115,52 +113,28 @@ class Client:
         except httpx.TransportError:
             return False
 
-    def _one(self, endpoint: Endpoint[T], source: Source, params: dict[str, str]) -> T:
-        outcome = self._batch(endpoint, [_core.item(source)], params)[0]
-        if isinstance(outcome, errors.APIError):
-            raise outcome
-        return outcome
-
-    def _many(
-        self, endpoint: Endpoint[T], sources: Sequence[Source], concurrency: int, params: dict[str, str]
-    ) -> list[T | errors.APIError]:
-        found: dict[int, T | errors.APIError] = {}
-
-        def run(indexes: list[int]) -> None:
-            done = self._batch(endpoint, [_core.item(sources[n]) for n in indexes], params)
-            found.update(zip(indexes, done))
-
-        with ThreadPoolExecutor(max(1, concurrency)) as pool:
-            list(pool.map(run, _core.batches(sources, self.batch_size)))
-        return [found[n] for n in range(len(sources))]
-
-    def _batch(
-        self, endpoint: Endpoint[T], items: list[_core.Item], params: dict[str, str]
-    ) -> list[T | errors.APIError]:
+    def _batch(self, items: list[_core.Item], params: dict[str, str]) -> list[Outcome]:
         """One /v1 request's outcomes; items the service was too busy for are sent again, as requests are."""
-        outcomes = self._request(endpoint, items, params)
+        outcomes = self._request(items, params)
         for attempt in range(self.retries):
             again = _core.items_to_retry(outcomes)
             if not again:
                 break
             time.sleep(min(self.max_retry_after, 0.25 * 2**attempt))
-            for n, outcome in zip(again, self._request(endpoint, [items[n] for n in again], params)):
+            for n, outcome in zip(again, self._request([items[n] for n in again], params)):
                 outcomes[n] = outcome
         return outcomes
 
-    def _request(
-        self, endpoint: Endpoint[T], items: list[_core.Item], params: dict[str, str]
-    ) -> list[T | errors.APIError]:
+    def _request(self, items: list[_core.Item], params: dict[str, str]) -> list[Outcome]:
         try:
-            response = self._send(**_core.batch_request(endpoint.path, items, params))
-            return _core.outcomes(response, endpoint.parse)
+            return _core.outcomes(self._send(**_core.classify_request(items, params)))
         except errors.APIError as error:
             size = _core.smaller_batch(error, len(items))
             if size is None:
                 raise
             self.batch_size = min(self.batch_size, size)
             parts = [items[start : start + size] for start in range(0, len(items), size)]
-            return [outcome for part in parts for outcome in self._request(endpoint, part, params)]
+            return [outcome for part in parts for outcome in self._request(part, params)]
 
     def _send(self, **request: Any) -> httpx.Response:
         attempt = 0

@@ -1,7 +1,7 @@
-"""Typed answers of the service: a classification (``Result``), an image's hashes (``HashResult``), their parts.
+"""Typed answers of the service: a classification (``Result``) and its parts.
 
-Field names are the JSON's (``/openapi.json``, schemas ``Classification`` and ``Hashes``). Fields the
-service answers only for some inputs, deployments or versions (``decided_by``, ``video``, ``timeline``,
+Field names are the JSON's (``/openapi.json``, schema ``Classification``). Fields the service
+answers only for some inputs, deployments or versions (``decided_by``, ``video``, ``timeline``,
 ``pdq``, ``frames_pdq``, ``match``) are optional; ``raw`` keeps the whole JSON, so a field newer
 than this client is not lost.
 """
@@ -110,48 +110,6 @@ class Result:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class HashFrame:
-    """One sampled frame of a video: its time in seconds and its hash."""
-
-    t: float
-    pdq: Pdq
-
-
-@dataclasses.dataclass(frozen=True)
-class HashResult:
-    """One image's (or video's) perceptual hashes, without a classification: what hash lists are built from.
-
-    ``pdq`` is the first frame's hash (a still image's only one); ``sha256`` is of the bytes sent.
-    """
-
-    source: str
-    sha256: str
-    pdq: Pdq
-    frames: int  # frames hashed: the ones /v1/classify would classify
-    image: Image
-    timing_ms: dict[str, float]
-    frames_pdq: tuple[Pdq, ...] | None = None  # an animation's hashed frames, in order
-    timeline: tuple[HashFrame, ...] | None = None  # a video's sampled frames, in order
-    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> HashResult:
-        timeline = data.get("timeline")
-        frames_pdq = data.get("frames_pdq")
-        return cls(
-            source=data["source"],
-            sha256=data["sha256"],
-            pdq=Pdq(hash=data["pdq"]["hash"], quality=int(data["pdq"]["quality"])),
-            frames=int(data["frames"]),
-            image=Image(**data["image"]),
-            timing_ms=dict(data["timing_ms"]),
-            frames_pdq=None if frames_pdq is None else tuple(Pdq(**p) for p in frames_pdq),
-            timeline=None if timeline is None else tuple(HashFrame(t=f["t"], pdq=Pdq(**f["pdq"])) for f in timeline),
-            raw=data,
-        )
-
-
 def _pdq(data: Mapping[str, Any] | None) -> Pdq | None:
     return None if data is None else Pdq(hash=data["hash"], quality=int(data["quality"]))
 
@@ -160,18 +118,10 @@ def _frame(data: Mapping[str, Any]) -> Frame:
     return Frame(t=data["t"], scores=dict(data["scores"]), pdq=_pdq(data.get("pdq")))
 
 
-def _fields(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "raw")
-
-
-def _required(cls: type) -> tuple[str, ...]:
-    return tuple(
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    )
-
-
-# The fields each answer reads from the JSON, and those it requires: tests compare them with the served schemas.
-FIELDS, REQUIRED = _fields(Result), _required(Result)
-HASH_FIELDS, HASH_REQUIRED = _fields(HashResult), _required(HashResult)
+# The fields a Result reads from the JSON, and those it requires: tests compare them with the served schema.
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Result) if f.name != "raw")
+REQUIRED: tuple[str, ...] = tuple(
+    f.name
+    for f in dataclasses.fields(Result)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
