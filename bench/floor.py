@@ -41,10 +41,12 @@ import procstats
 from cpu_split import PHOTO, isolated_invoke_ms
 from service import ROOT, Service
 
+sys.path.insert(0, str(ROOT))  # the service's own code: its settings, stages and decoder heap settings
+from nsfw.imaging.decoder_process import MALLOC_ENV  # noqa: E402
+from nsfw.settings import Settings  # noqa: E402
+
 TARGET = 1.35
 STAGES = ("decode", "preprocess", "pdq")
-# the decoder's malloc settings (nsfw.imaging.decoder_process), which preprocessing's speed depends on
-DECODER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(8 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(32 * 1024 * 1024)}
 SCORES = b'{"drawings":0.1,"hentai":0.1,"neutral":0.6,"porn":0.1,"sexy":0.1}'
 
 
@@ -63,13 +65,11 @@ def app(environ, start_response):  # the bare WSGI callable gunicorn serves (``f
 
 def stage_costs(rounds: int = 300) -> dict[str, float]:
     """Thread CPU ms of each exact stage for PHOTO, medians; run in a process of its own (see main)."""
-    sys.path.insert(0, str(ROOT))
     import numpy as np
 
     from nsfw.imaging.decode import decode
     from nsfw.imaging.pdq import hash_frame
     from nsfw.imaging.preprocess import to_model_input
-    from nsfw.settings import Settings
 
     data, settings = PHOTO.read_bytes(), Settings()
     out = np.empty((1, 224, 224, 3), np.float32)
@@ -107,9 +107,6 @@ class BareService(Service):
 
 def bare_http_ms(args, wrk: str | None, pace_ms: float = 0.0) -> tuple[float, float]:
     """CPU ms per request of the whole gunicorn tree serving the bare callable, and its req/s."""
-    sys.path.insert(0, str(ROOT))
-    from nsfw.settings import Settings
-
     settings = Settings.from_env()
     workdir = Path(tempfile.mkdtemp(prefix="nsfw-floor-"))
     service = BareService(workdir, settings.workers, settings.threads, pace_ms)
@@ -134,7 +131,7 @@ def bare_http_ms(args, wrk: str | None, pace_ms: float = 0.0) -> tuple[float, fl
 
 def one_round(args, wrk: str | None) -> dict[str, float]:
     figures = {"isolated": isolated_invoke_ms()}
-    env = {**os.environ, **DECODER_MALLOC}
+    env = {**os.environ, **MALLOC_ENV}
     out = subprocess.run(
         [sys.executable, __file__, "--stages"], env=env, check=True, capture_output=True, text=True
     ).stdout

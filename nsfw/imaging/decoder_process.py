@@ -36,6 +36,9 @@ from nsfw.imaging.wire import (
     write_message,
 )
 
+# glibc's heap settings for decoders (why: see DecoderProcess.__init__); bench/floor.py times the
+# exact stages under the same ones.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(8 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(32 * 1024 * 1024)}
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -53,7 +56,7 @@ class DecoderProcess:
         # (4.1 ms of 6.2 for a 640x480 JPEG). Buffers up to 8 MB now come from the heap, which
         # keeps up to 32 MB free for the next image; image-sized buffers are still mapped and
         # returned whole, so the heap cannot grow past what RLIMIT_DATA allows.
-        env.update(MALLOC_MMAP_THRESHOLD_=str(8 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_=str(32 * 1024 * 1024))
+        env.update(MALLOC_ENV)
         # the decoder imports this very package, wherever the worker found it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_PARENT, env.get("PYTHONPATH"))))
         self.shared_fd = os.memfd_create("nsfw-decoder", os.MFD_CLOEXEC)
